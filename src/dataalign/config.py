@@ -1,0 +1,180 @@
+"""Checks and lookups on a validated config that a JSON schema cannot express.
+
+The schema (workflow/schemas/config.schema.yaml) fixes keys, types and defaults; this module
+checks the cross-references (experiments name datasets and models that exist, formats name the
+fields they need) and answers the questions rules ask, such as which subsets an experiment needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from dataalign.errors import ConfigError, ModelSpecError
+from dataalign.models import ModelSpec
+from dataalign.subsets import PLACEHOLDER
+
+Config = Mapping[str, Any]
+FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
+
+
+class SubsetKey(NamedTuple):
+    """One token-budget subset: `results/subsets/{tokenizer}/{dataset}/{budget}-{seed}.parquet`."""
+
+    tokenizer: str
+    dataset: str
+    budget: int | str
+    seed: int
+
+
+def explain_schema_error(error: Exception) -> str:
+    """Turn Snakemake's wrapped jsonschema error into one line naming the key and the fix."""
+    cause = error.__context__  # Snakemake raises its WorkflowError while handling jsonschema's
+    if not hasattr(cause, "absolute_path"):
+        return str(error)
+    key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
+    fix = {
+        "additionalProperties": "remove or rename it; config/README.md lists every key",
+        "required": "add it; config/README.md explains it",
+        "type": f"give a value of type {cause.validator_value}",
+        "minimum": f"use a value of at least {cause.validator_value}",
+        "exclusiveMinimum": f"use a value above {cause.validator_value}",
+    }.get(cause.validator, "see config/README.md for the allowed values")
+    return f"config key {key}: {cause.message}. Fix: {fix}."
+
+
+def validate_config(config: dict[str, Any], schema: str | Path) -> None:
+    """Fill schema defaults into `config` in place, then check it; ConfigError on the first fault.
+
+    The Snakefile calls this at parse time, so a bad config stops the run before any job starts.
+    """
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, schema=str(schema))
+    except WorkflowError as error:
+        raise ConfigError(explain_schema_error(error)) from None
+    check_config(config)
+
+
+def check_config(config: Config) -> None:
+    """Raise ConfigError on the first cross-reference a schema cannot check.
+
+    Expects a config whose defaults the schema already filled (see `validate_config`).
+    """
+    models, datasets = config["models"], config["datasets"]
+    for name, entry in models.items():
+        try:
+            spec = ModelSpec.from_config(name, entry)
+        except ModelSpecError as error:
+            raise ConfigError(f"config key {error}") from None
+        if spec.architecture is not None and spec.tokenizer not in models:
+            raise ConfigError(
+                f"config key models.{name}.tokenizer: a fresh architecture needs a tokenizer; "
+                f"name a model under models: (got {spec.tokenizer!r})."
+            )
+    for name, entry in datasets.items():
+        _check_dataset(name, entry, datasets)
+    for name, experiment in config["experiments"].items():
+        _check_experiment(name, experiment, models, datasets)
+
+
+def _check_dataset(name: str, entry: Mapping[str, Any], datasets: Config) -> None:
+    key = f"datasets.{name}"
+    if "mixture" in entry and ("hub" in entry or "local" in entry):
+        raise ConfigError(f"config key {key}: a mixture has no hub: or local: of its own.")
+    if not {"hub", "local", "mixture"} & set(entry):
+        raise ConfigError(
+            f"config key {key}: say where its rows come from: hub:, local: or mixture:."
+        )
+    if "mixture" in entry:
+        for part in entry["mixture"]:
+            if part not in datasets or "mixture" in datasets[part]:
+                raise ConfigError(
+                    f"config key {key}.mixture.{part}: a mixture combines datasets with a hub: "
+                    "or local: source; declare it under datasets: or remove it."
+                )
+        return
+    fields = entry.get("fields")
+    if not fields:
+        raise ConfigError(
+            f"config key {key}.fields is missing: name the column(s) holding the text, "
+            "e.g. fields: [text]."
+        )
+    low, high = FIELDS_NEEDED[entry["format"]]
+    if len(fields) < low or (high is not None and len(fields) > high):
+        wanted = f"{low}" if low == high else f"at least {low}"
+        raise ConfigError(
+            f"config key {key}.fields: format '{entry['format']}' needs {wanted} field(s), "
+            f"got {len(fields)}: {fields}."
+        )
+    unknown = [p for p in PLACEHOLDER.findall(entry.get("template") or "") if p not in fields]
+    if unknown:
+        raise ConfigError(
+            f"config key {key}.template: placeholder(s) {unknown} are not in fields {fields}; "
+            "each {name} in the template must be one of the fields."
+        )
+
+
+def _check_experiment(name: str, experiment: Config, models: Config, datasets: Config) -> None:
+    key = f"experiments.{name}"
+    if experiment["model"] not in models:
+        raise ConfigError(
+            f"config key {key}.model: unknown model {experiment['model']!r}; "
+            f"declare it under models: (known: {sorted(models)})."
+        )
+    for role in ("train", "eval"):
+        for dataset in experiment[role]:
+            if dataset not in datasets:
+                raise ConfigError(
+                    f"config key {key}.{role}: unknown dataset {dataset!r}; declare it under "
+                    f"datasets: or fix the name (known: {sorted(datasets)})."
+                )
+    for dataset in experiment["budgets"]:
+        if dataset not in experiment["train"]:
+            raise ConfigError(
+                f"config key {key}.budgets.{dataset}: not one of this experiment's train sets "
+                f"{experiment['train']}; remove it or add the dataset to train."
+            )
+
+
+def download_spec(config: Config, dataset: str) -> dict[str, Any]:
+    """What decides a dataset's downloaded rows: its effective source (local wins), fields, cap."""
+    entry = config["datasets"][dataset]
+    source = {"local": entry["local"]} if "local" in entry else {"hub": entry["hub"]}
+    return {**source, "fields": entry["fields"], "max_rows": entry["max_rows"]}
+
+
+def tokenizer_owner(config: Config, model: str) -> str:
+    """Name of the model whose tokenizer `model` uses (itself unless it is a fresh architecture)."""
+    return config["models"][model].get("tokenizer") or model
+
+
+def experiment_subsets(config: Config, experiment: str) -> Iterator[SubsetKey]:
+    """Every subset an experiment trains or evaluates on, counted with its model's tokenizer."""
+    spec = config["experiments"][experiment]
+    tokenizer = tokenizer_owner(config, spec["model"])
+    for dataset in spec["train"]:
+        budget = spec["budgets"].get(dataset, spec["budget"])
+        for seed in spec["seeds"]:
+            yield SubsetKey(tokenizer, dataset, budget, seed)
+    for dataset in spec["eval"]:
+        yield SubsetKey(tokenizer, dataset, spec["eval_budget"], 0)
+
+
+def subset_parts(config: Config, dataset: str) -> dict[str, dict[str, Any]]:
+    """The datasets a subset draws from with their weights: itself, or a mixture's components."""
+    entry = config["datasets"][dataset]
+    weights = entry.get("mixture") or {dataset: 1}
+    return {
+        part: {
+            "weight": weight,
+            **{
+                k: config["datasets"][part][k]
+                for k in ("fields", "format", "template", "shuffle_seed")
+            },
+        }
+        for part, weight in weights.items()
+    }

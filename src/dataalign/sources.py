@@ -1,0 +1,140 @@
+"""Load a dataset's rows from the Hugging Face Hub or a local file into one normalised table.
+
+Every source yields the same shape: one string column per named field plus `row`, the index of
+the row in the source, so later stages can always trace an example back to where it came from.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dataalign.errors import DatasetError
+
+log = logging.getLogger(__name__)
+LOCAL_FORMATS = ("jsonl", "json", "csv", "parquet", "txt")
+
+
+def load_rows(
+    dataset: str,
+    fields: list[str],
+    hub: Mapping[str, Any] | None = None,
+    local: Mapping[str, Any] | None = None,
+    max_rows: int | None = None,
+) -> pd.DataFrame:
+    """Rows of `dataset` with only `fields` (as strings) and `row`, capped at `max_rows`.
+
+    `hub` (id, name, split, revision, streaming) and `local` (path, format, separator) are the
+    dataset's config entries; a local file wins, so an overlay config can take a dataset offline.
+    """
+    if local is not None:
+        frame = _read_local(dataset, Path(local["path"]), local["format"], local["separator"])
+        frame = frame if max_rows is None else frame.head(max_rows)
+    elif hub is not None:
+        frame = _read_hub(dataset, hub, fields, max_rows)
+    else:
+        raise DatasetError(f"dataset '{dataset}': give a hub: or local: source.")
+    if frame.empty:
+        raise DatasetError(
+            f"dataset '{dataset}' is empty (0 rows). Fix: check its hub: or local: source."
+        )
+    _require_fields(dataset, fields, list(frame.columns))
+    rows = frame[list(fields)].map(_as_text)
+    rows.insert(0, "row", range(len(rows)))
+    return rows.reset_index(drop=True)
+
+
+def _as_text(value: Any) -> str:
+    """Missing values become empty strings (dropped later); everything else its string form."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _read_hub(
+    dataset: str, source: Mapping[str, Any], fields: list[str], max_rows: int | None
+) -> pd.DataFrame:
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(
+            source["id"],
+            source["name"],
+            split=source["split"],
+            revision=source["revision"],
+            streaming=source["streaming"],
+        )
+    except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as error:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+        reason = "HF_HUB_OFFLINE is set" if offline else "the Hub is unreachable or the id is wrong"
+        raise DatasetError(
+            f"dataset '{dataset}': cannot load '{source['id']}' from the Hugging Face Hub "
+            f"({reason}: {error}). Fix: run once online to fill the cache, or give it a local "
+            f"file, which wins over hub: datasets.{dataset}.local: {{path: data/{dataset}.jsonl}}."
+        ) from error
+    if source["streaming"]:
+        records = loaded.take(max_rows) if max_rows is not None else loaded
+        return pd.DataFrame.from_records(list(records))
+    _require_fields(dataset, fields, loaded.column_names)
+    if max_rows is not None:
+        loaded = loaded.select(range(min(max_rows, len(loaded))))
+    return loaded.select_columns(list(fields)).to_pandas()
+
+
+def _require_fields(dataset: str, fields: list[str], columns: list[str]) -> None:
+    missing = [f for f in fields if f not in columns]
+    if missing:
+        raise DatasetError(
+            f"dataset '{dataset}': field(s) {missing} not found; the source has columns "
+            f"{columns}. Fix: datasets.{dataset}.fields."
+        )
+
+
+def _read_local(dataset: str, path: Path, fmt: str | None, separator: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise DatasetError(
+            f"dataset '{dataset}': local file '{path}' does not exist. "
+            f"Fix: datasets.{dataset}.local.path (relative paths start at the working directory)."
+        )
+    fmt = fmt or _infer_format(dataset, path)
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    text = _read_text(path)
+    if fmt == "jsonl":
+        lines = [line for line in text.splitlines() if line.strip()]
+        return pd.read_json(io.StringIO("\n".join(lines)), lines=True, dtype=False)
+    if fmt == "json":
+        return pd.read_json(io.StringIO(text), dtype=False)
+    if fmt == "csv":
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    pieces = text.replace("\r\n", "\n").split(separator)
+    return pd.DataFrame({"text": [p.strip() for p in pieces if p.strip()]})
+
+
+def _infer_format(dataset: str, path: Path) -> str:
+    suffixes = [s.lstrip(".") for s in path.suffixes if s != ".gz"]
+    fmt = suffixes[-1] if suffixes else ""
+    if fmt not in LOCAL_FORMATS:
+        raise DatasetError(
+            f"dataset '{dataset}': cannot tell the format of '{path.name}'. "
+            f"Fix: set datasets.{dataset}.local.format to one of {list(LOCAL_FORMATS)}."
+        )
+    return fmt
+
+
+def _read_text(path: Path) -> str:
+    """Decode as UTF-8 (gzip-aware), replacing undecodable bytes instead of failing the run."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    text = raw.decode("utf-8", errors="replace")
+    if "\ufffd" in text:
+        log.warning("%s: replaced bytes that are not valid UTF-8 with U+FFFD", path)
+    return text

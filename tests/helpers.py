@@ -1,0 +1,167 @@
+"""Shared test helpers: fixture corpora, a word-level tokenizer, and Snakemake API runs."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+WORDS = (
+    "theorem lemma proof integer prime divides sum natural number real function continuous "
+    "bounded set group ring field the a of and is for every there exists such that"
+).split()
+PROSE = (
+    "river mountain village story morning market bread music garden window letter road "
+    "summer winter friend house city old new walked saw with under over"
+).split()
+
+
+def sentence(rng: random.Random, vocabulary: list[str], low: int, high: int) -> str:
+    """A sentence of `low`..`high` words: its word-level token count is its word count."""
+    return " ".join(rng.choice(vocabulary) for _ in range(rng.randint(low, high)))
+
+
+def write_fixture_data(folder: Path, seed: int = 0) -> dict[str, Path]:
+    """Small local files in every supported format (jsonl pairs, txt prose, csv, gz json)."""
+    import gzip
+    import json
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = folder / "pairs.jsonl"
+    pairs.write_text(
+        "\n".join(
+            json.dumps(
+                {"informal": sentence(rng, WORDS, 3, 8), "formal": sentence(rng, WORDS, 4, 10)}
+            )
+            for _ in range(120)
+        )
+    )
+    prose = folder / "prose.txt"
+    prose.write_text("\n\n".join(sentence(rng, PROSE, 5, 15) for _ in range(150)) + "\n")
+    table = folder / "table.csv"
+    table.write_text(
+        "id,text\n" + "".join(f"{i},{sentence(rng, PROSE + WORDS, 4, 9)}\n" for i in range(80))
+    )
+    records = folder / "records.json.gz"
+    records.write_bytes(
+        gzip.compress(
+            json.dumps([{"text": sentence(rng, WORDS, 3, 6)} for _ in range(30)]).encode()
+        )
+    )
+    return {"pairs": pairs, "prose": prose, "table": table, "records": records}
+
+
+def build_word_tokenizer(folder: Path, corpus: list[str]) -> Path:
+    """Save a word-level tokenizer: one token per whitespace-separated word, so counts are known."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]", "<eos>"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]", eos_token="<eos>")
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def fixture_config(data: dict[str, Path], tokenizer_dir: Path) -> dict[str, Any]:
+    """A tiny pipeline config over the fixture files: every format, a mixture, two seeds."""
+    template = "informal statement {informal} formal statement {formal}"
+    return {
+        "models": {"words": {"path": str(tokenizer_dir)}},
+        "datasets": {
+            "pairs": {
+                "local": {"path": str(data["pairs"])},
+                "fields": ["informal", "formal"],
+                "format": "pair",
+                "template": template,
+            },
+            "pairs_split": {
+                "local": {"path": str(data["pairs"])},
+                "fields": ["informal", "formal"],
+                "format": "split",
+            },
+            "prose": {
+                "local": {"path": str(data["prose"]), "separator": "\n\n"},
+                "fields": ["text"],
+            },
+            "table": {"local": {"path": str(data["table"])}, "fields": ["text"]},
+            "mix": {"mixture": {"pairs": 1, "prose": 3}},
+        },
+        "experiments": {
+            "demo": {
+                "kind": "finetune",
+                "model": "words",
+                "train": ["pairs", "pairs_split", "prose", "mix"],
+                "eval": ["table"],
+                "budget": 120,
+                "seeds": [0, 1],
+            }
+        },
+    }
+
+
+def write_config(config: dict[str, Any], path: Path) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@dataclass
+class Job:
+    rule: str
+    wildcards: dict[str, str]
+    output: list[str]
+
+
+class _JobCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[Job] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(getattr(record, "event", "")) in ("job_info", "LogEvent.JOB_INFO"):
+            self.jobs.append(
+                Job(record.rule_name, dict(record.wildcards or {}), list(record.output or []))
+            )
+
+
+def run_snakemake(
+    workdir: Path,
+    configfile: Path,
+    targets: list[str] | None = None,
+    dryrun: bool = False,
+    cores: int = 2,
+) -> list[Job]:
+    """Run (or dry-run) the workflow through the Snakemake API; return the jobs it scheduled."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.logging import logger
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+    )
+
+    collector = _JobCollector()
+    try:
+        with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+            logger.addHandler(collector)  # after the API has set up its own handlers
+            workflow = api.workflow(
+                resource_settings=ResourceSettings(cores=cores),
+                config_settings=ConfigSettings(configfiles=[configfile]),
+                snakefile=REPO / "Snakefile",
+                workdir=workdir,
+            )
+            dag = workflow.dag(DAGSettings(targets=set(targets or [])))
+            dag.execute_workflow(executor="dryrun" if dryrun else "local")
+    finally:
+        logger.removeHandler(collector)
+    return [job for job in collector.jobs if job.rule != "all"]

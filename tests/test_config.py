@@ -1,0 +1,100 @@
+"""A bad config fails at parse time with one message naming the key and the fix."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from helpers import REPO, fixture_config, run_snakemake, write_config
+
+from dataalign.config import validate_config
+from dataalign.errors import ConfigError
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture
+def config(fixture_data, tokenizer_dir):
+    return fixture_config(fixture_data, tokenizer_dir)
+
+
+def test_paper_config_validates_and_gets_defaults():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate_config(config, SCHEMA)
+    assert config["experiments"]["finetune_proofs"]["seeds"] == [0]
+    assert config["datasets"]["af"]["hub"]["revision"] == "main"
+    assert config["datasets"]["af"]["max_rows"] is None
+
+
+def edited(config, edit):
+    bad = copy.deepcopy(config)
+    edit(bad)
+    return bad
+
+
+CASES = {
+    "unknown key": (
+        lambda c: c["experiments"]["demo"].update(budjet=10),
+        r"config key experiments.demo: Additional properties are not allowed \('budjet' was "
+        r"unexpected\). Fix: remove or rename it",
+    ),
+    "wrong type": (
+        lambda c: c["experiments"]["demo"].update(seeds="0"),
+        r"config key experiments.demo.seeds: '0' is not of type 'array'. Fix: give a value of type",
+    ),
+    "budget <= 0": (
+        lambda c: c["experiments"]["demo"].update(budget=0),
+        r"config key experiments.demo.budget: 0 is less than or equal to the minimum of 0. "
+        r"Fix: use a value above 0",
+    ),
+    "unknown dataset": (
+        lambda c: c["experiments"]["demo"]["train"].append("pruf"),
+        r"config key experiments.demo.train: unknown dataset 'pruf'; declare it under datasets:",
+    ),
+    "unknown model": (
+        lambda c: c["experiments"]["demo"].update(model="gpt9"),
+        r"config key experiments.demo.model: unknown model 'gpt9'",
+    ),
+    "missing field name": (
+        lambda c: c["datasets"]["pairs"].pop("fields"),
+        r"config key datasets.pairs.fields is missing: name the column\(s\) holding the text",
+    ),
+    "too few fields for pair": (
+        lambda c: c["datasets"]["pairs"].update(fields=["informal"]),
+        r"config key datasets.pairs.fields: format 'pair' needs 2 field\(s\), got 1",
+    ),
+    "template names a field not listed": (
+        lambda c: c["datasets"]["pairs"].update(template="{informal} {proof}"),
+        r"config key datasets.pairs.template: placeholder\(s\) \['proof'\] are not in fields",
+    ),
+    "mixture of an unknown dataset": (
+        lambda c: c["datasets"]["mix"]["mixture"].update(nope=1),
+        r"config key datasets.mix.mixture.nope: a mixture combines datasets with a hub: or local:",
+    ),
+    "budget override for a dataset not trained on": (
+        lambda c: c["experiments"]["demo"].update(budgets={"table": 10}),
+        r"config key experiments.demo.budgets.table: not one of this experiment's train sets",
+    ),
+    "model with two sources": (
+        lambda c: c["models"]["words"].update(hub="gpt2"),
+        r"models.words: give exactly one of hub, path, gguf or architecture",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_config_is_rejected_with_key_and_fix(config, case):
+    edit, message = CASES[case]
+    with pytest.raises(ConfigError, match=message):
+        validate_config(edited(config, edit), SCHEMA)
+
+
+def test_bad_config_stops_snakemake_before_any_job(config, tmp_path):
+    """Through the Snakemake API: parsing fails, nothing is scheduled, nothing is written."""
+    bad = edited(config, lambda c: c["experiments"]["demo"]["eval"].append("pruf"))
+    configfile = write_config(bad, tmp_path / "config.yaml")
+    with pytest.raises(Exception, match="unknown dataset 'pruf'"):
+        run_snakemake(tmp_path, configfile)
+    assert not (tmp_path / "resources").exists()
+    assert not (tmp_path / "results").exists()

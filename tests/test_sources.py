@@ -1,0 +1,95 @@
+"""Loading rows from local files in every format, and the errors a bad source gets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dataalign.errors import DatasetError
+from dataalign.sources import load_rows
+
+
+def local(path: Path, **extra) -> dict:
+    """A `local:` entry with the schema's defaults."""
+    return {"path": str(path), "format": None, "separator": "\n", **extra}
+
+
+def test_jsonl_keeps_named_fields_and_source_row(fixture_data):
+    rows = load_rows("pairs", ["informal", "formal"], local=local(fixture_data["pairs"]))
+    assert list(rows.columns) == ["row", "informal", "formal"]
+    assert len(rows) == 120
+    assert rows["row"].tolist() == list(range(120))
+
+
+def test_txt_splits_on_separator_and_drops_blank_pieces(fixture_data):
+    rows = load_rows("prose", ["text"], local=local(fixture_data["prose"], separator="\n\n"))
+    assert len(rows) == 150
+    assert not rows["text"].str.contains("\n").any()
+
+
+def test_csv_gz_json_and_parquet(fixture_data, tmp_path):
+    assert len(load_rows("table", ["text"], local=local(fixture_data["table"]))) == 80
+    assert len(load_rows("records", ["text"], local=local(fixture_data["records"]))) == 30
+    parquet = tmp_path / "t.parquet"
+    pd.DataFrame({"text": ["a b", "c"], "n": [1, 2]}).to_parquet(parquet)
+    rows = load_rows("t", ["text", "n"], local=local(parquet))
+    assert rows["n"].tolist() == ["1", "2"]  # every field becomes text
+
+
+def test_max_rows_caps_rows(fixture_data):
+    assert len(load_rows("pairs", ["formal"], local=local(fixture_data["pairs"]), max_rows=7)) == 7
+
+
+def test_non_utf8_bytes_are_replaced_not_fatal(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\xe9 au lait\nplain line\n".encode("latin-1"))
+    rows = load_rows("latin1", ["text"], local=local(path))
+    assert rows["text"].tolist() == ["caf\ufffd au lait", "plain line"]
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_bytes(b'{"text": "ok \xff here"}\n')
+    assert load_rows("bad", ["text"], local=local(jsonl))["text"][0] == "ok \ufffd here"
+
+
+def test_missing_field_names_dataset_field_and_columns(fixture_data):
+    with pytest.raises(
+        DatasetError, match=r"dataset 'pairs': field\(s\) \['statement'\] not found"
+    ):
+        load_rows("pairs", ["statement"], local=local(fixture_data["pairs"]))
+
+
+def test_empty_file_is_an_error(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n")
+    with pytest.raises(DatasetError, match=r"dataset 'empty' is empty \(0 rows\)"):
+        load_rows("empty", ["text"], local=local(path))
+
+
+def test_missing_file_and_unknown_format(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_rows("gone", ["text"], local=local(tmp_path / "gone.jsonl"))
+    odd = tmp_path / "data.xyz"
+    odd.write_text("x")
+    with pytest.raises(DatasetError, match=r"set datasets.odd.local.format"):
+        load_rows("odd", ["text"], local=local(odd))
+
+
+def test_hub_source_offline_says_how_to_use_a_local_file(tmp_path):
+    """The real Hub code path, with HF_HUB_OFFLINE set (as on an air-gapped node)."""
+    code = (
+        "from dataalign.sources import load_rows\n"
+        "load_rows('af', ['text'], hub={'id': 'brando/debug1_af', 'name': None, "
+        "'split': 'train', 'revision': 'main', 'streaming': False})\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "dataset 'af': cannot load 'brando/debug1_af'" in result.stderr
+    assert "HF_HUB_OFFLINE is set" in result.stderr
+    assert "datasets.af.local: {path:" in result.stderr
