@@ -12,6 +12,9 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 localrules:
@@ -20,4 +23,4 @@ localrules:
 
 rule all:
     input:
-        all_subsets(),
+        all_targets(),

@@ -24,3 +24,21 @@ def tokenizer(tokenizer_dir: Path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
+    """A 2-layer random GPT-2 over the word tokenizer, saved like any pretrained model."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path_factory.mktemp("tiny_lm")
+    for item in tokenizer_dir.iterdir():
+        shutil.copy(item, folder / item.name)
+    torch.manual_seed(0)
+    vocab = len(AutoTokenizer.from_pretrained(tokenizer_dir))
+    config = GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=64, vocab_size=vocab)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder

@@ -71,11 +71,15 @@ def build_word_tokenizer(folder: Path, corpus: list[str]) -> Path:
     return folder
 
 
-def fixture_config(data: dict[str, Path], tokenizer_dir: Path) -> dict[str, Any]:
-    """A tiny pipeline config over the fixture files: every format, a mixture, two seeds."""
+def fixture_config(data: dict[str, Path], model_dir: Path) -> dict[str, Any]:
+    """A tiny pipeline config over the fixture files: every format, a mixture, two seeds.
+
+    `model_dir` holds a tiny LM with the word tokenizer: it counts the budgets, is the Task2Vec
+    probe, and is fine-tuned for a few steps.
+    """
     template = "informal statement {informal} formal statement {formal}"
     return {
-        "models": {"words": {"path": str(tokenizer_dir)}},
+        "models": {"words": {"path": str(model_dir)}},
         "datasets": {
             "pairs": {
                 "local": {"path": str(data["pairs"])},
@@ -103,7 +107,19 @@ def fixture_config(data: dict[str, Path], tokenizer_dir: Path) -> dict[str, Any]
                 "eval": ["table"],
                 "budget": 120,
                 "seeds": [0, 1],
+                "metrics": ["task2vec", "gzip"],
+                "training": {"max_steps": 3, "batch_size": 4, "seq_len": 32, "lr": 1e-3},
             }
+        },
+        "alignment": {
+            "task2vec": {
+                "probe": "words",
+                "batch_size": 4,
+                "seq_len": 16,
+                "batches": 2,
+                "epochs": 1,
+            },
+            "gzip": {"max_pairs": 200},
         },
     }
 

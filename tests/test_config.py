@@ -15,8 +15,8 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 @pytest.fixture
-def config(fixture_data, tokenizer_dir):
-    return fixture_config(fixture_data, tokenizer_dir)
+def config(fixture_data, tiny_lm_dir):
+    return fixture_config(fixture_data, tiny_lm_dir)
 
 
 def test_paper_config_validates_and_gets_defaults():

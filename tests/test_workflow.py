@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import REPO, fixture_config, run_snakemake, write_config
+
+METRICS = ("task2vec", "gzip")
 
 
 def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
@@ -32,14 +36,24 @@ def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
     # a mixture is never downloaded itself; its parts are
     assert "uspto_pubmed" not in downloads
     assert {"uspto", "pubmed", "af", "af_test"} <= downloads
-    assert len(downloads) == len({j.wildcards["ds"] for j in jobs if j.rule == "download_dataset"})
+    # the 51M GPT-2 is pre-trained from scratch; fine-tuned experiments also score the base model
+    rules = {(j.rule, j.wildcards.get("exp")) for j in jobs if j.rule in ("finetune", "pretrain")}
+    assert ("pretrain", "pretrain_domains") in rules and (
+        "finetune",
+        "pretrain_domains",
+    ) not in rules
+    evaluated = {(j.wildcards["exp"], j.wildcards["train"]) for j in jobs if j.rule == "evaluate"}
+    assert ("finetune_proofs", "base") in evaluated and (
+        "pretrain_domains",
+        "base",
+    ) not in evaluated
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(fixture_data, tokenizer_dir, tmp_path_factory):
+def pipeline_run(fixture_data, tiny_lm_dir, tmp_path_factory):
     """One real run of the tiny pipeline; tests below share its outputs."""
     workdir = tmp_path_factory.mktemp("run")
-    config = fixture_config(fixture_data, tokenizer_dir)
+    config = fixture_config(fixture_data, tiny_lm_dir)
     configfile = write_config(config, workdir / "config.yaml")
     jobs = run_snakemake(workdir, configfile)
     return workdir, config, jobs
@@ -75,6 +89,25 @@ def test_end_to_end_writes_rows_and_subsets(pipeline_run):
     assert (workdir / "logs/subset/words/pairs/120-0.log").read_text().count("pairs: ") == 1
 
 
+def test_every_model_and_the_base_model_is_evaluated(pipeline_run):
+    workdir, config, _ = pipeline_run
+    experiment = config["experiments"]["demo"]
+    for train in [*experiment["train"], "base"]:
+        scores = pd.read_parquet(workdir / f"results/eval/demo/{train}__table.parquet")
+        assert list(scores.columns) == ["train", "eval", "seed", "n_tokens", "nll_sum", "ce", "ppl"]
+        assert scores["seed"].tolist() == ([0] if train == "base" else [0, 1])
+        assert (scores["ce"] == scores["nll_sum"] / scores["n_tokens"]).all()
+        assert np.allclose(scores["ppl"], np.exp(scores["ce"]), rtol=1e-12)
+    # 80 table rows of 4-9 words: every token after each row's first is predicted
+    table = pd.read_parquet(workdir / "results/subsets/words/table/all-0.parquet")
+    assert scores["n_tokens"].iloc[0] == (table["n_tokens"] - 1).sum()
+    log = pd.read_parquet(workdir / "results/models/demo/prose-0/train_log.parquet")
+    assert log["step"].tolist() == [1, 2, 3] and np.isfinite(log["loss"]).all()
+    base = pd.read_parquet(workdir / "results/eval/demo/base__table.parquet")["ppl"].iloc[0]
+    tuned = pd.read_parquet(workdir / "results/eval/demo/pairs__table.parquet")["ppl"]
+    assert (tuned != base).all()  # the fine-tuned weights, not the base ones, were evaluated
+
+
 def test_second_run_has_nothing_to_do(pipeline_run):
     workdir, _, _ = pipeline_run
     assert run_snakemake(workdir, workdir / "config.yaml", dryrun=True) == []
@@ -90,14 +123,29 @@ def rerun_plan(pipeline_run, tmp_path: Path, edit) -> set[tuple[str, str]]:
     return {(j.rule, j.output[0]) for j in jobs}
 
 
-def test_editing_one_budget_reruns_only_that_subset(pipeline_run, tmp_path):
+def dependants(datasets: list[str], budget: int) -> set[tuple[str, str]]:
+    """The jobs downstream of these datasets' train subsets in the fixture experiment."""
+    jobs = {("alignment_table", f"results/tables/demo/alignment_{m}.csv") for m in METRICS}
+    for ds in datasets:
+        jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-0.parquet"))
+        jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-1.parquet"))
+        jobs.add(("evaluate", f"results/eval/demo/{ds}__table.parquet"))
+        for seed in (0, 1):
+            jobs.add(("finetune", f"results/models/demo/{ds}-{seed}/model.safetensors"))
+        for metric in METRICS:
+            jobs.add(("align", f"results/alignment/demo/{metric}/{ds}__table.parquet"))
+            for seed in (0, 1):
+                jobs.add(
+                    ("embed", f"results/embeddings/{metric}/words/{ds}/{budget}-{seed}.parquet")
+                )
+    return jobs
+
+
+def test_editing_one_budget_reruns_only_that_subset_and_dependants(pipeline_run, tmp_path):
     plan = rerun_plan(
         pipeline_run, tmp_path, lambda c: c["experiments"]["demo"].update(budgets={"prose": 90})
     )
-    assert plan == {
-        ("subset", "results/subsets/words/prose/90-0.parquet"),
-        ("subset", "results/subsets/words/prose/90-1.parquet"),
-    }
+    assert plan == dependants(["prose"], 90)
 
 
 def test_editing_one_template_reruns_only_that_datasets_subsets(pipeline_run, tmp_path):
@@ -107,15 +155,37 @@ def test_editing_one_template_reruns_only_that_datasets_subsets(pipeline_run, tm
         lambda c: c["datasets"]["pairs"].update(template="{informal} => {formal}"),
     )
     # the mixture draws from `pairs` with its template, so it reruns too; nothing is downloaded
-    assert plan == {
-        ("subset", f"results/subsets/words/{ds}/120-{seed}.parquet")
-        for ds in ("pairs", "mix")
-        for seed in (0, 1)
+    assert plan == dependants(["pairs", "mix"], 120)
+
+
+def test_editing_an_alignment_setting_reruns_only_that_metric(pipeline_run, tmp_path):
+    plan = rerun_plan(pipeline_run, tmp_path, lambda c: c["alignment"]["gzip"].update(max_pairs=50))
+    assert plan == {("alignment_table", "results/tables/demo/alignment_gzip.csv")} | {
+        ("align", f"results/alignment/demo/gzip/{ds}__table.parquet")
+        for ds in ("pairs", "pairs_split", "prose", "mix")
     }
 
 
-def test_failed_subset_names_shortfall_and_leaves_no_output(fixture_data, tokenizer_dir, tmp_path):
-    config = fixture_config(fixture_data, tokenizer_dir)
+def test_alignment_tables_embed_each_subset_once(pipeline_run):
+    """N train sets x M benchmarks cost N + M embeddings per metric, never N x M."""
+    workdir, config, jobs = pipeline_run
+    experiment = config["experiments"]["demo"]
+    n_train = len(experiment["train"]) * len(experiment["seeds"])
+    for metric in METRICS:
+        embeds = [j for j in jobs if j.rule == "embed" and j.wildcards["metric"] == metric]
+        aligns = [j for j in jobs if j.rule == "align" and j.wildcards["metric"] == metric]
+        assert len(embeds) == n_train + len(experiment["eval"])
+        assert len(aligns) == len(experiment["train"]) * len(experiment["eval"])
+        table = pd.read_csv(workdir / f"results/tables/demo/alignment_{metric}.csv")
+        assert len(table) == n_train
+        assert table["alignment"].between(0, 1).all()
+        markdown = (workdir / f"results/tables/demo/alignment_{metric}.md").read_text()
+        for train in experiment["train"]:
+            assert re.search(rf"\| {train} +\| 0\.\d{{4}} ± 0\.\d{{4}} \|", markdown)
+
+
+def test_failed_subset_names_shortfall_and_leaves_no_output(fixture_data, tiny_lm_dir, tmp_path):
+    config = fixture_config(fixture_data, tiny_lm_dir)
     config["experiments"]["demo"].update(train=["prose"], budget=100_000, seeds=[0])
     configfile = write_config(config, tmp_path / "config.yaml")
     with pytest.raises(Exception):  # noqa: B017 - Snakemake reports the failed job generically

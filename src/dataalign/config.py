@@ -79,6 +79,14 @@ def check_config(config: Config) -> None:
         _check_dataset(name, entry, datasets)
     for name, experiment in config["experiments"].items():
         _check_experiment(name, experiment, models, datasets)
+    used = {m for experiment in config["experiments"].values() for m in experiment["metrics"]}
+    for metric, key in (("task2vec", "probe"), ("sbert", "model")):
+        chosen = config["alignment"][metric][key]
+        if metric in used and chosen not in models:
+            raise ConfigError(
+                f"config key alignment.{metric}.{key}: unknown model {chosen!r}; declare it under "
+                f"models: (known: {sorted(models)})."
+            )
 
 
 def _check_dataset(name: str, entry: Mapping[str, Any], datasets: Config) -> None:
@@ -147,6 +155,53 @@ def download_spec(config: Config, dataset: str) -> dict[str, Any]:
     return {**source, "fields": entry["fields"], "max_rows": entry["max_rows"]}
 
 
+def embed_settings(config: Config, metric: str) -> dict[str, Any]:
+    """The config slice that decides a dataset's embedding under `metric` (model specs inlined)."""
+    settings = dict(config["alignment"][metric])
+    if metric == "task2vec":
+        probe = settings.pop("probe")
+        return {"probe": {"name": probe, "entry": config["models"][probe]}, "options": settings}
+    if metric == "sbert":
+        model = settings["model"]
+        return {
+            "model": {"name": model, "entry": config["models"][model]},
+            **_pick(settings, "batch_size"),
+        }
+    return _pick(settings, "level")
+
+
+def align_settings(config: Config, metric: str) -> dict[str, Any]:
+    """The config slice that decides how two embeddings combine under `metric`."""
+    settings = config["alignment"][metric]
+    if metric == "gzip":
+        return _pick(settings, "max_pairs", "seed", "level")
+    return _pick(settings, "bootstrap", "seed") if metric == "sbert" else {}
+
+
+def named_model(config: Config, name: str) -> dict[str, Any]:
+    """A model's spec together with its name, as jobs receive it."""
+    return {"name": name, "entry": config["models"][name]}
+
+
+def train_params(config: Config, experiment: str, seed: int) -> dict[str, Any]:
+    """What decides a trained model: base model, tokenizer, hyper-parameters and seed."""
+    spec = config["experiments"][experiment]
+    return {
+        "model": named_model(config, spec["model"]),
+        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+        "options": {**spec["training"], "seed": seed},
+    }
+
+
+def experiments_of_kind(config: Config, kind: str) -> list[str]:
+    """Names of the experiments that fine-tune (or pre-train)."""
+    return [name for name, spec in config["experiments"].items() if spec["kind"] == kind]
+
+
+def _pick(mapping: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: mapping[key] for key in keys}
+
+
 def tokenizer_owner(config: Config, model: str) -> str:
     """Name of the model whose tokenizer `model` uses (itself unless it is a fresh architecture)."""
     return config["models"][model].get("tokenizer") or model
@@ -155,13 +210,25 @@ def tokenizer_owner(config: Config, model: str) -> str:
 def experiment_subsets(config: Config, experiment: str) -> Iterator[SubsetKey]:
     """Every subset an experiment trains or evaluates on, counted with its model's tokenizer."""
     spec = config["experiments"][experiment]
-    tokenizer = tokenizer_owner(config, spec["model"])
     for dataset in spec["train"]:
-        budget = spec["budgets"].get(dataset, spec["budget"])
-        for seed in spec["seeds"]:
-            yield SubsetKey(tokenizer, dataset, budget, seed)
+        yield from train_subsets(config, experiment, dataset)
     for dataset in spec["eval"]:
-        yield SubsetKey(tokenizer, dataset, spec["eval_budget"], 0)
+        yield eval_subset(config, experiment, dataset)
+
+
+def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetKey]:
+    """One subset per seed of a train set, at its budget (the experiment's or its override)."""
+    spec = config["experiments"][experiment]
+    tokenizer = tokenizer_owner(config, spec["model"])
+    budget = spec["budgets"].get(dataset, spec["budget"])
+    return [SubsetKey(tokenizer, dataset, budget, seed) for seed in spec["seeds"]]
+
+
+def eval_subset(config: Config, experiment: str, dataset: str) -> SubsetKey:
+    """The one subset of a benchmark, at the experiment's eval budget."""
+    spec = config["experiments"][experiment]
+    tokenizer = tokenizer_owner(config, spec["model"])
+    return SubsetKey(tokenizer, dataset, spec["eval_budget"], 0)
 
 
 def subset_parts(config: Config, dataset: str) -> dict[str, dict[str, Any]]:

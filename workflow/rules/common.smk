@@ -1,6 +1,7 @@
 # Validation, wildcard constraints and input functions shared by every stage.
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -10,7 +11,19 @@ SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 
-from dataalign.config import download_spec, experiment_subsets, subset_parts, validate_config
+from dataalign.config import (
+    align_settings,
+    download_spec,
+    embed_settings,
+    eval_subset,
+    experiment_subsets,
+    experiments_of_kind,
+    subset_parts,
+    train_params,
+    train_subsets,
+    validate_config,
+)
+from dataalign.train import checkpoint_key
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -18,9 +31,13 @@ validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "confi
 
 wildcard_constraints:
     ds=r"[A-Za-z0-9_.\-]+",
+    train=r"[A-Za-z0-9.\-]+(_[A-Za-z0-9.\-]+)*",
+    eval=r"[A-Za-z0-9.\-]+(_[A-Za-z0-9.\-]+)*",
+    exp=r"[A-Za-z0-9_.\-]+",
     tokenizer=r"[A-Za-z0-9_.\-]+",
     budget=r"[0-9]+|all",
     seed=r"[0-9]+",
+    metric=r"task2vec|gzip|sbert",
 
 
 def subset_path(key):
@@ -28,10 +45,86 @@ def subset_path(key):
     return f"results/subsets/{key.tokenizer}/{key.dataset}/{key.budget}-{key.seed}.parquet"
 
 
-def all_subsets():
-    """Every subset any experiment trains or evaluates on, each listed once."""
-    keys = {key for name in config["experiments"] for key in experiment_subsets(config, name)}
-    return sorted(subset_path(key) for key in keys)
+def embedding_path(metric, key):
+    """Where one subset's embedding under `metric` is cached (computed once, shared by pairs)."""
+    return f"results/embeddings/{metric}/{key.tokenizer}/{key.dataset}/{key.budget}-{key.seed}.parquet"
+
+
+def all_targets():
+    """Every experiment's alignment tables (one per metric) and evaluations (one per pair)."""
+    targets = []
+    for name, experiment in config["experiments"].items():
+        targets += [f"results/tables/{name}/alignment_{m}.csv" for m in experiment["metrics"]]
+        trained = list(experiment["train"])
+        if experiment["kind"] == "finetune":
+            trained.append("base")  # the untrained model: the paper's "Standard GPT-2" row
+        targets += [f"results/eval/{name}/{t}__{e}.parquet" for t in trained for e in experiment["eval"]]
+    return targets
+
+
+def kind_pattern(kind):
+    """A wildcard pattern matching exactly the experiments of one kind."""
+    names = experiments_of_kind(config, kind)
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def model_weights(exp, train, seed):
+    """The weights file of one trained model (its folder also holds config and tokenizer)."""
+    return f"results/models/{exp}/{train}-{seed}/model.safetensors"
+
+
+def training_params(wildcards):
+    """The slice of the config that decides one trained model."""
+    return train_params(config, wildcards.exp, int(wildcards.seed))
+
+
+def checkpoint_dir(wildcards):
+    """Checkpoints live outside the declared outputs, keyed by the job's params."""
+    key = checkpoint_key({"params": training_params(wildcards), "subset": training_subset(wildcards)})
+    return f"results/checkpoints/{key}"
+
+
+def training_subset(wildcards):
+    """The subset one seed of a train set is trained on."""
+    keys = train_subsets(config, wildcards.exp, wildcards.train)
+    return subset_path(next(key for key in keys if key.seed == int(wildcards.seed)))
+
+
+def evaluation_inputs(wildcards):
+    """The eval subset and, unless it is the base model, every seed's trained weights."""
+    inputs = {"subset": subset_path(eval_subset(config, wildcards.exp, wildcards.eval))}
+    if wildcards.train != "base":
+        for seed in config["experiments"][wildcards.exp]["seeds"]:
+            inputs[f"model_{seed}"] = model_weights(wildcards.exp, wildcards.train, seed)
+    return inputs
+
+
+def evaluation_params(wildcards):
+    """Evaluation options, and the base model's spec when the base model is evaluated."""
+    experiment = config["experiments"][wildcards.exp]
+    params = {"options": experiment["evaluation"]}
+    if wildcards.train == "base":
+        params["base"] = train_params(config, wildcards.exp, 0)
+    return params
+
+
+def alignment_inputs(wildcards):
+    """The cached embeddings of every seed's train subset and of the eval subset."""
+    train = train_subsets(config, wildcards.exp, wildcards.train)
+    return {
+        "eval": embedding_path(wildcards.metric, eval_subset(config, wildcards.exp, wildcards.eval)),
+        **{f"train_{key.seed}": embedding_path(wildcards.metric, key) for key in train},
+    }
+
+
+def alignment_pairs(wildcards):
+    """One alignment file per train x eval pair of an experiment."""
+    experiment = config["experiments"][wildcards.exp]
+    return [
+        f"results/alignment/{wildcards.exp}/{wildcards.metric}/{train}__{evaluation}.parquet"
+        for train in experiment["train"]
+        for evaluation in experiment["eval"]
+    ]
 
 
 def download_params(wildcards):

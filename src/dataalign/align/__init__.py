@@ -1,0 +1,16 @@
+"""Alignment coefficients: embed each dataset once, then combine pairs cheaply.
+
+Three metrics share that shape: Task2Vec (Fisher embeddings of a probe LM), GZIP (normalised
+compression distance) and SBERT (sentence-embedding cosine similarity).
+"""
+
+from dataalign.align.stats import Alignment, alignment_matrix
+from dataalign.align.task2vec import Task2VecOptions, embed_task2vec, task2vec_alignment
+
+__all__ = [
+    "Alignment",
+    "Task2VecOptions",
+    "alignment_matrix",
+    "embed_task2vec",
+    "task2vec_alignment",
+]

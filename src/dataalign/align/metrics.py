@@ -1,0 +1,69 @@
+"""One entry point per stage for every metric: embed a subset once, align two embeddings.
+
+Embeddings are tables so they cache as Parquet: Task2Vec and SBERT store a `vector` per batch
+or example; GZIP stores each example's `text` with its compressed `size`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dataalign.align.compression import compressed_sizes, gzip_alignment
+from dataalign.align.sbert import embed_sentences, load_sentence_model, sbert_alignment
+from dataalign.align.stats import Alignment
+from dataalign.align.task2vec import Task2VecOptions, embed_task2vec, task2vec_alignment
+from dataalign.errors import ConfigError
+from dataalign.models import ModelSpec, load_causal_lm, load_tokenizer, resolve_location
+
+METRICS = ("task2vec", "gzip", "sbert")
+
+
+def embed_subset(
+    metric: str, subset: pd.DataFrame, settings: dict[str, Any], name: str
+) -> pd.DataFrame:
+    """Embed one subset (`text` column) with `metric`; `settings` is that metric's config slice.
+
+    task2vec: {probe: {name, spec}, options}; sbert: {model: {name, spec}, batch_size};
+    gzip: {level}.
+    """
+    texts = subset["text"].tolist()
+    if metric == "gzip":
+        return pd.DataFrame({"text": texts, "size": compressed_sizes(texts, settings["level"])})
+    if metric == "task2vec":
+        spec = ModelSpec.from_config(**settings["probe"])
+        tokenizer = load_tokenizer(spec)
+        model = load_causal_lm(spec, vocab_size=len(tokenizer))
+        options = Task2VecOptions(**settings["options"])
+        vectors = embed_task2vec(model, tokenizer, texts, options, name)
+    elif metric == "sbert":
+        spec = ModelSpec.from_config(**settings["model"])
+        where = resolve_location(spec.path, spec.name) if spec.path else spec.hub
+        vectors = embed_sentences(load_sentence_model(where), texts, settings["batch_size"])
+    else:
+        raise ConfigError(f"unknown alignment metric {metric!r}; use one of {list(METRICS)}.")
+    return pd.DataFrame({"vector": list(vectors)})
+
+
+def align_embeddings(
+    metric: str, a: pd.DataFrame, b: pd.DataFrame, settings: dict[str, Any]
+) -> Alignment:
+    """Combine two cached embeddings into an alignment coefficient (cheap; no model needed)."""
+    if metric == "gzip":
+        return gzip_alignment(
+            a["text"].tolist(),
+            a["size"].to_numpy(),
+            b["text"].tolist(),
+            b["size"].to_numpy(),
+            max_pairs=settings["max_pairs"],
+            seed=settings["seed"],
+            level=settings["level"],
+        )
+    vectors_a, vectors_b = np.stack(a["vector"].to_numpy()), np.stack(b["vector"].to_numpy())
+    if metric == "task2vec":
+        return task2vec_alignment(vectors_a, vectors_b)
+    if metric == "sbert":
+        return sbert_alignment(vectors_a, vectors_b, settings["bootstrap"], settings["seed"])
+    raise ConfigError(f"unknown alignment metric {metric!r}; use one of {list(METRICS)}.")

