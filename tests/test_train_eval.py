@@ -212,3 +212,35 @@ def test_smollm2_from_the_gguf_package_scores_text():
     gibberish = perplexity(model, tokenizer, ["dog lazy the over jumps fox brown quick The."])
     assert 1 < scores["ppl"] < 100  # a real pretrained model, not a random one
     assert gibberish["ce"] > scores["ce"]
+
+
+def test_sigterm_saves_a_checkpoint_stops_and_the_rerun_resumes(tiny_lm_dir, tmp_path):
+    """What a Slurm time limit (SIGUSR1 ahead of it) or a requeue (SIGTERM) does to training."""
+    texts_file = tmp_path / "texts.txt"
+    texts_file.write_text("\n".join(TEXTS))
+    args = [str(tiny_lm_dir), str(texts_file), str(tmp_path / "out"), str(tmp_path / "ckpt")]
+    job = run_training(args, delay=0.3)
+    deadline = time.time() + 240
+    while not list((tmp_path / "ckpt").glob("checkpoint-*")) and time.time() < deadline:
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    output = job.communicate(timeout=120)[0]
+    assert job.returncode != 0
+    assert "stopped by SIGTERM at step" in output and "resumes from it" in output
+    stopped_at = int(output.split("stopped by SIGTERM at step ")[1].split(";")[0])
+    assert stopped_at < 12 and (tmp_path / "ckpt" / f"checkpoint-{stopped_at}").is_dir()
+    rerun = run_training(args, delay=0)
+    assert f"(step {stopped_at})" in rerun.communicate(timeout=300)[0]
+
+
+def test_too_little_memory_fails_fast_naming_the_need(tiny_lm_dir):
+    from dataalign.errors import DataAlignError
+    from dataalign.train import check_memory, training_memory_mb
+
+    model, _ = tiny(tiny_lm_dir)
+    need = training_memory_mb(model, OPTIONS)
+    check_memory(model, OPTIONS, need)
+    with pytest.raises(
+        DataAlignError, match=rf"training needs at least {need} MB but the job has mem_mb=100"
+    ):
+        check_memory(model, OPTIONS, 100)

@@ -7,6 +7,8 @@ already names the culprit and the fix; anything else keeps its traceback for deb
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,8 @@ def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
     for handler in handlers:
         handler.setFormatter(formatter)
         root.addHandler(handler)
+    where = f"Slurm job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else "local"
+    root.info("%s on %s", where, socket.gethostname())
     try:
         yield root
     except DataAlignError as error:

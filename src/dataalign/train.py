@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,44 @@ log = logging.getLogger(__name__)
 
 class TrainingDiverged(DataAlignError):
     """The training loss became NaN or infinite."""
+
+
+class TrainingInterrupted(DataAlignError):
+    """A signal (time limit, preemption, requeue) stopped training after a checkpoint was saved."""
+
+
+class NotEnoughMemory(DataAlignError):
+    """The job's memory budget is below what training this model needs."""
+
+
+PROCESS_OVERHEAD_MB = 500  # Python, torch and transformers before any tensor
+
+
+def training_memory_mb(model, options: TrainOptions) -> int:
+    """A lower-bound estimate of training memory: fp32 weights, grads and AdamW states, plus
+    activations (about 34 values per token, hidden unit and layer) and the logits."""
+    config = model.config
+    params = sum(p.numel() for p in model.parameters())
+    hidden = getattr(config, "n_embd", None) or getattr(config, "hidden_size", 0)
+    layers = getattr(config, "n_layer", None) or getattr(config, "num_hidden_layers", 0)
+    tokens = options.batch_size * clamp_seq_len(model, options.seq_len)
+    activations = tokens * (34 * hidden * layers + 2 * config.vocab_size) * 4
+    return PROCESS_OVERHEAD_MB + int((16 * params + activations) / 2**20)
+
+
+def check_memory(model, options: TrainOptions, mem_mb: int | None) -> None:
+    """Fail in seconds, not after an OOM kill, when the job asked for too little memory.
+
+    On a cluster the retry then asks for more (profiles/slurm scales mem_mb with the attempt).
+    """
+    need = training_memory_mb(model, options)
+    log.info("memory: the job has %s MB, training needs at least %d MB", mem_mb, need)
+    if mem_mb is not None and mem_mb < need:
+        raise NotEnoughMemory(
+            f"training needs at least {need} MB but the job has mem_mb={mem_mb}. Fix: raise the "
+            "rule's mem_mb (profiles/slurm scales it with each retry), or lower "
+            "training.batch_size / training.seq_len."
+        )
 
 
 @dataclass(frozen=True)
@@ -114,6 +153,15 @@ def train_causal_lm(
     from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
     from transformers.trainer_utils import get_last_checkpoint
 
+    class StopOnSignal(TrainerCallback):
+        """SIGTERM (requeue, preemption) or SIGUSR1 (time limit ahead): checkpoint, then stop."""
+
+        received: int | None = None
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.received is not None:
+                control.should_save = control.should_training_stop = True
+
     class DivergenceGuard(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             loss = (logs or {}).get("loss")
@@ -150,18 +198,33 @@ def train_causal_lm(
         report_to=[],
         dataloader_num_workers=0,
     )
+    stopper = StopOnSignal()
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=blocks,
         data_collator=default_data_collator,
-        callbacks=[DivergenceGuard()],
+        callbacks=[DivergenceGuard(), stopper],
     )
     last = get_last_checkpoint(str(checkpoint_dir)) if Path(checkpoint_dir).is_dir() else None
     if last:
         log.info("resuming from checkpoint %s (step %s)", last, last.rsplit("-", 1)[-1])
     log.info("training on %d tokens in %d blocks of %d", blocks.n_tokens, len(blocks), seq_len)
-    trainer.train(resume_from_checkpoint=last)
+    stop_signals = (signal.SIGTERM, signal.SIGUSR1)
+    previous = {number: signal.getsignal(number) for number in stop_signals}
+    for number in stop_signals:
+        signal.signal(number, lambda received, frame: setattr(stopper, "received", received))
+    try:
+        trainer.train(resume_from_checkpoint=last)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if stopper.received is not None:
+        raise TrainingInterrupted(
+            f"stopped by {signal.Signals(stopper.received).name} at step "
+            f"{trainer.state.global_step}; checkpoint saved in {checkpoint_dir}. A rerun (or the "
+            "requeued job) resumes from it."
+        )
     model.save_pretrained(output_dir, safe_serialization=True)
     tokenizer.save_pretrained(output_dir)
     history = pd.DataFrame([row for row in trainer.state.log_history if "loss" in row])

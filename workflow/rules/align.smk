@@ -33,6 +33,9 @@ rule align:
     log:
         "logs/align/{exp}/{metric}/{train}__{eval}.log",
     threads: 2
+    # Seconds of numpy on cached embeddings: run on the submit host rather than queue one Slurm
+    # job per pair (a job group would instead request the sum of its members' CPUs on one node).
+    localrule: True
     conda:
         "../../envs/dataalign.yaml"
     script:

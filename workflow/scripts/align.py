@@ -12,7 +12,7 @@ with job_logging(snakemake.log[0]):
     for key, path in snakemake.input.items():
         if key.startswith("train_"):
             result = align_embeddings(
-                metric, read_parquet(path), evaluation, snakemake.params.settings
+                metric, read_parquet(path), evaluation, snakemake.params.settings, snakemake.threads
             )
             seed = int(key.removeprefix("train_"))
             rows.append(

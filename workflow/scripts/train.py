@@ -5,7 +5,7 @@ import torch
 from dataalign.io import read_parquet, write_parquet
 from dataalign.jobs import job_logging
 from dataalign.models import load_model_and_tokenizer
-from dataalign.train import TrainOptions, train_causal_lm
+from dataalign.train import TrainOptions, check_memory, train_causal_lm
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
@@ -14,6 +14,7 @@ with job_logging(snakemake.log[0]):
     model, tokenizer = load_model_and_tokenizer(
         params["model"], params["tokenizer"], seed=options.seed
     )
+    check_memory(model, options, snakemake.resources.get("mem_mb"))
     texts = read_parquet(snakemake.input.subset)["text"].tolist()
     history = train_causal_lm(
         model,

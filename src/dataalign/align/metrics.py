@@ -48,7 +48,7 @@ def embed_subset(
 
 
 def align_embeddings(
-    metric: str, a: pd.DataFrame, b: pd.DataFrame, settings: dict[str, Any]
+    metric: str, a: pd.DataFrame, b: pd.DataFrame, settings: dict[str, Any], workers: int = 2
 ) -> Alignment:
     """Combine two cached embeddings into an alignment coefficient (cheap; no model needed)."""
     if metric == "gzip":
@@ -60,6 +60,7 @@ def align_embeddings(
             max_pairs=settings["max_pairs"],
             seed=settings["seed"],
             level=settings["level"],
+            workers=workers,
         )
     vectors_a, vectors_b = np.stack(a["vector"].to_numpy()), np.stack(b["vector"].to_numpy())
     if metric == "task2vec":

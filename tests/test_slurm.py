@@ -1,0 +1,150 @@
+"""The cluster path on a real single-node Slurm: profiles/slurm, requeue and resume, retries.
+
+Needs a running local Slurm (`tests/slurm/start-local-slurm`, as root; `.ci/run` starts it).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import REPO, fixture_config, run_snakemake, write_config
+
+
+def slurm_is_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    return state.returncode == 0 and bool(re.search(r"idle|mixed|allocated", state.stdout))
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not slurm_is_up(), reason="no local Slurm; run tests/slurm/start-local-slurm"
+    ),
+]
+GPU_RULES_LOGS = ("subset", "embed", "finetune", "pretrain", "evaluate")
+
+
+def slurm_snakemake(workdir: Path, configfile: Path, *extra: str) -> subprocess.Popen:
+    """`snakemake --profile profiles/slurm` as a user runs it (status polled often, for tests)."""
+    command = [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--profile", str(REPO / "profiles" / "slurm"),
+        "--configfile", str(configfile),
+        "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "1",
+        "--seconds-between-status-checks", "2",
+        *extra,
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def small_config(fixture_data, tiny_lm_dir):
+    config = fixture_config(fixture_data, tiny_lm_dir)
+    config["experiments"]["demo"].update(train=["pairs", "prose"], seeds=[0])
+    return config
+
+
+def test_tiny_pipeline_on_slurm_matches_a_local_run(small_config, tmp_path):
+    local, cluster = tmp_path / "local", tmp_path / "slurm"
+    for folder in (local, cluster):
+        folder.mkdir()
+        write_config(small_config, folder / "config.yaml")
+    run_snakemake(local, local / "config.yaml", cores=2)
+    job = slurm_snakemake(cluster, cluster / "config.yaml")
+    output = job.communicate(timeout=1200)[0]
+    assert job.returncode == 0, output[-3000:]
+
+    logs = sorted((cluster / "logs").rglob("*.log"))
+    for log in logs:
+        rule = log.relative_to(cluster / "logs").parts[0]
+        text = log.read_text()
+        if rule in GPU_RULES_LOGS:
+            assert re.search(r"Slurm job \d+ on ", text), f"{log} did not run under sbatch"
+        elif rule != "slurm":
+            assert "local on " in text, f"{log} should be a local rule"
+    assert {log.relative_to(cluster / "logs").parts[0] for log in logs} >= {"finetune", "embed"}
+
+    for metric in ("task2vec", "gzip"):
+        table = f"results/tables/demo/alignment_{metric}.csv"
+        pd.testing.assert_frame_equal(pd.read_csv(cluster / table), pd.read_csv(local / table))
+    for train in ("pairs", "prose", "base"):
+        scores = f"results/eval/demo/{train}__table.parquet"
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(cluster / scores), pd.read_parquet(local / scores)
+        )
+
+
+def test_requeued_training_resumes_and_out_of_memory_is_retried_with_more(
+    small_config, tiny_lm_dir, tmp_path
+):
+    """Attempt 1 asks for too little memory and fails; attempt 2 (twice the memory) is requeued
+    mid-run with `scontrol requeue` and resumes from its checkpoint instead of restarting."""
+    from dataalign.models import load_model_and_tokenizer
+    from dataalign.train import TrainOptions, training_memory_mb
+
+    architecture = {
+        "model_type": "gpt2",
+        "n_layer": 4,
+        "n_head": 4,
+        "n_embd": 256,
+        "n_positions": 128,
+    }
+    training = {"max_steps": 120, "save_steps": 5, "batch_size": 8, "seq_len": 128, "lr": 1e-3}
+    config = dict(small_config)
+    config["models"] = {
+        **config["models"],
+        "fresh": {"architecture": architecture, "tokenizer": "words"},
+    }
+    config["experiments"] = {
+        "scratch": {
+            "kind": "pretrain", "model": "fresh", "train": ["prose"], "eval": ["table"],
+            "budget": 1200, "metrics": [], "training": training,
+        }
+    }  # fmt: skip
+    configfile = write_config(config, tmp_path / "config.yaml")
+    model, _ = load_model_and_tokenizer(
+        {"name": "fresh", "entry": {"architecture": architecture, "tokenizer": "words"}},
+        {"name": "words", "entry": {"path": str(tiny_lm_dir)}},
+        device="cpu",
+    )
+    need = training_memory_mb(model, TrainOptions(**training))
+    first = need * 2 // 3  # attempt 1 gets too little, attempt 2 (twice as much) enough
+
+    job = slurm_snakemake(
+        tmp_path, configfile, "--set-resources", f"pretrain:mem_mb={first}*attempt"
+    )
+    checkpoints = tmp_path / "results" / "checkpoints"
+    deadline = time.time() + 600
+    while not list(checkpoints.glob("*/checkpoint-10")) and time.time() < deadline:
+        time.sleep(0.2)
+    running = subprocess.run(
+        ["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True
+    )
+    job_id = running.stdout.split()[0]
+    subprocess.run(["scontrol", "requeue", job_id], check=True)
+    output = job.communicate(timeout=1200)[0]
+    assert job.returncode == 0, output[-3000:]
+
+    assert "Error in rule pretrain" in output and "logs/pretrain/scratch/prose-0.log" in output
+    failed = "\n".join(p.read_text() for p in (tmp_path / "logs" / "slurm").rglob("*.log"))
+    assert f"training needs at least {need} MB but the job has mem_mb={first}" in failed
+    log = (tmp_path / "logs/pretrain/scratch/prose-0.log").read_text()
+    assert f"Slurm job {job_id} on " in log
+    assert f"the job has {2 * first} MB" in log
+    resumed = re.search(r"resuming from checkpoint .*\(step (\d+)\)", log)
+    assert resumed and int(resumed.group(1)) >= 10, log
+    history = pd.read_parquet(tmp_path / "results/models/scratch/prose-0/train_log.parquet")
+    assert history["step"].max() == 120
+    assert (tmp_path / "results/eval/scratch/prose__table.parquet").is_file()
