@@ -76,6 +76,15 @@ CASES = {
         lambda c: c["experiments"]["demo"].update(budgets={"table": 10}),
         r"config key experiments.demo.budgets.table: not one of this experiment's train sets",
     ),
+    "unknown metric": (
+        lambda c: c["experiments"]["demo"].update(metrics=["task2vec", "bleu"]),
+        r"config key experiments.demo.metrics.1: 'bleu' is not one of "
+        r"\['task2vec', 'gzip', 'sbert'\]",
+    ),
+    "probe that is not declared": (
+        lambda c: c["alignment"]["task2vec"].update(probe="gpt9"),
+        r"config key alignment.task2vec.probe: unknown model 'gpt9'; declare it under models:",
+    ),
     "model with two sources": (
         lambda c: c["models"]["words"].update(hub="gpt2"),
         r"models.words: give exactly one of hub, path, gguf or architecture",

@@ -126,6 +126,7 @@ def rerun_plan(pipeline_run, tmp_path: Path, edit) -> set[tuple[str, str]]:
 def dependants(datasets: list[str], budget: int) -> set[tuple[str, str]]:
     """The jobs downstream of these datasets' train subsets in the fixture experiment."""
     jobs = {("alignment_table", f"results/tables/demo/alignment_{m}.csv") for m in METRICS}
+    jobs |= {("correlate", f"results/tables/demo/correlation_{m}.csv") for m in METRICS}
     for ds in datasets:
         jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-0.parquet"))
         jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-1.parquet"))
@@ -160,7 +161,10 @@ def test_editing_one_template_reruns_only_that_datasets_subsets(pipeline_run, tm
 
 def test_editing_an_alignment_setting_reruns_only_that_metric(pipeline_run, tmp_path):
     plan = rerun_plan(pipeline_run, tmp_path, lambda c: c["alignment"]["gzip"].update(max_pairs=50))
-    assert plan == {("alignment_table", "results/tables/demo/alignment_gzip.csv")} | {
+    assert plan == {
+        ("alignment_table", "results/tables/demo/alignment_gzip.csv"),
+        ("correlate", "results/tables/demo/correlation_gzip.csv"),
+    } | {
         ("align", f"results/alignment/demo/gzip/{ds}__table.parquet")
         for ds in ("pairs", "pairs_split", "prose", "mix")
     }
@@ -197,3 +201,32 @@ def test_failed_subset_names_shortfall_and_leaves_no_output(fixture_data, tiny_l
     log = (tmp_path / "logs/subset/words/prose/100000-0.log").read_text()
     assert "dataset 'prose': draw 0 needs 100000 tokens but only" in log
     assert "shortfall" in log
+
+
+def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_run):
+    import statsmodels.api as sm
+
+    workdir, config, _ = pipeline_run
+    experiment = config["experiments"]["demo"]
+    for metric in METRICS:
+        align = pd.concat(
+            pd.read_parquet(workdir / f"results/alignment/demo/{metric}/{t}__table.parquet")
+            for t in experiment["train"]
+        )
+        scores = pd.concat(
+            pd.read_parquet(workdir / f"results/eval/demo/{t}__table.parquet")
+            for t in experiment["train"]
+        )
+        merged = align.merge(scores, on=["train", "eval", "seed"])
+        fit = sm.OLS(merged["ppl"], sm.add_constant(merged["alignment"])).fit()
+        row = pd.read_csv(workdir / f"results/tables/demo/correlation_{metric}.csv").iloc[0]
+        assert row["n"] == len(merged) == 8
+        assert row["slope"] == pytest.approx(fit.params["alignment"], rel=1e-9)
+        assert row["r2"] == pytest.approx(fit.rsquared, rel=1e-9)
+        assert row["p_value"] == pytest.approx(fit.pvalues["alignment"], rel=1e-9)
+        assert (workdir / f"results/tables/demo/correlation_{metric}.tex").read_text().count(
+            "\\begin{tabular}"
+        ) == 1
+        assert (
+            (workdir / f"results/plots/demo/alignment_vs_performance_{metric}.png").stat().st_size
+        )

@@ -193,6 +193,15 @@ def train_params(config: Config, experiment: str, seed: int) -> dict[str, Any]:
     }
 
 
+def analysis_params(config: Config, experiment: str) -> dict[str, Any]:
+    """How an experiment's alignment-vs-performance fit is computed."""
+    spec = config["experiments"][experiment]
+    analysis = dict(spec["analysis"])
+    if analysis["target"] == "auto":
+        analysis["target"] = "ppl" if spec["kind"] == "finetune" else "ce"
+    return analysis
+
+
 def experiments_of_kind(config: Config, kind: str) -> list[str]:
     """Names of the experiments that fine-tune (or pre-train)."""
     return [name for name, spec in config["experiments"].items() if spec["kind"] == kind]

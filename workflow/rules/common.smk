@@ -13,6 +13,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 
 from dataalign.config import (
     align_settings,
+    analysis_params,
     download_spec,
     embed_settings,
     eval_subset,
@@ -51,15 +52,22 @@ def embedding_path(metric, key):
 
 
 def all_targets():
-    """Every experiment's alignment tables (one per metric) and evaluations (one per pair)."""
+    """Every experiment's alignment and correlation tables (per metric) and its evaluations."""
     targets = []
     for name, experiment in config["experiments"].items():
         targets += [f"results/tables/{name}/alignment_{m}.csv" for m in experiment["metrics"]]
-        trained = list(experiment["train"])
-        if experiment["kind"] == "finetune":
-            trained.append("base")  # the untrained model: the paper's "Standard GPT-2" row
-        targets += [f"results/eval/{name}/{t}__{e}.parquet" for t in trained for e in experiment["eval"]]
+        targets += [f"results/tables/{name}/correlation_{m}.csv" for m in experiment["metrics"]]
+        targets += experiment_evaluations(name)
     return targets
+
+
+def experiment_evaluations(exp):
+    """Every train x eval evaluation of an experiment, and the base model's when it has one."""
+    experiment = config["experiments"][exp]
+    trained = list(experiment["train"])
+    if experiment["kind"] == "finetune":
+        trained.append("base")  # the untrained model: the paper's "Standard GPT-2" row
+    return [f"results/eval/{exp}/{t}__{e}.parquet" for t in trained for e in experiment["eval"]]
 
 
 def kind_pattern(kind):

@@ -1,0 +1,87 @@
+"""Does alignment predict performance? OLS, rank correlations, bootstrap and leave-one-out.
+
+n is small (the paper has 7 train sets per setting), so every estimate comes with its interval:
+OLS confidence intervals, a bootstrap CI of r², and leave-one-out prediction errors that say
+how well one could have predicted a dataset's perplexity before training on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+log = logging.getLogger(__name__)
+
+
+def join_points(alignments: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (train, eval, seed): the alignment next to the trained model's scores."""
+    keys = ["train", "eval", "seed"]
+    points = alignments[[*keys, "alignment"]].merge(scores[[*keys, "ce", "ppl"]], on=keys)
+    return points.sort_values(keys, ignore_index=True)
+
+
+def leave_one_out(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each point's y predicted by a line fitted to all the other points."""
+    predictions = np.full(len(x), np.nan)
+    for i in range(len(x)):
+        keep = np.arange(len(x)) != i
+        if keep.sum() >= 2 and np.ptp(x[keep]) > 0:
+            slope, intercept = np.polyfit(x[keep], y[keep], 1)
+            predictions[i] = slope * x[i] + intercept
+    return predictions
+
+
+def bootstrap_r2(x: np.ndarray, y: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile 95% CI of r² over resampled points (resamples with one distinct x are skipped)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(x), len(x))
+        if np.ptp(x[pick]) > 0 and np.ptp(y[pick]) > 0:
+            values.append(np.corrcoef(x[pick], y[pick])[0, 1] ** 2)
+    if not values:
+        return float("nan"), float("nan")
+    low, high = np.quantile(values, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def correlate(
+    points: pd.DataFrame, target: str = "ppl", resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """Fit target ~ alignment on `points`: OLS, Pearson, Spearman, Kendall, bootstrap, LOO."""
+    import statsmodels.api as sm
+
+    x, y = points["alignment"].to_numpy(float), points[target].to_numpy(float)
+    result: dict[str, float] = {"n": len(x)}
+    if len(x) < 3 or np.ptp(x) == 0:
+        log.warning("%d points (or one distinct alignment): no fit", len(x))
+        return result
+    fit = sm.OLS(y, sm.add_constant(x)).fit()
+    (intercept_low, intercept_high), (slope_low, slope_high) = fit.conf_int(0.05)
+    loo = leave_one_out(x, y)
+    r2_low, r2_high = bootstrap_r2(x, y, resamples, seed)
+    result.update(
+        slope=fit.params[1], slope_ci_low=slope_low, slope_ci_high=slope_high,
+        intercept=fit.params[0], intercept_ci_low=intercept_low, intercept_ci_high=intercept_high,
+        r2=fit.rsquared, r2_ci_low=r2_low, r2_ci_high=r2_high, p_value=fit.pvalues[1],
+        pearson=stats.pearsonr(x, y)[0], spearman=stats.spearmanr(x, y)[0],
+        kendall=stats.kendalltau(x, y)[0],
+        loo_mae=float(np.nanmean(np.abs(loo - y))),
+        loo_rmse=float(np.sqrt(np.nanmean((loo - y) ** 2))),
+    )  # fmt: skip
+    return {k: float(v) for k, v in result.items()}
+
+
+def correlation_table(
+    points: pd.DataFrame, target: str, resamples: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """One row per eval set and a `pooled` row over all of them (the paper's Fig. 1)."""
+    groups: Sequence[tuple[str, pd.DataFrame]] = list(points.groupby("eval", sort=True))
+    if len(groups) > 1:
+        groups = [*groups, ("pooled", points)]
+    rows = [{"eval": name, **correlate(group, target, resamples, seed)} for name, group in groups]
+    return pd.DataFrame(rows)

@@ -1,0 +1,35 @@
+"""Rule correlate: fit performance on alignment; write the table, the points and the figure."""
+
+import pandas as pd
+
+from dataalign.analysis import correlation_table, join_points
+from dataalign.io import atomic_path, read_parquet
+from dataalign.jobs import job_logging
+from dataalign.plots import plot_alignment_vs_performance
+
+with job_logging(snakemake.log[0]):
+    analysis = snakemake.params.analysis
+    alignments = pd.concat([read_parquet(p) for p in snakemake.input.alignments], ignore_index=True)
+    scores = pd.concat([read_parquet(p) for p in snakemake.input.evaluations], ignore_index=True)
+    points = join_points(alignments, scores)
+    table = correlation_table(points, analysis["target"], analysis["bootstrap"], analysis["seed"])
+    outputs = snakemake.output
+    for path, write in (
+        (outputs.csv, lambda tmp: table.to_csv(tmp, index=False)),
+        (
+            outputs.markdown,
+            lambda tmp: tmp.write_text(table.to_markdown(index=False, floatfmt=".4g")),
+        ),
+        (
+            outputs.latex,
+            lambda tmp: tmp.write_text(table.to_latex(index=False, float_format="%.4g")),
+        ),
+        (outputs.points, lambda tmp: points.to_csv(tmp, index=False)),
+    ):
+        with atomic_path(path) as tmp:
+            write(tmp)
+    base = scores[scores["train"] == "base"]
+    plot_alignment_vs_performance(
+        points, analysis["target"], snakemake.wildcards.metric, base if len(base) else None,
+        [outputs.png, outputs.pdf],
+    )  # fmt: skip
