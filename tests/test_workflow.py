@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +232,17 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
         assert (
             (workdir / f"results/plots/demo/alignment_vs_performance_{metric}.png").stat().st_size
         )
+
+
+def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
+    workdir, _, _ = pipeline_run
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    command += ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
+    command += ["--report", str(workdir / "report.html")]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    html = (workdir / "report.html").read_text()
+    for metric in METRICS:
+        for name in (f"alignment_{metric}.csv", f"correlation_{metric}.csv",
+                     f"alignment_vs_performance_{metric}.png"):  # fmt: skip
+            assert name in html
+    assert "negative slope means better-aligned data" in html

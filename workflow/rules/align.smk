@@ -46,7 +46,13 @@ rule alignment_table:
     input:
         alignment_pairs,
     output:
-        csv="results/tables/{exp}/alignment_{metric}.csv",
+        csv=report(
+            "results/tables/{exp}/alignment_{metric}.csv",
+            caption="../report/alignment_table.rst",
+            category="{exp}",
+            subcategory="{metric}",
+            labels={"table": "alignment"},
+        ),
         markdown="results/tables/{exp}/alignment_{metric}.md",
     log:
         "logs/alignment_table/{exp}/{metric}.log",
