@@ -160,13 +160,9 @@ def embed_settings(config: Config, metric: str) -> dict[str, Any]:
     settings = dict(config["alignment"][metric])
     if metric == "task2vec":
         probe = settings.pop("probe")
-        return {"probe": {"name": probe, "entry": config["models"][probe]}, "options": settings}
+        return {"probe": named_model(config, probe), "options": settings}
     if metric == "sbert":
-        model = settings["model"]
-        return {
-            "model": {"name": model, "entry": config["models"][model]},
-            **_pick(settings, "batch_size"),
-        }
+        return {"model": named_model(config, settings["model"]), **_pick(settings, "batch_size")}
     return _pick(settings, "level")
 
 

@@ -38,6 +38,12 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write a text artifact (CSV, Markdown, LaTeX) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
     """Read a Parquet file written by `write_parquet`."""
     return pq.read_table(path).to_pandas()

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from dataalign.analysis import correlation_table, join_points
-from dataalign.io import atomic_path, read_parquet
+from dataalign.io import read_parquet, write_text
 from dataalign.jobs import job_logging
 from dataalign.plots import plot_alignment_vs_performance
 
@@ -14,20 +14,10 @@ with job_logging(snakemake.log[0]):
     points = join_points(alignments, scores)
     table = correlation_table(points, analysis["target"], analysis["bootstrap"], analysis["seed"])
     outputs = snakemake.output
-    for path, write in (
-        (outputs.csv, lambda tmp: table.to_csv(tmp, index=False)),
-        (
-            outputs.markdown,
-            lambda tmp: tmp.write_text(table.to_markdown(index=False, floatfmt=".4g")),
-        ),
-        (
-            outputs.latex,
-            lambda tmp: tmp.write_text(table.to_latex(index=False, float_format="%.4g")),
-        ),
-        (outputs.points, lambda tmp: points.to_csv(tmp, index=False)),
-    ):
-        with atomic_path(path) as tmp:
-            write(tmp)
+    write_text(table.to_csv(index=False), outputs.csv)
+    write_text(table.to_markdown(index=False, floatfmt=".4g"), outputs.markdown)
+    write_text(table.to_latex(index=False, float_format="%.4g"), outputs.latex)
+    write_text(points.to_csv(index=False), outputs.points)
     base = scores[scores["train"] == "base"]
     plot_alignment_vs_performance(
         points, analysis["target"], snakemake.wildcards.metric, base if len(base) else None,

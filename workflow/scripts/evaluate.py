@@ -20,11 +20,12 @@ with job_logging(snakemake.log[0]):
         models = {}
         for key, weights in snakemake.input.items():
             if key.startswith("model_"):
+                seed = int(key.removeprefix("model_"))
                 folder = {
-                    "name": f"{wildcards.train}-{key[6:]}",
+                    "name": f"{wildcards.train}-{seed}",
                     "entry": {"path": str(Path(weights).parent)},
                 }
-                models[int(key[6:])] = (folder, folder)
+                models[seed] = (folder, folder)  # a trained model folder holds its tokenizer
     rows = []
     for seed, (model_spec, tokenizer_spec) in models.items():
         model, tokenizer = load_model_and_tokenizer(model_spec, tokenizer_spec)

@@ -1,5 +1,7 @@
 """Rules finetune and pretrain: train one model on one subset, resuming from its checkpoints."""
 
+from pathlib import Path
+
 import torch
 
 from dataalign.io import read_parquet, write_parquet
@@ -21,7 +23,7 @@ with job_logging(snakemake.log[0]):
         tokenizer,
         texts,
         options,
-        snakemake.output.weights.rsplit("/", 1)[0],
+        Path(snakemake.output.weights).parent,
         snakemake.params.checkpoints,
     )
     write_parquet(history, snakemake.output.log)
