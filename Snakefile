@@ -19,6 +19,7 @@ include: "workflow/rules/align.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyze.smk"
+include: "workflow/rules/panel.smk"
 
 
 localrules:

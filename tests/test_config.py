@@ -70,7 +70,7 @@ CASES = {
     ),
     "mixture of an unknown dataset": (
         lambda c: c["datasets"]["mix"]["mixture"].update(nope=1),
-        r"config key datasets.mix.mixture.nope: a mixture combines datasets with a hub: or local:",
+        r"config key datasets.mix.mixture.nope: a mixture combines datasets with a source",
     ),
     "budget override for a dataset not trained on": (
         lambda c: c["experiments"]["demo"].update(budgets={"table": 10}),

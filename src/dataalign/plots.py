@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+TARGET_LABELS = {"ppl": "perplexity", "ce": "cross-entropy (nats)"}
 
 
 def plot_alignment_vs_performance(
@@ -12,12 +16,48 @@ def plot_alignment_vs_performance(
     target: str,
     metric: str,
     base: pd.DataFrame | None,
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
 ) -> None:
     """Scatter with a regression line per eval set (Fig. 1/2); the base model as a dotted line.
 
-    Points are labelled with their train set; saved to every path given (PNG, PDF, ...).
+    Every draw (seed) of a train set is its own point, so disjoint subsets of one dataset show
+    up as a cluster (Fig. 5); each cluster is labelled once with its train set.
     """
+    plt, sns = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 4))
+    _draw_panel(axes, points, target, base, _palette(sns, points))
+    axes.set_xlabel(f"{metric} alignment with the benchmark")
+    axes.legend(fontsize=7)
+    _save(plt, figure, paths)
+
+
+def plot_metrics_side_by_side(
+    points_by_metric: Mapping[str, pd.DataFrame],
+    r2_by_metric: Mapping[str, float],
+    target: str,
+    base: pd.DataFrame | None,
+    paths: Sequence[str | Path],
+) -> None:
+    """One panel per alignment metric with its pooled r² in the title (the paper's Fig. 4).
+
+    Whether better-aligned data gives a better model should not hinge on how alignment is
+    measured; side by side, the slopes' signs and the r² values can be compared at a glance.
+    """
+    plt, sns = _pyplot()
+    metrics = list(points_by_metric)
+    figure, panels = plt.subplots(
+        1, len(metrics), figsize=(4.2 * len(metrics), 3.8), sharey=True, squeeze=False
+    )
+    palette = _palette(sns, pd.concat(points_by_metric.values()))
+    for axes, metric in zip(panels[0], metrics, strict=True):
+        _draw_panel(axes, points_by_metric[metric], target, base, palette)
+        axes.set_title(f"{metric}, r² = {r2_by_metric[metric]:.2f}")
+        axes.set_xlabel(f"{metric} alignment")
+    panels[0][0].legend(fontsize=7)
+    _save(plt, figure, paths)
+
+
+def _pyplot() -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,24 +65,76 @@ def plot_alignment_vs_performance(
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
-    figure, axes = plt.subplots(figsize=(5.5, 4))
-    palette = dict(zip(sorted(points["eval"].unique()), sns.color_palette(), strict=False))
+    return plt, sns
+
+
+def _palette(sns: Any, points: pd.DataFrame) -> dict[str, Any]:
+    return dict(zip(sorted(points["eval"].unique()), sns.color_palette(), strict=False))
+
+
+def _draw_panel(
+    axes: Any, points: pd.DataFrame, target: str, base: pd.DataFrame | None, palette: dict
+) -> None:
+    import seaborn as sns
+
     for name, group in points.groupby("eval"):
         sns.regplot(
             data=group, x="alignment", y=target, ax=axes, color=palette[name], ci=None,
-            label=name, scatter_kws={"s": 30}, line_kws={"linewidth": 1.5},
+            label=name, scatter_kws={"s": 30, "alpha": 0.8}, line_kws={"linewidth": 1.5},
         )  # fmt: skip
-        for row in group.itertuples():
-            axes.annotate(row.train, (row.alignment, getattr(row, target)), fontsize=7,
-                          xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        for train, cluster in group.groupby("train"):
+            axes.annotate(train, (cluster["alignment"].mean(), cluster[target].mean()),
+                          fontsize=7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
         if base is not None and name in set(base["eval"]):
             level = base.loc[base["eval"] == name, target].mean()
             axes.axhline(level, color=palette[name], linestyle=":", label=f"{name}: base model")
-    axes.set_xlabel(f"{metric} alignment with the benchmark")
-    axes.set_ylabel({"ppl": "perplexity", "ce": "cross-entropy (nats)"}.get(target, target))
-    axes.legend(fontsize=7)
+    axes.set_ylabel(TARGET_LABELS.get(target, target))
+
+
+def _save(plt: Any, figure: Any, paths: Sequence[str | Path]) -> None:
     figure.tight_layout()
     for path in paths:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=150)
     plt.close(figure)
+
+
+def plot_panel(
+    totals: pd.Series,
+    benchmarks: pd.DataFrame,
+    table: pd.DataFrame,
+    candidate: str,
+    paths: Sequence[str | Path],
+) -> None:
+    """Benchmark score against candidate log-likelihood, one panel per benchmark.
+
+    Each model is a labelled point; the linear and the logarithmic fit (score = a + b ln(-LL))
+    are drawn with their r², so one can see which shape the relation takes.
+    """
+    import numpy as np
+
+    plt, _ = _pyplot()
+    names = sorted(benchmarks["benchmark"].unique())
+    figure, panels = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.8), squeeze=False)
+    fits = table.set_index("benchmark")
+    for axes, name in zip(panels[0], names, strict=True):
+        scores = benchmarks[benchmarks["benchmark"] == name].set_index("model")["score"]
+        joined = pd.DataFrame({"loglik": totals, "score": scores}).dropna()
+        x, y = joined["loglik"].to_numpy(float), joined["score"].to_numpy(float)
+        axes.scatter(x, y, s=30)
+        for model, row in joined.iterrows():
+            axes.annotate(str(model), (row["loglik"], row["score"]), fontsize=7,
+                          xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        grid = np.linspace(x.min(), x.max(), 200)
+        if len(x) >= 3 and np.ptp(x) > 0:
+            axes.plot(grid, np.polyval(np.polyfit(x, y, 1), grid), linewidth=1.2,
+                      label=f"linear, r² = {fits.loc[name, 'linear_r2']:.2f}")  # fmt: skip
+            if (x < 0).all():
+                curve = np.polyval(np.polyfit(np.log(-x), y, 1), np.log(-grid))
+                axes.plot(grid, curve, linestyle="--", linewidth=1.2,
+                          label=f"log, r² = {fits.loc[name, 'log_r2']:.2f}")  # fmt: skip
+            axes.legend(fontsize=7)
+        axes.set_title(f"{name}: Kendall τ = {fits.loc[name, 'kendall_tau']:.2f}")
+        axes.set_xlabel(f"summed answer log-likelihood on {candidate}")
+        axes.set_ylabel(f"{name} score")
+    _save(plt, figure, paths)

@@ -1,4 +1,4 @@
-"""Load a dataset's rows from the Hugging Face Hub or a local file into one normalised table.
+"""Load a dataset's rows from the Hub, a local file or an installed corpus into one table.
 
 Every source yields the same shape: one string column per named field plus `row`, the index of
 the row in the source, so later stages can always trace an example back to where it came from.
@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from dataalign.corpora import load_corpus
 from dataalign.errors import DatasetError
+from dataalign.io import find_installed
 
 log = logging.getLogger(__name__)
 LOCAL_FORMATS = ("jsonl", "json", "csv", "parquet", "txt")
@@ -27,24 +29,26 @@ def load_rows(
     fields: list[str],
     hub: Mapping[str, Any] | None = None,
     local: Mapping[str, Any] | None = None,
+    installed: Mapping[str, Any] | None = None,
     max_rows: int | None = None,
 ) -> pd.DataFrame:
     """Rows of `dataset` with only `fields` (as strings) and `row`, capped at `max_rows`.
 
-    `hub` (id, name, split, revision, streaming) and `local` (path, format, separator) are the
-    dataset's config entries; a local file wins, so an overlay config can take a dataset offline.
+    `hub` (id, name, split, revision, streaming), `local` (path, format, separator) and
+    `installed` (corpus) are the dataset's config entries; the caller passes the one that wins.
     """
     if local is not None:
-        frame = _read_local(dataset, Path(local["path"]), local["format"], local["separator"])
+        frame = _read_local(dataset, local["path"], local["format"], local["separator"])
+        frame = frame if max_rows is None else frame.head(max_rows)
+    elif installed is not None:
+        frame = load_corpus(dataset, installed["corpus"])
         frame = frame if max_rows is None else frame.head(max_rows)
     elif hub is not None:
         frame = _read_hub(dataset, hub, fields, max_rows)
     else:
-        raise DatasetError(f"dataset '{dataset}': give a hub: or local: source.")
+        raise DatasetError(f"dataset '{dataset}': give a hub:, local: or installed: source.")
     if frame.empty:
-        raise DatasetError(
-            f"dataset '{dataset}' is empty (0 rows). Fix: check its hub: or local: source."
-        )
+        raise DatasetError(f"dataset '{dataset}' is empty (0 rows). Fix: check its source.")
     _require_fields(dataset, fields, list(frame.columns))
     rows = frame[list(fields)].map(_as_text)
     rows.insert(0, "row", range(len(rows)))
@@ -97,11 +101,13 @@ def _require_fields(dataset: str, fields: list[str], columns: list[str]) -> None
         )
 
 
-def _read_local(dataset: str, path: Path, fmt: str | None, separator: str) -> pd.DataFrame:
-    if not path.is_file():
+def _read_local(dataset: str, reference: str, fmt: str | None, separator: str) -> pd.DataFrame:
+    path = find_installed(reference)
+    if path is None or not path.is_file():
         raise DatasetError(
-            f"dataset '{dataset}': local file '{path}' does not exist. "
-            f"Fix: datasets.{dataset}.local.path (relative paths start at the working directory)."
+            f"dataset '{dataset}': local file '{reference}' does not exist. "
+            f"Fix: datasets.{dataset}.local.path (relative to the working directory, or "
+            "package/file inside an installed package)."
         )
     fmt = fmt or _infer_format(dataset, path)
     if fmt == "parquet":

@@ -33,3 +33,34 @@ rule correlate:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/correlate.py"
+
+
+rule compare_metrics:
+    input:
+        points=lambda wildcards: expand(
+            "results/tables/{{exp}}/points_{metric}.csv", metric=experiment_metrics(wildcards.exp)
+        ),
+        tables=lambda wildcards: expand(
+            "results/tables/{{exp}}/correlation_{metric}.csv",
+            metric=experiment_metrics(wildcards.exp),
+        ),
+        evaluations=lambda wildcards: experiment_evaluations(wildcards.exp),
+    output:
+        png=report(
+            "results/plots/{exp}/alignment_vs_performance_by_metric.png",
+            caption="../report/metrics_plot.rst",
+            category="{exp}",
+            subcategory="all metrics",
+            labels={"figure": "alignment vs performance, by metric"},
+        ),
+        pdf="results/plots/{exp}/alignment_vs_performance_by_metric.pdf",
+    params:
+        metrics=lambda wildcards: experiment_metrics(wildcards.exp),
+        target=lambda wildcards: analysis_params(config, wildcards.exp)["target"],
+    log:
+        "logs/compare_metrics/{exp}.log",
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/compare_metrics.py"

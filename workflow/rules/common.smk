@@ -14,6 +14,9 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 from dataalign.config import (
     align_settings,
     analysis_params,
+    panel_datasets,
+    panel_model,
+    panel_prompt,
     download_spec,
     embed_settings,
     eval_subset,
@@ -22,8 +25,10 @@ from dataalign.config import (
     subset_parts,
     train_params,
     train_subsets,
+    trained_model_dir,
     validate_config,
 )
+from dataalign.io import find_installed
 from dataalign.train import checkpoint_key
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
@@ -39,6 +44,7 @@ wildcard_constraints:
     budget=r"[0-9]+|all",
     seed=r"[0-9]+",
     metric=r"task2vec|gzip|sbert",
+    model=r"[A-Za-z0-9_.\-]+",
 
 
 def subset_path(key):
@@ -52,13 +58,23 @@ def embedding_path(metric, key):
 
 
 def all_targets():
-    """Every experiment's alignment and correlation tables (per metric) and its evaluations."""
+    """Every experiment's tables, figures and evaluations (a panel's correlation and figure)."""
     targets = []
     for name, experiment in config["experiments"].items():
+        if experiment["kind"] == "panel":
+            targets += [f"results/tables/{name}/panel_correlation.csv"]
+            continue
         targets += [f"results/tables/{name}/alignment_{m}.csv" for m in experiment["metrics"]]
         targets += [f"results/tables/{name}/correlation_{m}.csv" for m in experiment["metrics"]]
+        if len(experiment["metrics"]) > 1:
+            targets.append(f"results/plots/{name}/alignment_vs_performance_by_metric.png")
         targets += experiment_evaluations(name)
     return targets
+
+
+def experiment_metrics(exp):
+    """The alignment metrics an experiment is analysed with."""
+    return config["experiments"][exp]["metrics"]
 
 
 def experiment_evaluations(exp):
@@ -78,7 +94,7 @@ def kind_pattern(kind):
 
 def model_weights(exp, train, seed):
     """The weights file of one trained model (its folder also holds config and tokenizer)."""
-    return f"results/models/{exp}/{train}-{seed}/model.safetensors"
+    return f"{trained_model_dir(exp, train, seed)}/model.safetensors"
 
 
 def training_params(wildcards):
@@ -135,6 +151,36 @@ def alignment_pairs(wildcards):
     ]
 
 
+def panel_scoring_inputs(wildcards):
+    """The dataset's rows and, for a model this pipeline trains, its weights (so it runs first)."""
+    inputs = {"rows": f"resources/datasets/{wildcards.ds}.parquet"}
+    trained = config["models"][wildcards.model].get("trained")
+    if trained:
+        inputs["weights"] = model_weights(trained["experiment"], trained["train"], trained["seed"])
+    return inputs
+
+
+def panel_scoring_params(wildcards):
+    """How one panel member loads and which examples it scores, with which prompt."""
+    experiment = config["experiments"][wildcards.exp]
+    return {
+        **panel_model(config, wildcards.model),
+        "prompt": panel_prompt(experiment, wildcards.ds),
+        **{k: experiment[k] for k in ("examples", "seed", "batch_size")},
+    }
+
+
+def panel_results(wildcards):
+    """Every member's scores on every panel dataset, and the user's benchmark table if any."""
+    experiment = config["experiments"][wildcards.exp]
+    scores = [
+        f"results/panel/{wildcards.exp}/{model}/{ds}.parquet"
+        for model in experiment["models"]
+        for ds in panel_datasets(config, wildcards.exp)
+    ]
+    return {"scores": scores, "benchmark_scores": experiment["benchmark_scores"] or []}
+
+
 def download_params(wildcards):
     """The slice of a dataset's config that decides its downloaded rows."""
     return download_spec(config, wildcards.ds)
@@ -142,7 +188,8 @@ def download_params(wildcards):
 
 def local_source(wildcards):
     """A local source file is an input, so editing it reruns the download."""
-    return download_spec(config, wildcards.ds).get("local", {}).get("path", [])
+    path = download_spec(config, wildcards.ds).get("local", {}).get("path")
+    return str(find_installed(path) or path) if path else []
 
 
 def subset_rows(wildcards):

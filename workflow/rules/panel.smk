@@ -1,0 +1,61 @@
+# Panel: validate a candidate dataset by how a panel of models scores on it versus on benchmarks.
+
+
+rule score_panel:
+    input:
+        unpack(panel_scoring_inputs),
+    output:
+        scores="results/panel/{exp}/{model}/{ds}.parquet",
+    params:
+        scoring=panel_scoring_params,
+    log:
+        "logs/score_panel/{exp}/{model}/{ds}.log",
+    benchmark:
+        "results/benchmarks/score_panel/{exp}/{model}/{ds}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/score_panel.py"
+
+
+rule correlate_panel:
+    input:
+        unpack(panel_results),
+    output:
+        csv=report(
+            "results/tables/{exp}/panel_correlation.csv",
+            caption="../report/panel_table.rst",
+            category="{exp}",
+            labels={"table": "panel correlation"},
+        ),
+        markdown="results/tables/{exp}/panel_correlation.md",
+        latex="results/tables/{exp}/panel_correlation.tex",
+        totals="results/tables/{exp}/panel_scores.csv",
+        examples=report(
+            "results/tables/{exp}/panel_examples.csv",
+            caption="../report/panel_examples.rst",
+            category="{exp}",
+            labels={"table": "example-level signal"},
+        ),
+        png=report(
+            "results/plots/{exp}/panel.png",
+            caption="../report/panel_plot.rst",
+            category="{exp}",
+            labels={"figure": "panel"},
+        ),
+        pdf="results/plots/{exp}/panel.pdf",
+    params:
+        models=lambda wildcards: config["experiments"][wildcards.exp]["models"],
+        candidate=lambda wildcards: config["experiments"][wildcards.exp]["candidate"],
+    log:
+        "logs/correlate_panel/{exp}.log",
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/correlate_panel.py"
