@@ -223,3 +223,12 @@ def test_panel_workflow_scores_pipeline_trained_models_against_a_score_table(
     examples = pd.read_csv(tmp_path / "results/tables/panel/panel_examples.csv")
     assert len(examples) == 2 * 20 and set(examples["benchmark"]) == {"board", "other"}
     assert (tmp_path / "results/plots/panel/panel.pdf").stat().st_size
+
+
+def test_quantized_loading_falls_back_to_full_precision_on_cpu(tiny_lm_dir, caplog):
+    from dataalign.models import ModelSpec, load_causal_lm
+
+    spec = ModelSpec.from_config("words", {"path": str(tiny_lm_dir), "quantize": "8bit"})
+    model = load_causal_lm(spec, device="cpu")
+    assert next(model.parameters()).dtype == torch.float32
+    assert "models.words: quantize needs CUDA" in caplog.text

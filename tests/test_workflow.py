@@ -15,6 +15,7 @@ import pytest
 from helpers import REPO, fixture_config, run_snakemake, write_config
 
 METRICS = ("task2vec", "gzip")
+BY_METRIC = ("compare_metrics", "results/plots/demo/alignment_vs_performance_by_metric.png")
 
 
 def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
@@ -141,6 +142,7 @@ def dependants(datasets: list[str], budget: int) -> set[tuple[str, str]]:
     """The jobs downstream of these datasets' train subsets in the fixture experiment."""
     jobs = {("alignment_table", f"results/tables/demo/alignment_{m}.csv") for m in METRICS}
     jobs |= {("correlate", f"results/tables/demo/correlation_{m}.csv") for m in METRICS}
+    jobs.add(BY_METRIC)
     for ds in datasets:
         jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-0.parquet"))
         jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-1.parquet"))
@@ -178,6 +180,7 @@ def test_editing_an_alignment_setting_reruns_only_that_metric(pipeline_run, tmp_
     assert plan == {
         ("alignment_table", "results/tables/demo/alignment_gzip.csv"),
         ("correlate", "results/tables/demo/correlation_gzip.csv"),
+        BY_METRIC,
     } | {
         ("align", f"results/alignment/demo/gzip/{ds}__table.parquet")
         for ds in ("pairs", "pairs_split", "prose", "mix")
