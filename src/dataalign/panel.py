@@ -101,13 +101,13 @@ def answer_loglik(
             inputs = torch.tensor([x + [pad] * (width - len(x)) for x in ids], device=device)
             lengths = torch.tensor([len(x) for x in ids], device=device)
             mask = (torch.arange(width, device=device) < lengths[:, None]).long()
-            logits = model(input_ids=inputs, attention_mask=mask).logits.float()
-            logprobs = F.log_softmax(logits, dim=-1)
+            logits = model(input_ids=inputs, attention_mask=mask).logits
             for row, i in enumerate(batch):
                 head, tail = pairs[i]
-                positions = torch.arange(len(head) - 1, len(head) + len(tail) - 1, device=device)
-                targets = torch.tensor(tail, device=device)
-                logliks[i] = float(logprobs[row, positions, targets].sum())
+                # normalise only the answer positions: the full batch x width x vocab is large
+                answer = logits[row, len(head) - 1 : len(head) + len(tail) - 1].float()
+                targets = torch.tensor(tail, device=device)[:, None]
+                logliks[i] = float(F.log_softmax(answer, dim=-1).gather(1, targets).sum())
     return pd.DataFrame({"loglik": logliks, "n_answer_tokens": [len(tail) for _, tail in pairs]})
 
 
