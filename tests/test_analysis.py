@@ -66,3 +66,19 @@ def test_join_keeps_seed_and_pair():
     scores = points()[["train", "eval", "seed", "ce", "ppl"]].iloc[::-1]
     joined = join_points(alignments, scores)
     assert joined["ppl"].tolist() == PPL.tolist()
+
+
+def test_metric_panels_are_drawn_even_when_a_fit_is_impossible(tmp_path):
+    """Two train sets give no fit (n < 3): the table has no r², the figure still appears."""
+    from dataalign.plots import plot_metrics_side_by_side
+
+    points = pd.DataFrame(
+        {"train": ["a", "b"], "eval": ["e", "e"], "seed": [0, 0], "alignment": [0.1, 0.3],
+         "ce": [3.0, 2.0], "ppl": [20.1, 7.4]}
+    )  # fmt: skip
+    table = correlation_table(points, "ppl")
+    assert "r2" not in table.columns
+    paths = [tmp_path / "by_metric.png", tmp_path / "by_metric.pdf"]
+    plot_metrics_side_by_side({"gzip": points, "sbert": points}, {"gzip": float("nan"),
+                              "sbert": 0.5}, "ppl", None, paths)  # fmt: skip
+    assert all(path.stat().st_size for path in paths)

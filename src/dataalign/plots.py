@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,10 @@ def plot_metrics_side_by_side(
     palette = _palette(sns, pd.concat(points_by_metric.values()))
     for axes, metric in zip(panels[0], metrics, strict=True):
         _draw_panel(axes, points_by_metric[metric], target, base, palette)
-        axes.set_title(f"{metric}, r² = {r2_by_metric[metric]:.2f}")
+        r2 = r2_by_metric[metric]
+        axes.set_title(
+            f"{metric}, no fit (n < 3)" if math.isnan(r2) else f"{metric}, r² = {r2:.2f}"
+        )
         axes.set_xlabel(f"{metric} alignment")
     panels[0][0].legend(fontsize=7)
     _save(plt, figure, paths)

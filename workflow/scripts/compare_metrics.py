@@ -11,7 +11,8 @@ with job_logging(snakemake.log[0]):
     metrics = snakemake.params.metrics
     points = {m: pd.read_csv(p) for m, p in zip(metrics, snakemake.input.points, strict=True)}
     tables = [pd.read_csv(p) for p in snakemake.input.tables]
-    r2 = {m: headline_row(t)["r2"] for m, t in zip(metrics, tables, strict=True)}
+    # too few points for a fit leave the table without r²; the panel then says so
+    r2 = {m: headline_row(t).get("r2", float("nan")) for m, t in zip(metrics, tables, strict=True)}
     scores = pd.concat([read_parquet(p) for p in snakemake.input.evaluations], ignore_index=True)
     base = scores[scores["train"] == "base"]
     plot_metrics_side_by_side(
