@@ -89,7 +89,44 @@ CASES = {
         lambda c: c["models"]["words"].update(hub="gpt2"),
         r"models.words: give exactly one of hub, path, gguf or architecture",
     ),
+    "trained model of a seed that is not trained": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs", "seed": 7}),
+        r"config key models.tuned.trained: experiment 'demo' trains .* not 'pairs' with seed 7",
+    ),
+    "trained model with a source of its own": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, hub="gpt2"),
+        r"config key models.tuned: a trained: model is this pipeline's output; remove \['hub'\]",
+    ),
+    "trained model fine-tuned by an experiment": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}).update(
+            model="tuned"
+        ),
+        r"config key experiments.demo.model: 'tuned' is a trained: model, which only panels",
+    ),
+    "panel prompt field the candidate lacks": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, prompt="{q}"),
+        r"config key experiments.panel.prompt: placeholder\(s\) \['q'\] are not fields of "
+        r"dataset 'pairs'",
+    ),
+    "panel without benchmarks": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, bench=False),
+        r"config key experiments.panel: a panel needs benchmarks to compare with",
+    ),
 }
+
+
+def with_panel(config, trained, hub=None, prompt="{informal}", bench=True):
+    """Add a panel over the fixture model and one trained model; return the demo experiment."""
+    config["models"]["tuned"] = {"trained": trained, **({"hub": hub} if hub else {})}
+    config["models"]["other"] = {"path": config["models"]["words"]["path"]}
+    config["experiments"]["panel"] = {
+        "kind": "panel",
+        "models": ["words", "tuned", "other"],
+        "candidate": "pairs",
+        "benchmarks": ["pairs_split"] if bench else [],
+        "prompt": {"question": prompt, "answer": " {formal}"},
+    }
+    return config["experiments"]["demo"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -18,7 +18,7 @@ from dataalign.panel import (
     answer_loglik,
     build_prompts,
     read_benchmark_scores,
-    summed_scores,
+    split_scores,
 )
 
 NUMBERS = range(20)
@@ -90,9 +90,8 @@ def test_candidate_ranks_models_like_the_benchmark_and_flags_a_wrong_answer_key(
     benchmark = [qa(a) for a in rng.choices(NUMBERS, k=41)]
     scores = pd.concat([score(models, tokenizer, candidate, "cand"),
                         score(models, tokenizer, benchmark, "bench")])  # fmt: skip
-    summed = summed_scores(scores)
-    totals = summed[summed["benchmark"] == "cand"].set_index("model")["score"]
-    bench = summed[summed["benchmark"] == "bench"]
+    totals, bench = split_scores(scores, "cand")
+    assert set(bench["benchmark"]) == {"bench"}
     assert bench.set_index("model")["score"][list(SNAPSHOTS)].is_monotonic_increasing
     table = panel_correlations(totals, bench)
     assert table.loc[0, "kendall_tau"] > 0.5

@@ -87,6 +87,12 @@ def correlation_table(
     return pd.DataFrame(rows)
 
 
+def base_scores(scores: pd.DataFrame) -> pd.DataFrame | None:
+    """The untrained base model's rows of an experiment's evaluations (None if it has none)."""
+    base = scores[scores["train"] == "base"]
+    return base if len(base) else None
+
+
 def headline_row(table: pd.DataFrame) -> pd.Series:
     """The row a one-number summary quotes: `pooled` when there are several benchmarks."""
     pooled = table[table["eval"] == "pooled"]
@@ -153,3 +159,16 @@ def example_signal(examples: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
         tau, p_value = stats.kendalltau(values.to_numpy(float), benchmark)
         rows.append({"row": row, "kendall_tau": tau, "p_value": p_value, "negative": tau < 0})
     return pd.DataFrame(rows).sort_values(["kendall_tau", "row"], ignore_index=True)
+
+
+def example_signals(examples: pd.DataFrame, benchmarks: pd.DataFrame) -> pd.DataFrame:
+    """`example_signal` against every benchmark, with each candidate answer for reading."""
+    signals = pd.concat(
+        [
+            example_signal(examples, group.set_index("model")["score"]).assign(benchmark=name)
+            for name, group in benchmarks.groupby("benchmark")
+        ],
+        ignore_index=True,
+    )
+    answers = examples.drop_duplicates("row").set_index("row")["answer"]
+    return signals.assign(answer=signals["row"].map(answers))

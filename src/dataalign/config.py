@@ -68,7 +68,7 @@ def check_config(config: Config) -> None:
     models, datasets = config["models"], config["datasets"]
     for name, entry in models.items():
         if "trained" in entry:
-            _check_trained(name, entry["trained"], config["experiments"])
+            _check_trained(name, entry, config["experiments"])
             continue
         try:
             spec = ModelSpec.from_config(name, entry)
@@ -94,6 +94,8 @@ def check_config(config: Config) -> None:
                 f"config key alignment.{metric}.{key}: unknown model {chosen!r}; declare it under "
                 f"models: (known: {sorted(models)})."
             )
+        if metric in used:
+            _check_not_trained(f"alignment.{metric}.{key}", chosen, models)
 
 
 def _check_dataset(name: str, entry: Mapping[str, Any], datasets: Config) -> None:
@@ -140,6 +142,7 @@ def _check_experiment(name: str, experiment: Config, models: Config, datasets: C
             f"config key {key}.model: unknown model {experiment['model']!r}; "
             f"declare it under models: (known: {sorted(models)})."
         )
+    _check_not_trained(f"{key}.model", experiment["model"], models)
     for role in ("train", "eval"):
         for dataset in experiment[role]:
             if dataset not in datasets:
@@ -155,8 +158,14 @@ def _check_experiment(name: str, experiment: Config, models: Config, datasets: C
             )
 
 
-def _check_trained(name: str, trained: Config, experiments: Config) -> None:
-    key = f"models.{name}.trained"
+def _check_trained(name: str, entry: Config, experiments: Config) -> None:
+    key, trained = f"models.{name}.trained", entry["trained"]
+    others = [k for k in ("hub", "path", "gguf", "architecture", "tokenizer") if k in entry]
+    if others:
+        raise ConfigError(
+            f"config key models.{name}: a trained: model is this pipeline's output; remove "
+            f"{others} or declare the other source as a model of its own."
+        )
     experiment = experiments.get(trained["experiment"])
     if experiment is None or experiment["kind"] == "panel":
         raise ConfigError(
@@ -168,6 +177,15 @@ def _check_trained(name: str, trained: Config, experiments: Config) -> None:
             f"config key {key}: experiment {trained['experiment']!r} trains "
             f"{experiment['train']} with seeds {experiment['seeds']}, not "
             f"{trained['train']!r} with seed {trained['seed']}; pick one of those."
+        )
+
+
+def _check_not_trained(key: str, model: str, models: Config) -> None:
+    """Only panels load a `trained:` model (they wait for it); elsewhere it has no weights yet."""
+    if "trained" in models[model]:
+        raise ConfigError(
+            f"config key {key}: {model!r} is a trained: model, which only panels can use; "
+            "name a model with its own source (hub, path, gguf or architecture)."
         )
 
 

@@ -36,6 +36,16 @@ def windows(ids: list[int], context: int, stride: int) -> Iterator[Window]:
             break
 
 
+def padded_batch(
+    sequences: list[list[int]], pad: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token lists to one width; the attention mask marks the real tokens."""
+    width = max(map(len, sequences))
+    padded = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], device=device)
+    lengths = torch.tensor([len(s) for s in sequences], device=device)
+    return padded, (torch.arange(width, device=device) < lengths[:, None]).long()
+
+
 def perplexity(
     model,
     tokenizer,
@@ -56,15 +66,8 @@ def perplexity(
     with torch.no_grad():
         for start in tqdm(range(0, len(work), batch_size), desc="perplexity", unit="batch"):
             chunk = work[start : start + batch_size]
-            width = max(len(ids) for ids, _ in chunk)
-            ids = torch.tensor([w + [pad] * (width - len(w)) for w, _ in chunk], device=device)
-            labels = torch.tensor(
-                [lab + [-100] * (width - len(lab)) for _, lab in chunk], device=device
-            )
-            mask = (
-                torch.arange(width, device=device)
-                < torch.tensor([len(w) for w, _ in chunk], device=device)[:, None]
-            ).long()
+            ids, mask = padded_batch([w for w, _ in chunk], pad, device)
+            labels, _ = padded_batch([lab for _, lab in chunk], -100, device)
             logits = model(input_ids=ids, attention_mask=mask).logits.float()
             target = labels[:, 1:]
             losses = F.cross_entropy(

@@ -13,6 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+PathLike = str | os.PathLike
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -43,6 +45,18 @@ def write_text(text: str, path: str | os.PathLike) -> None:
     """Write a text artifact (CSV, Markdown, LaTeX) atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_table(
+    table: pd.DataFrame,
+    csv: str | os.PathLike,
+    markdown: str | os.PathLike,
+    latex: str | os.PathLike,
+) -> None:
+    """A result table as CSV (full precision), Markdown and LaTeX (4 significant digits)."""
+    write_text(table.to_csv(index=False), csv)
+    write_text(table.to_markdown(index=False, floatfmt=".4g"), markdown)
+    write_text(table.to_latex(index=False, float_format="%.4g"), latex)
 
 
 def read_parquet(path: str | os.PathLike) -> pd.DataFrame:

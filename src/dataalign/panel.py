@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dataalign.errors import DatasetError
+from dataalign.evaluate import padded_batch
 from dataalign.subsets import PLACEHOLDER
 from dataalign.train import context_length
 
@@ -96,11 +97,7 @@ def answer_loglik(
     with torch.no_grad():
         for start in tqdm(range(0, len(order), batch_size), desc="log-likelihood", unit="batch"):
             batch = order[start : start + batch_size]
-            ids = [pairs[i][0] + pairs[i][1] for i in batch]
-            width = max(map(len, ids))
-            inputs = torch.tensor([x + [pad] * (width - len(x)) for x in ids], device=device)
-            lengths = torch.tensor([len(x) for x in ids], device=device)
-            mask = (torch.arange(width, device=device) < lengths[:, None]).long()
+            inputs, mask = padded_batch([pairs[i][0] + pairs[i][1] for i in batch], pad, device)
             logits = model(input_ids=inputs, attention_mask=mask).logits
             for row, i in enumerate(batch):
                 head, tail = pairs[i]
@@ -135,7 +132,18 @@ def read_benchmark_scores(path: str, models: Sequence[str]) -> pd.DataFrame:
     return table[["model", "benchmark", "score"]].reset_index(drop=True)
 
 
-def summed_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per model and dataset: the summed answer log-likelihood (the panel's score)."""
-    totals = scores.groupby(["model", "dataset"], as_index=False)["loglik"].sum()
-    return totals.rename(columns={"dataset": "benchmark", "loglik": "score"})
+def split_scores(
+    scores: pd.DataFrame, candidate: str, supplied: pd.DataFrame | None = None
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Summed answer log-likelihood per model and dataset: the candidate's, and the benchmarks'.
+
+    Returns the candidate totals by model and a long table (model, benchmark, score) of every
+    scored benchmark, plus the user's `supplied` scores when given.
+    """
+    summed = scores.groupby(["model", "dataset"], as_index=False)["loglik"].sum()
+    summed = summed.rename(columns={"dataset": "benchmark", "loglik": "score"})
+    totals = summed[summed["benchmark"] == candidate].set_index("model")["score"]
+    benchmarks = summed[summed["benchmark"] != candidate]
+    if supplied is not None:
+        benchmarks = pd.concat([benchmarks, supplied], ignore_index=True)
+    return totals, benchmarks.reset_index(drop=True)

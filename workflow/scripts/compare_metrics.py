@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from dataalign.analysis import headline_row
+from dataalign.analysis import base_scores, headline_row
 from dataalign.io import read_parquet
 from dataalign.jobs import job_logging
 from dataalign.plots import plot_metrics_side_by_side
@@ -14,8 +14,7 @@ with job_logging(snakemake.log[0]):
     # too few points for a fit leave the table without r²; the panel then says so
     r2 = {m: headline_row(t).get("r2", float("nan")) for m, t in zip(metrics, tables, strict=True)}
     scores = pd.concat([read_parquet(p) for p in snakemake.input.evaluations], ignore_index=True)
-    base = scores[scores["train"] == "base"]
     plot_metrics_side_by_side(
-        points, r2, snakemake.params.target, base if len(base) else None,
+        points, r2, snakemake.params.target, base_scores(scores),
         [snakemake.output.png, snakemake.output.pdf],
     )  # fmt: skip

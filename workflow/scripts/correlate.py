@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from dataalign.analysis import correlation_table, join_points
-from dataalign.io import read_parquet, write_text
+from dataalign.analysis import base_scores, correlation_table, join_points
+from dataalign.io import read_parquet, write_table, write_text
 from dataalign.jobs import job_logging
 from dataalign.plots import plot_alignment_vs_performance
 
@@ -14,12 +14,9 @@ with job_logging(snakemake.log[0]):
     points = join_points(alignments, scores)
     table = correlation_table(points, analysis["target"], analysis["bootstrap"], analysis["seed"])
     outputs = snakemake.output
-    write_text(table.to_csv(index=False), outputs.csv)
-    write_text(table.to_markdown(index=False, floatfmt=".4g"), outputs.markdown)
-    write_text(table.to_latex(index=False, float_format="%.4g"), outputs.latex)
+    write_table(table, outputs.csv, outputs.markdown, outputs.latex)
     write_text(points.to_csv(index=False), outputs.points)
-    base = scores[scores["train"] == "base"]
     plot_alignment_vs_performance(
-        points, analysis["target"], snakemake.wildcards.metric, base if len(base) else None,
+        points, analysis["target"], snakemake.wildcards.metric, base_scores(scores),
         [outputs.png, outputs.pdf],
     )  # fmt: skip
