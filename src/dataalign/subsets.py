@@ -3,32 +3,44 @@
 A dataset is shuffled once (by its `shuffle_seed`) and cut greedily into consecutive draws that
 each fit the budget; seed k is the k-th draw, so different seeds never share an example (the
 paper's App. E compares C4 subsets 1-3). A mixture draws each part's share of the budget.
+
+Memory is bounded by a batch of rows, not the corpus: a first pass counts every example's tokens,
+the draw is chosen on those counts alone, and a second pass streams the chosen examples (in file
+order; training shuffles) to Parquet and their token ids to a memory-mappable .npy.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from dataalign.errors import DatasetError
+from dataalign.io import atomic_path
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-TOKENIZE_CHUNK = 1024
+ROWS_PER_BATCH = 2048
+SUBSET_SCHEMA = pa.schema(
+    [("dataset", pa.string()), ("row", pa.int64()), ("text", pa.string()), ("n_tokens", pa.int64())]
+)
 
 
 @dataclass(frozen=True)
 class Part:
-    """One dataset a subset draws from: its rows, how to format them, its share of the budget."""
+    """One dataset a subset draws from: its rows (a table, or a Parquet file read a batch at a
+    time), how to format them, and its share of the budget."""
 
     name: str
-    rows: pd.DataFrame
+    rows: pd.DataFrame | str | os.PathLike
     fields: Sequence[str]
     format: str = "text"
     template: str | None = None
@@ -67,8 +79,128 @@ def format_examples(
 
 def count_tokens(tokenizer, texts: Sequence[str]) -> np.ndarray:
     """Content tokens per text (no special tokens), the unit every budget is counted in."""
+    if len(texts) == 0:
+        return np.zeros(0, np.int64)
     ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+
+
+def example_batches(part: Part) -> Iterator[pd.DataFrame]:
+    """A part's formatted examples, `ROWS_PER_BATCH` source rows at a time."""
+    if isinstance(part.rows, pd.DataFrame):
+        batches = (
+            part.rows.iloc[i : i + ROWS_PER_BATCH] for i in range(0, len(part.rows), ROWS_PER_BATCH)
+        )
+    else:
+        source = pq.ParquetFile(part.rows)
+        columns = ["row", *part.fields]
+        batches = (b.to_pandas() for b in source.iter_batches(ROWS_PER_BATCH, columns=columns))
+    for rows in batches:
+        yield format_examples(rows, part.fields, part.format, part.template)
+
+
+def draw_positions(
+    name: str, n_tokens: np.ndarray, budget: int | None, seed: int = 0, shuffle_seed: int = 0
+) -> np.ndarray:
+    """Positions of the examples in the `seed`-th consecutive draw of a shuffle, in file order.
+
+    The draw stops at the first example that would overflow the budget (it starts the next
+    draw); examples longer than the whole budget are skipped. `budget=None` keeps everything.
+    """
+    if len(n_tokens) == 0:
+        raise DatasetError(f"dataset '{name}' has no non-empty examples to draw from.")
+    if budget is None:
+        if seed != 0:
+            raise DatasetError(f"dataset '{name}': a subset of all examples has only seed 0.")
+        return np.arange(len(n_tokens))
+    order = np.random.default_rng(shuffle_seed).permutation(len(n_tokens))
+    fits = n_tokens[order] <= budget
+    skipped, order = int((~fits).sum()), order[fits]
+    draw = total = 0
+    start = None
+    for i, n in enumerate(n_tokens[order].tolist()):
+        if total + n > budget:
+            if draw == seed:
+                return np.sort(order[start:i])
+            draw, total = draw + 1, 0
+        if draw == seed and start is None:
+            start = i
+        total += n
+    if draw == seed and total == budget:
+        return np.sort(order[start:])
+    have = total if draw == seed else 0
+    earlier = f" after draws 0-{seed - 1}" if seed else ""
+    raise DatasetError(
+        f"dataset '{name}': draw {seed} needs {budget} tokens but only {have} remain{earlier} "
+        f"(shortfall {budget - have} tokens; {skipped} examples longer than the budget skipped). "
+        f"Fix: lower the budget, use fewer seeds, or raise datasets.{name}.max_rows."
+    )
+
+
+@dataclass(frozen=True)
+class Draw:
+    """The examples one part contributes to a subset: positions among its examples, and size."""
+
+    part: Part
+    positions: np.ndarray
+    n_tokens: int
+
+
+def plan_subset(parts: Sequence[Part], tokenizer, budget: int | None, seed: int = 0) -> list[Draw]:
+    """Pass 1: count every example's tokens and choose each part's draw from the counts alone.
+
+    Each part gets floor(budget x weight / total weight) tokens.
+    """
+    total_weight = sum(p.weight for p in parts)
+    draws = []
+    for part in parts:
+        counts = []
+        with tqdm(unit="ex", desc=f"count {part.name}", leave=False) as bar:
+            for examples in example_batches(part):
+                counts.append(count_tokens(tokenizer, examples["text"]))
+                bar.update(len(examples))
+        n_tokens = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+        share = None if budget is None else int(budget * part.weight / total_weight)
+        positions = draw_positions(part.name, n_tokens, share, seed, part.shuffle_seed)
+        draws.append(Draw(part, positions, int(n_tokens[positions].sum())))
+        log.info(
+            "%s: %d examples, %d tokens (budget %s; %d examples in the source)",
+            part.name, len(positions), draws[-1].n_tokens, share or "all", len(n_tokens),
+        )  # fmt: skip
+    return draws
+
+
+def subset_batches(draws: Sequence[Draw], tokenizer) -> Iterator[tuple[pd.DataFrame, list]]:
+    """Pass 2: the chosen examples (`dataset`, `row`, `text`, `n_tokens`) with their token ids,
+    a batch of source rows at a time."""
+    for draw in draws:
+        chosen, offset = draw.positions, 0
+        for examples in example_batches(draw.part):
+            lo, hi = np.searchsorted(chosen, [offset, offset + len(examples)])
+            kept = examples.iloc[chosen[lo:hi] - offset]
+            offset += len(examples)
+            if kept.empty:
+                continue
+            ids = tokenizer(kept["text"].tolist(), add_special_tokens=False, verbose=False)
+            ids = ids["input_ids"]
+            frame = pd.DataFrame(
+                {
+                    "dataset": draw.part.name,
+                    "row": kept["row"].to_numpy(np.int64),
+                    "text": kept["text"].to_numpy(),
+                    "n_tokens": np.fromiter(map(len, ids), np.int64, len(ids)),
+                }
+            )
+            yield frame, ids
+
+
+def build_subset(
+    parts: Sequence[Part], tokenizer, budget: int | None, seed: int = 0
+) -> pd.DataFrame:
+    """A subset (`dataset`, `row`, `text`, `n_tokens`) of one dataset or a weighted mixture."""
+    draws = plan_subset(parts, tokenizer, budget, seed)
+    frames = [frame for frame, _ in subset_batches(draws, tokenizer)]
+    return pd.concat(frames, ignore_index=True)
 
 
 def draw_examples(
@@ -79,89 +211,47 @@ def draw_examples(
     seed: int = 0,
     shuffle_seed: int = 0,
 ) -> pd.DataFrame:
-    """The `seed`-th consecutive draw of shuffled `examples` holding at most `budget` tokens.
-
-    The draw stops at the first example that would overflow the budget (it starts the next
-    draw); examples longer than the whole budget are skipped. `budget=None` keeps everything.
-    """
-    if examples.empty:
-        raise DatasetError(f"dataset '{name}' has no non-empty examples to draw from.")
-    if budget is None and seed != 0:
-        raise DatasetError(f"dataset '{name}': a subset of all examples has only seed 0.")
-    order = np.random.default_rng(shuffle_seed).permutation(len(examples))
-    texts = examples["text"].to_numpy()
-    kept: list[tuple[int, int]] = []
-    draw = total = skipped = 0
-    with tqdm(total=budget, unit="tok", desc=f"subset {name}", leave=False) as bar:
-        for start in range(0, len(order), TOKENIZE_CHUNK):
-            chunk = order[start : start + TOKENIZE_CHUNK]
-            for index, n in zip(chunk, count_tokens(tokenizer, texts[chunk]), strict=True):
-                if budget is not None and n > budget:
-                    skipped += 1
-                    continue
-                if budget is not None and total + n > budget:
-                    if draw == seed:
-                        return _kept_rows(name, examples, kept, budget, skipped)
-                    draw, total = draw + 1, 0
-                total += int(n)
-                if draw == seed:
-                    kept.append((int(index), int(n)))
-                    bar.update(int(n))
-    if budget is None or (draw == seed and total == budget):
-        return _kept_rows(name, examples, kept, budget, skipped)
-    have = total if draw == seed else 0
-    earlier = f" after draws 0-{seed - 1}" if seed else ""
-    raise DatasetError(
-        f"dataset '{name}': draw {seed} needs {budget} tokens but only {have} remain{earlier} "
-        f"(shortfall {budget - have} tokens; {skipped} examples longer than the budget skipped). "
-        f"Fix: lower the budget, use fewer seeds, or raise datasets.{name}.max_rows."
-    )
-
-
-def _kept_rows(
-    name: str, examples: pd.DataFrame, kept: list[tuple[int, int]], budget: int | None, skipped: int
-) -> pd.DataFrame:
-    index = [i for i, _ in kept]
-    frame = pd.DataFrame(
+    """The `seed`-th draw of already formatted `examples` holding at most `budget` tokens."""
+    n_tokens = count_tokens(tokenizer, examples["text"])
+    positions = draw_positions(name, n_tokens, budget, seed, shuffle_seed)
+    return pd.DataFrame(
         {
             "dataset": name,
-            "row": examples["row"].to_numpy()[index].astype(np.int64),
-            "text": examples["text"].to_numpy()[index],
-            "n_tokens": np.array([n for _, n in kept], dtype=np.int64),
+            "row": examples["row"].to_numpy()[positions].astype(np.int64),
+            "text": examples["text"].to_numpy()[positions],
+            "n_tokens": n_tokens[positions],
         }
     )
-    log.info(
-        "%s: %d examples, %d tokens (budget %s, %d over-long examples skipped)",
-        name,
-        len(frame),
-        frame["n_tokens"].sum(),
-        budget if budget is not None else "all",
-        skipped,
-    )
-    return frame
 
 
-def build_subset(
-    parts: Sequence[Part], tokenizer, budget: int | None, seed: int = 0
-) -> pd.DataFrame:
-    """A subset (`dataset`, `row`, `text`, `n_tokens`) of one dataset or a weighted mixture.
+def write_subset(
+    parts: Sequence[Part],
+    tokenizer,
+    budget: int | None,
+    seed: int,
+    path: str | os.PathLike,
+    tokens_path: str | os.PathLike,
+) -> None:
+    """Write a subset to Parquet and its token ids (EOS after each example) to a .npy memmap.
 
-    Each part gets floor(budget x weight / total weight) tokens; a mixture's draws are
-    shuffled together by `seed` so its parts interleave.
+    Both are written a batch at a time and appear only when complete.
     """
-    total_weight = sum(p.weight for p in parts)
-    frames = [
-        draw_examples(
-            part.name,
-            format_examples(part.rows, part.fields, part.format, part.template),
-            tokenizer,
-            None if budget is None else int(budget * part.weight / total_weight),
-            seed,
-            part.shuffle_seed,
-        )
-        for part in parts
-    ]
-    subset = pd.concat(frames, ignore_index=True)
-    if len(parts) > 1:
-        subset = subset.iloc[np.random.default_rng(seed).permutation(len(subset))]
-    return subset.reset_index(drop=True)
+    if tokenizer.eos_token_id is None:
+        raise DatasetError("the tokenizer has no EOS token to separate packed examples.")
+    draws = plan_subset(parts, tokenizer, budget, seed)
+    length = sum(d.n_tokens + len(d.positions) for d in draws)
+    dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
+    with atomic_path(path) as table_tmp, atomic_path(tokens_path) as ids_tmp:
+        tokens = np.lib.format.open_memmap(ids_tmp, mode="w+", dtype=dtype, shape=(length,))
+        at = 0
+        with pq.ParquetWriter(table_tmp, SUBSET_SCHEMA, compression="zstd") as writer:
+            for frame, ids in subset_batches(draws, tokenizer):
+                writer.write_table(pa.Table.from_pandas(frame, SUBSET_SCHEMA, preserve_index=False))
+                for encoded in ids:
+                    tokens[at : at + len(encoded)] = encoded
+                    tokens[at + len(encoded)] = tokenizer.eos_token_id
+                    at += len(encoded) + 1
+        tokens.flush()
+        del tokens
+        if at != length:  # the tokenizer gave different counts in the two passes
+            raise DatasetError(f"subset token count changed between passes ({at} != {length}).")

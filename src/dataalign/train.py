@@ -1,27 +1,30 @@
 """Fine-tune or pre-train a causal LM on one token-budget subset, resumably.
 
-Both use the Hugging Face Trainer on packed blocks of text (examples joined by EOS). Checkpoints
-live outside the job's declared outputs (Snakemake deletes those when a job fails), so a rerun
-after a crash, a preemption or a time limit resumes from the last one.
+Both use the Hugging Face Trainer on packed blocks of a subset's memory-mapped token ids
+(examples joined by EOS; as in GPT-2 pre-training, a block may span documents and attention is
+not reset at the EOS). The optimiser updates fp32 master weights; on CUDA the forward and backward
+passes run under bf16 (or fp16 with loss scaling) autocast. Checkpoints live outside the job's
+declared outputs (Snakemake deletes those when a job fails), so a rerun after a crash, a
+preemption or a time limit resumes from the last one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
 from dataalign.errors import DataAlignError
+from dataalign.models import compute_dtype
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +42,21 @@ class NotEnoughMemory(DataAlignError):
 
 
 PROCESS_OVERHEAD_MB = 500  # Python, torch and transformers before any tensor
+BATCHES_IN_FLIGHT = 4  # loader prefetch: the only data a job holds (token ids are memory-mapped)
 
 
 def training_memory_mb(model, options: TrainOptions) -> int:
     """A lower-bound estimate of training memory: fp32 weights, grads and AdamW states, plus
-    activations (about 34 values per token, hidden unit and layer) and the logits."""
+    activations (about 34 values per token, hidden unit and layer), the logits, and the batches
+    in flight. The corpus itself is a memory-mapped file, paged in and out by the OS."""
     config = model.config
     params = sum(p.numel() for p in model.parameters())
     hidden = getattr(config, "n_embd", None) or getattr(config, "hidden_size", 0)
     layers = getattr(config, "n_layer", None) or getattr(config, "num_hidden_layers", 0)
     tokens = options.batch_size * clamp_seq_len(model, options.seq_len)
     activations = tokens * (34 * hidden * layers + 2 * config.vocab_size) * 4
-    return PROCESS_OVERHEAD_MB + int((16 * params + activations) / 2**20)
+    data = BATCHES_IN_FLIGHT * tokens * 3 * 8  # input ids, mask and labels as int64
+    return PROCESS_OVERHEAD_MB + int((16 * params + activations + data) / 2**20)
 
 
 def check_memory(model, options: TrainOptions, mem_mb: int | None) -> None:
@@ -59,7 +65,8 @@ def check_memory(model, options: TrainOptions, mem_mb: int | None) -> None:
     On a cluster the retry then asks for more (profiles/slurm scales mem_mb with the attempt).
     """
     need = training_memory_mb(model, options)
-    log.info("memory: the job has %s MB, training needs at least %d MB", mem_mb, need)
+    log.info("memory: the job has %s MB, training needs at least %d MB (data memory-mapped)",
+             mem_mb, need)  # fmt: skip
     if mem_mb is not None and mem_mb < need:
         raise NotEnoughMemory(
             f"training needs at least {need} MB but the job has mem_mb={mem_mb}. Fix: raise the "
@@ -84,31 +91,49 @@ class TrainOptions:
     max_grad_norm: float = 1.0
     save_steps: int = 50
     seed: int = 0
+    precision: str = "auto"
+
+    def total_steps(self, n_blocks: int) -> int:
+        """Optimiser steps the run takes: `max_steps`, else every epoch's accumulated batches."""
+        if self.max_steps > 0:
+            return self.max_steps
+        per_epoch = max(1, math.ceil(math.ceil(n_blocks / self.batch_size) / self.grad_accum))
+        return math.ceil(self.epochs * per_epoch)
+
+    def warmup_steps(self, n_blocks: int) -> int:
+        """`warmup_ratio` as a step count, which every transformers version reads the same way."""
+        return math.ceil(self.warmup_ratio * self.total_steps(n_blocks))
+
+
+def tokenize_texts(texts: list[str], tokenizer) -> np.ndarray:
+    """Token ids of `texts` with EOS after each, as a subset's .tokens.npy holds them."""
+    ids: list[int] = []
+    for encoded in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]:
+        ids += [*encoded, tokenizer.eos_token_id]
+    return np.asarray(ids, dtype=np.int64)
 
 
 class PackedBlocks(Dataset):
-    """Examples joined by EOS and cut into `seq_len`-token blocks; the last one is padded.
+    """Token ids (EOS-separated examples) cut into `seq_len`-token blocks; the last is padded.
 
-    Padding is masked out of the loss, so every token of the subset is trained on exactly once
-    per epoch.
+    `tokens` is usually a memory-mapped array, so a block is read from disk when it is needed.
+    Padding is masked out of the loss, so every token is trained on exactly once per epoch.
     """
 
-    def __init__(self, texts: list[str], tokenizer, seq_len: int) -> None:
-        ids: list[int] = []
-        for encoded in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]:
-            ids += [*encoded, tokenizer.eos_token_id]
-        self.blocks = [ids[i : i + seq_len] for i in range(0, len(ids), seq_len)]
-        self.seq_len, self.pad = seq_len, tokenizer.pad_token_id
-        self.n_tokens = len(ids)
+    def __init__(self, tokens: np.ndarray, seq_len: int, pad_id: int) -> None:
+        self.tokens, self.seq_len, self.pad = tokens, seq_len, pad_id
+        self.n_tokens = len(tokens)
 
     def __len__(self) -> int:
-        return len(self.blocks)
+        return math.ceil(self.n_tokens / self.seq_len)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        block = self.blocks[index]
+        block = torch.from_numpy(
+            np.asarray(self.tokens[index * self.seq_len : (index + 1) * self.seq_len], np.int64)
+        )
         padding = self.seq_len - len(block)
-        ids = torch.tensor(block + [self.pad] * padding)
-        mask = torch.tensor([1] * len(block) + [0] * padding)
+        ids = torch.cat([block, torch.full((padding,), self.pad, dtype=torch.int64)])
+        mask = (torch.arange(self.seq_len) < len(block)).long()
         return {
             "input_ids": ids,
             "attention_mask": mask,
@@ -133,22 +158,51 @@ def clamp_seq_len(model, seq_len: int) -> int:
     return seq_len
 
 
-def checkpoint_key(params: dict[str, Any]) -> str:
-    """A short stable hash of a job's params: its checkpoints' folder name."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def file_digest(path: str | Path) -> str:
+    """A short hash of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def owned_checkpoints(run_dir: str | Path, tokens_path: str | Path) -> Path:
+    """The checkpoint folder of one training job for the subset as it is now.
+
+    `run_dir` belongs to one job; inside it, checkpoints are keyed by the subset's content, so a
+    subset rewritten with other rows never resumes a stale run (stale folders are removed).
+    """
+    run_dir = Path(run_dir)
+    current = run_dir / file_digest(tokens_path)
+    if run_dir.is_dir():
+        for stale in run_dir.iterdir():
+            if stale != current:
+                log.info("removing checkpoints of an earlier version of the subset: %s", stale)
+                shutil.rmtree(stale, ignore_errors=True)
+    return current
+
+
+def check_master_weights(model) -> None:
+    """The optimiser must update fp32 weights: a small update to a bf16 weight rounds to nothing."""
+    low = {str(p.dtype) for p in model.parameters() if p.requires_grad and p.dtype != torch.float32}
+    if low:
+        raise DataAlignError(
+            f"the model to train holds {sorted(low)} weights; training needs fp32 master weights "
+            "(precision only sets the autocast dtype). Fix: load it in fp32."
+        )
 
 
 def train_causal_lm(
     model,
     tokenizer,
-    texts: list[str],
+    tokens: np.ndarray,
     options: TrainOptions,
     output_dir: str | Path,
     checkpoint_dir: str | Path,
 ) -> pd.DataFrame:
-    """Train `model` on `texts`, save it to `output_dir` (safetensors) and return the loss log.
-
-    Resumes from the newest checkpoint in `checkpoint_dir`, which is removed after success.
+    """Train `model` on packed `tokens`, save it to `output_dir` (safetensors, fp32) and return
+    the loss log. Resumes from the newest checkpoint in `checkpoint_dir`, removed after success.
     """
     from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
     from transformers.trainer_utils import get_last_checkpoint
@@ -173,15 +227,19 @@ def train_causal_lm(
                 )
 
     seq_len = clamp_seq_len(model, options.seq_len)
-    blocks = PackedBlocks(texts, tokenizer, seq_len)
+    blocks = PackedBlocks(tokens, seq_len, tokenizer.pad_token_id)
+    check_master_weights(model)
     cuda = torch.cuda.is_available() and next(model.parameters()).is_cuda
+    autocast = compute_dtype(options.precision, "cuda" if cuda else "cpu")
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     args = TrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=options.epochs,
         max_steps=options.max_steps,
         learning_rate=options.lr,
         lr_scheduler_type=options.schedule,
-        warmup_steps=options.warmup_ratio,  # a float in [0, 1) is a fraction of all steps
+        warmup_steps=options.warmup_steps(len(blocks)),
         weight_decay=options.weight_decay,
         per_device_train_batch_size=options.batch_size,
         gradient_accumulation_steps=options.grad_accum,
@@ -193,10 +251,12 @@ def train_causal_lm(
         save_total_limit=2,
         seed=options.seed,
         data_seed=options.seed,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=autocast == torch.bfloat16,
+        fp16=autocast == torch.float16,  # with a loss scaler
         use_cpu=not cuda,
         report_to=[],
-        dataloader_num_workers=0,
+        dataloader_num_workers=2 if cuda else 0,  # workers and pinned memory only pay on a GPU
+        dataloader_pin_memory=cuda,
     )
     stopper = StopOnSignal()
     trainer = Trainer(
@@ -209,7 +269,10 @@ def train_causal_lm(
     last = get_last_checkpoint(str(checkpoint_dir)) if Path(checkpoint_dir).is_dir() else None
     if last:
         log.info("resuming from checkpoint %s (step %s)", last, last.rsplit("-", 1)[-1])
-    log.info("training on %d tokens in %d blocks of %d", blocks.n_tokens, len(blocks), seq_len)
+    log.info(
+        "training on %d tokens in %d blocks of %d; fp32 master weights, %s compute",
+        blocks.n_tokens, len(blocks), seq_len, str(autocast).removeprefix("torch."),
+    )  # fmt: skip
     stop_signals = (signal.SIGTERM, signal.SIGUSR1)
     previous = {number: signal.getsignal(number) for number in stop_signals}
     for number in stop_signals:

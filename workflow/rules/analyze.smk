@@ -4,7 +4,7 @@
 rule correlate:
     input:
         alignments=alignment_pairs,
-        evaluations=lambda wildcards: experiment_evaluations(wildcards.exp),
+        evaluations=lambda wildcards: evaluations_of(wildcards.exp),
     output:
         csv=report(
             "results/tables/{exp}/correlation_{metric}.csv",
@@ -44,7 +44,7 @@ rule compare_metrics:
             "results/tables/{{exp}}/correlation_{metric}.csv",
             metric=experiment_metrics(wildcards.exp),
         ),
-        evaluations=lambda wildcards: experiment_evaluations(wildcards.exp),
+        evaluations=lambda wildcards: evaluations_of(wildcards.exp),
     output:
         png=report(
             "results/plots/{exp}/alignment_vs_performance_by_metric.png",

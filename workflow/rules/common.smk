@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,25 +15,39 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 from dataalign.config import (
     align_settings,
     analysis_params,
-    panel_datasets,
-    panel_model,
-    panel_prompt,
     download_spec,
     embed_settings,
     eval_subset,
-    experiment_subsets,
-    experiments_of_kind,
+    evaluation_runs,
+    experiment_evaluations,
+    panel_datasets,
+    panel_model,
+    panel_prompt,
     subset_parts,
-    train_params,
     train_subsets,
-    trained_model_dir,
+    trained_model,
+    training_runs,
     validate_config,
 )
 from dataalign.io import find_installed
-from dataalign.train import checkpoint_key
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+
+# Models and evaluations are named by what decides them, so experiments that need the same one
+# share it: each distinct model is trained once, each (model, eval subset) scored once.
+TRAININGS = training_runs(config)
+EVALUATIONS = evaluation_runs(config)
+
+
+# A GPU stage asks for one GPU where the machine has one (a CPU-only laptop sees no GPU request);
+# profiles/slurm asks for one for every GPU stage on the cluster.
+GPUS = int(shutil.which("nvidia-smi") is not None)
+
+
+def one_of(names):
+    """A wildcard pattern matching exactly these names (and nothing when there are none)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 wildcard_constraints:
@@ -45,11 +60,6 @@ wildcard_constraints:
     seed=r"[0-9]+",
     metric=r"task2vec|gzip|sbert",
     model=r"[A-Za-z0-9_.\-]+",
-
-
-def subset_path(key):
-    """Where one token-budget subset is written (see dataalign.config.SubsetKey)."""
-    return f"results/subsets/{key.tokenizer}/{key.dataset}/{key.budget}-{key.seed}.parquet"
 
 
 def embedding_path(metric, key):
@@ -68,7 +78,7 @@ def all_targets():
         targets += [f"results/tables/{name}/correlation_{m}.csv" for m in experiment["metrics"]]
         if len(experiment["metrics"]) > 1:
             targets.append(f"results/plots/{name}/alignment_vs_performance_by_metric.png")
-        targets += experiment_evaluations(name)
+        targets += evaluations_of(name)
     return targets
 
 
@@ -77,59 +87,39 @@ def experiment_metrics(exp):
     return config["experiments"][exp]["metrics"]
 
 
-def experiment_evaluations(exp):
-    """Every train x eval evaluation of an experiment, and the base model's when it has one."""
-    experiment = config["experiments"][exp]
-    trained = list(experiment["train"])
-    if experiment["kind"] == "finetune":
-        trained.append("base")  # the untrained model: the paper's "Standard GPT-2" row
-    return [f"results/eval/{exp}/{t}__{e}.parquet" for t in trained for e in experiment["eval"]]
+def evaluations_of(exp):
+    """The shared evaluation files an experiment's tables gather."""
+    return [evaluation.path for evaluation in experiment_evaluations(config, exp)]
 
 
-def kind_pattern(kind):
-    """A wildcard pattern matching exactly the experiments of one kind."""
-    names = experiments_of_kind(config, kind)
-    return "|".join(re.escape(name) for name in names) or "(?!)"
+def training_runs_pattern(from_scratch):
+    """A wildcard pattern matching the models pre-trained from scratch, or those fine-tuned."""
+    return one_of(name for name, run in TRAININGS.items() if run.from_scratch == from_scratch)
 
 
-def model_weights(exp, train, seed):
-    """The weights file of one trained model (its folder also holds config and tokenizer)."""
-    return f"{trained_model_dir(exp, train, seed)}/model.safetensors"
+def training_inputs(wildcards):
+    """A model trains on its subset's memory-mapped token ids (the Parquet only for its size)."""
+    subset = TRAININGS[wildcards.run].subset
+    return {"subset": subset.path, "tokens": subset.tokens}
 
 
-def training_params(wildcards):
-    """The slice of the config that decides one trained model."""
-    return train_params(config, wildcards.exp, int(wildcards.seed))
+def evaluation_pattern():
+    """A wildcard pattern matching exactly the evaluations some experiment needs."""
+    return one_of(path.removeprefix("results/eval/").removesuffix(".parquet") for path in EVALUATIONS)
 
 
-def checkpoint_dir(wildcards):
-    """Checkpoints live outside the declared outputs, keyed by the job's params."""
-    key = checkpoint_key({"params": training_params(wildcards), "subset": training_subset(wildcards)})
-    return f"results/checkpoints/{key}"
-
-
-def training_subset(wildcards):
-    """The subset one seed of a train set is trained on."""
-    keys = train_subsets(config, wildcards.exp, wildcards.train)
-    return subset_path(next(key for key in keys if key.seed == int(wildcards.seed)))
+def evaluation_of(wildcards):
+    """The evaluation an output path names."""
+    return EVALUATIONS[f"results/eval/{wildcards.evaluation}.parquet"]
 
 
 def evaluation_inputs(wildcards):
-    """The eval subset and, unless it is the base model, every seed's trained weights."""
-    inputs = {"subset": subset_path(eval_subset(config, wildcards.exp, wildcards.eval))}
-    if wildcards.train != "base":
-        for seed in config["experiments"][wildcards.exp]["seeds"]:
-            inputs[f"model_{seed}"] = model_weights(wildcards.exp, wildcards.train, seed)
+    """The eval subset and, for a trained model, its weights (so it is trained first)."""
+    evaluation = evaluation_of(wildcards)
+    inputs = {"subset": evaluation.subset.path}
+    if evaluation.run in TRAININGS:
+        inputs["weights"] = f"{TRAININGS[evaluation.run].folder}/model.safetensors"
     return inputs
-
-
-def evaluation_params(wildcards):
-    """Evaluation options, and the base model's spec when the base model is evaluated."""
-    experiment = config["experiments"][wildcards.exp]
-    params = {"options": experiment["evaluation"]}
-    if wildcards.train == "base":
-        params["base"] = train_params(config, wildcards.exp, 0)
-    return params
 
 
 def alignment_inputs(wildcards):
@@ -156,7 +146,8 @@ def panel_scoring_inputs(wildcards):
     inputs = {"rows": f"resources/datasets/{wildcards.ds}.parquet"}
     trained = config["models"][wildcards.model].get("trained")
     if trained:
-        inputs["weights"] = model_weights(trained["experiment"], trained["train"], trained["seed"])
+        run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
+        inputs["weights"] = f"{run.folder}/model.safetensors"
     return inputs
 
 

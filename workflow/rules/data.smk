@@ -23,6 +23,7 @@ rule subset:
         unpack(subset_rows),
     output:
         subset="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.parquet",
+        tokens="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.tokens.npy",
     params:
         parts=lambda wildcards: subset_parts(config, wildcards.ds),
         tokenizer=lambda wildcards: config["models"][wildcards.tokenizer],

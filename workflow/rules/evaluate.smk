@@ -1,21 +1,23 @@
-# Evaluation: cross-entropy and perplexity (Appendix C) of each trained model, and of the base
-# model, on each benchmark of its experiment.
+# Evaluation: cross-entropy and perplexity (Appendix C) of one model, trained or an experiment's
+# base model, on one benchmark subset; shared by every experiment that asks for it.
 
 
 rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        scores="results/eval/{exp}/{train}__{eval}.parquet",
+        scores="results/eval/{evaluation}.parquet",
+    wildcard_constraints:
+        evaluation=evaluation_pattern(),
     params:
-        evaluation=evaluation_params,
+        evaluation=lambda wildcards: evaluation_of(wildcards).params,
     log:
-        "logs/evaluate/{exp}/{train}__{eval}.log",
+        "logs/evaluate/{evaluation}.log",
     benchmark:
-        "results/benchmarks/evaluate/{exp}/{train}__{eval}.tsv"
+        "results/benchmarks/evaluate/{evaluation}.tsv"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPUS,
         mem_mb=16000,
         runtime=60,
     conda:

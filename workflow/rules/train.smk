@@ -1,27 +1,27 @@
-# Training: one model per (experiment, train set, seed), fine-tuned or pre-trained from scratch.
-# Both rules run the same code; they differ in which experiments they serve and what they ask
-# of a cluster. Checkpoints live in results/checkpoints/ (outside the outputs) for resume.
+# Training: one job per distinct model (base model, training options, subset), however many
+# experiments use it. Fine-tuning and pre-training from scratch run the same code; they differ in
+# what they ask of a cluster. Checkpoints live in results/checkpoints/{run}/, owned by that job.
 
 
 rule finetune:
     input:
-        subset=training_subset,
+        unpack(training_inputs),
     output:
-        weights="results/models/{exp}/{train}-{seed}/model.safetensors",
-        config="results/models/{exp}/{train}-{seed}/config.json",
-        log="results/models/{exp}/{train}-{seed}/train_log.parquet",
+        weights="results/models/{run}/model.safetensors",
+        config="results/models/{run}/config.json",
+        log="results/models/{run}/train_log.parquet",
     wildcard_constraints:
-        exp=kind_pattern("finetune"),
+        run=training_runs_pattern(from_scratch=False),
     params:
-        training=training_params,
-        checkpoints=checkpoint_dir,
+        training=lambda wildcards: TRAININGS[wildcards.run].params,
+        checkpoints="results/checkpoints/{run}",
     log:
-        "logs/finetune/{exp}/{train}-{seed}.log",
+        "logs/finetune/{run}.log",
     benchmark:
-        "results/benchmarks/finetune/{exp}/{train}-{seed}.tsv"
+        "results/benchmarks/finetune/{run}.tsv"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPUS,
         mem_mb=16000,
         runtime=120,
     conda:
@@ -32,23 +32,23 @@ rule finetune:
 
 rule pretrain:
     input:
-        subset=training_subset,
+        unpack(training_inputs),
     output:
-        weights="results/models/{exp}/{train}-{seed}/model.safetensors",
-        config="results/models/{exp}/{train}-{seed}/config.json",
-        log="results/models/{exp}/{train}-{seed}/train_log.parquet",
+        weights="results/models/{run}/model.safetensors",
+        config="results/models/{run}/config.json",
+        log="results/models/{run}/train_log.parquet",
     wildcard_constraints:
-        exp=kind_pattern("pretrain"),
+        run=training_runs_pattern(from_scratch=True),
     params:
-        training=training_params,
-        checkpoints=checkpoint_dir,
+        training=lambda wildcards: TRAININGS[wildcards.run].params,
+        checkpoints="results/checkpoints/{run}",
     log:
-        "logs/pretrain/{exp}/{train}-{seed}.log",
+        "logs/pretrain/{run}.log",
     benchmark:
-        "results/benchmarks/pretrain/{exp}/{train}-{seed}.tsv"
+        "results/benchmarks/pretrain/{run}.tsv"
     threads: 4
     resources:
-        gpu=1,
+        gpu=GPUS,
         mem_mb=32000,
         runtime=2880,
     conda:

@@ -1,6 +1,4 @@
-"""Rule evaluate: perplexity of each seed's trained model (or the base model) on one benchmark."""
-
-from pathlib import Path
+"""Rule evaluate: cross-entropy and perplexity of one model (trained or base) on one benchmark."""
 
 import pandas as pd
 import torch
@@ -8,27 +6,14 @@ import torch
 from dataalign.evaluate import perplexity
 from dataalign.io import read_parquet, write_parquet
 from dataalign.jobs import job_logging
-from dataalign.models import load_model_and_tokenizer
+from dataalign.models import compute_dtype, load_model_and_tokenizer
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
+    params = snakemake.params.evaluation
+    options = dict(params["options"])
+    dtype = compute_dtype(options.pop("precision"))  # inference only: bf16 weights are fine
+    model, tokenizer = load_model_and_tokenizer(params["model"], params["tokenizer"], dtype=dtype)
     texts = read_parquet(snakemake.input.subset)["text"].tolist()
-    params, wildcards = snakemake.params.evaluation, snakemake.wildcards
-    if "base" in params:
-        models = {0: (params["base"]["model"], params["base"]["tokenizer"])}
-    else:
-        models = {}
-        for key, weights in snakemake.input.items():
-            if key.startswith("model_"):
-                seed = int(key.removeprefix("model_"))
-                folder = {
-                    "name": f"{wildcards.train}-{seed}",
-                    "entry": {"path": str(Path(weights).parent)},
-                }
-                models[seed] = (folder, folder)  # a trained model folder holds its tokenizer
-    rows = []
-    for seed, (model_spec, tokenizer_spec) in models.items():
-        model, tokenizer = load_model_and_tokenizer(model_spec, tokenizer_spec)
-        scores = perplexity(model, tokenizer, texts, **params["options"])
-        rows.append({"train": wildcards.train, "eval": wildcards.eval, "seed": seed, **scores})
-    write_parquet(pd.DataFrame(rows), snakemake.output.scores)
+    scores = perplexity(model, tokenizer, texts, **options)
+    write_parquet(pd.DataFrame([{**params["labels"], **scores}]), snakemake.output.scores)

@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from dataalign.io import read_parquet, write_parquet
+from dataalign.io import write_parquet
 from dataalign.jobs import job_logging
 from dataalign.models import load_model_and_tokenizer
-from dataalign.train import TrainOptions, check_memory, train_causal_lm
+from dataalign.train import TrainOptions, check_memory, owned_checkpoints, train_causal_lm
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
@@ -17,13 +18,12 @@ with job_logging(snakemake.log[0]):
         params["model"], params["tokenizer"], seed=options.seed
     )
     check_memory(model, options, snakemake.resources.get("mem_mb"))
-    texts = read_parquet(snakemake.input.subset)["text"].tolist()
     history = train_causal_lm(
         model,
         tokenizer,
-        texts,
+        np.load(snakemake.input.tokens, mmap_mode="r"),
         options,
         Path(snakemake.output.weights).parent,
-        snakemake.params.checkpoints,
+        owned_checkpoints(snakemake.params.checkpoints, snakemake.input.tokens),
     )
     write_parquet(history, snakemake.output.log)
