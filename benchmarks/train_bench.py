@@ -18,7 +18,7 @@ from align_bench import bpe_tokenizer, stdlib_texts
 from torch.utils.data import DataLoader
 from transformers import GPT2Config, GPT2LMHeadModel, get_linear_schedule_with_warmup
 
-from dataalign.train import PackedBlocks, TrainOptions, train_causal_lm
+from dataalign.train import PackedBlocks, TrainOptions, tokenize_texts, train_causal_lm
 
 
 def fresh_model(vocab: int) -> GPT2LMHeadModel:
@@ -59,7 +59,8 @@ def main() -> None:
     texts = stdlib_texts(600)
     tokenizer = bpe_tokenizer(texts, vocab=2000)
     options = TrainOptions(max_steps=args.steps, batch_size=8, seq_len=128, save_steps=10_000)
-    blocks = PackedBlocks(texts, tokenizer, options.seq_len)
+    ids = tokenize_texts(texts, tokenizer)
+    blocks = PackedBlocks(ids, options.seq_len, tokenizer.pad_token_id)
     tokens = args.steps * options.batch_size * options.seq_len
     print(f"GPT-2 4x256, {args.steps} steps of {options.batch_size} x {options.seq_len} tokens")
     with tempfile.TemporaryDirectory() as folder:
@@ -70,7 +71,7 @@ def main() -> None:
         train_causal_lm(
             fresh_model(len(tokenizer)),
             tokenizer,
-            texts,
+            ids,
             options,
             Path(folder) / "out",
             Path(folder) / "ckpt",

@@ -18,7 +18,13 @@ from helpers import WORDS, sentence
 from dataalign.errors import ModelSpecError
 from dataalign.evaluate import perplexity, windows
 from dataalign.models import ModelSpec, load_causal_lm, load_model_and_tokenizer
-from dataalign.train import TrainingDiverged, TrainOptions, clamp_seq_len, train_causal_lm
+from dataalign.train import (
+    TrainingDiverged,
+    TrainOptions,
+    clamp_seq_len,
+    tokenize_texts,
+    train_causal_lm,
+)
 
 TEXTS = [sentence(random.Random(i), WORDS, 8, 20) for i in range(40)]
 OPTIONS = TrainOptions(epochs=3, lr=3e-3, batch_size=4, seq_len=32, save_steps=4)
@@ -31,7 +37,14 @@ def tiny(tiny_lm_dir):
 
 def test_training_lowers_the_loss_and_saves_safetensors(tiny_lm_dir, tmp_path):
     model, tokenizer = tiny(tiny_lm_dir)
-    history = train_causal_lm(model, tokenizer, TEXTS, OPTIONS, tmp_path / "out", tmp_path / "ckpt")
+    history = train_causal_lm(
+        model,
+        tokenizer,
+        tokenize_texts(TEXTS, tokenizer),
+        OPTIONS,
+        tmp_path / "out",
+        tmp_path / "ckpt",
+    )
     assert history["loss"].iloc[-3:].mean() < history["loss"].iloc[:3].mean() - 0.3
     assert (tmp_path / "out" / "model.safetensors").is_file()
     assert not (tmp_path / "ckpt").exists()  # checkpoints are removed once the model is saved
@@ -50,7 +63,12 @@ def test_identical_seeds_give_identical_final_loss(tiny_lm_dir, tmp_path):
         model, tokenizer = tiny(tiny_lm_dir)
         options = TrainOptions(max_steps=6, lr=3e-3, batch_size=4, seq_len=32)
         history = train_causal_lm(
-            model, tokenizer, TEXTS, options, tmp_path / f"o{run}", tmp_path / f"c{run}"
+            model,
+            tokenizer,
+            tokenize_texts(TEXTS, tokenizer),
+            options,
+            tmp_path / f"o{run}",
+            tmp_path / f"c{run}",
         )
         losses.append(history["loss"].iloc[-1])
     assert losses[0] == losses[1]
@@ -74,7 +92,7 @@ def test_fresh_architecture_trains_with_a_borrowed_tokenizer(tiny_lm_dir, tmp_pa
     history = train_causal_lm(
         model,
         tokenizer,
-        TEXTS,
+        tokenize_texts(TEXTS, tokenizer),
         TrainOptions(max_steps=3, seq_len=32),
         tmp_path / "o",
         tmp_path / "c",
@@ -87,7 +105,14 @@ def test_nan_loss_fails_with_a_clear_message(tiny_lm_dir, tmp_path):
     with torch.no_grad():
         model.transformer.h[0].mlp.c_fc.weight.fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match=r"training loss became nan at step 1. Fix: lower"):
-        train_causal_lm(model, tokenizer, TEXTS, OPTIONS, tmp_path / "o", tmp_path / "c")
+        train_causal_lm(
+            model,
+            tokenizer,
+            tokenize_texts(TEXTS, tokenizer),
+            OPTIONS,
+            tmp_path / "o",
+            tmp_path / "c",
+        )
 
 
 def test_sequence_length_above_context_is_clamped(tiny_lm_dir, caplog):
@@ -99,7 +124,7 @@ def test_sequence_length_above_context_is_clamped(tiny_lm_dir, caplog):
 RESUME_SCRIPT = """
 import logging, sys, time
 from dataalign.models import load_model_and_tokenizer
-from dataalign.train import TrainOptions, train_causal_lm
+from dataalign.train import TrainOptions, tokenize_texts, train_causal_lm
 logging.basicConfig(level=logging.INFO, stream=sys.stdout)
 tiny_dir, texts_file, out, ckpt = sys.argv[1:5]
 entry = {{"name": "tiny", "entry": {{"path": tiny_dir}}}}
@@ -107,7 +132,7 @@ model, tokenizer = load_model_and_tokenizer(entry, entry, device="cpu")
 model.register_forward_pre_hook(lambda module, args: time.sleep({delay}))
 options = TrainOptions(max_steps=12, lr=3e-3, batch_size=4, seq_len=32, save_steps=4)
 texts = open(texts_file).read().split("\\n")
-history = train_causal_lm(model, tokenizer, texts, options, out, ckpt)
+history = train_causal_lm(model, tokenizer, tokenize_texts(texts, tokenizer), options, out, ckpt)
 print("FINAL", repr(float(history["loss"].iloc[-1])))
 """
 
@@ -214,7 +239,14 @@ def test_smollm2_from_the_gguf_package_scores_text_and_fine_tunes(tmp_path):
     assert 1 < scores["ppl"] < 100  # a real pretrained model, not a random one
     assert gibberish["ce"] > scores["ce"]
     options = TrainOptions(max_steps=2, batch_size=1, seq_len=16, lr=1e-4)
-    history = train_causal_lm(model, tokenizer, texts, options, tmp_path / "out", tmp_path / "c")
+    history = train_causal_lm(
+        model,
+        tokenizer,
+        tokenize_texts(texts, tokenizer),
+        options,
+        tmp_path / "out",
+        tmp_path / "c",
+    )
     assert len(history) == 2 and (tmp_path / "out" / "model.safetensors").is_file()
 
 

@@ -94,7 +94,9 @@ def test_paper_config_trains_each_distinct_model_once_and_scores_each_once(tmp_p
 def test_editing_one_experiments_training_retrains_only_its_models(tmp_path):
     """`size_vs_alignment` alone gets a new lr: its two models retrain, nobody else's."""
     config = __import__("yaml").safe_load((REPO / "config" / "config.yaml").read_text())
-    before = {j.output[0] for j in run_snakemake(tmp_path, REPO / "config/config.yaml", dryrun=True)}
+    before = {
+        j.output[0] for j in run_snakemake(tmp_path, REPO / "config/config.yaml", dryrun=True)
+    }
     edited = copy.deepcopy(config)
     edited["experiments"]["size_vs_alignment"]["training"] = {
         **config["experiments"]["size_vs_alignment"]["training"],
