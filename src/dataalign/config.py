@@ -36,7 +36,7 @@ class SubsetKey(NamedTuple):
 
     @property
     def tokens(self) -> str:
-        """Its token ids, EOS after each example, as a memory-mappable .npy (what training reads)."""
+        """Its token ids, EOS after each example, in a memory-mappable .npy (training reads it)."""
         return self.path.removesuffix(".parquet") + ".tokens.npy"
 
 
@@ -55,7 +55,8 @@ class TrainedModel(NamedTuple):
     @property
     def name(self) -> str:
         digest = content_digest({"params": self.params, "subset": self.subset})
-        return f"{self.model}/{self.subset.dataset}/{self.subset.budget}-{self.subset.seed}-{digest}"
+        dataset, budget, seed = self.subset.dataset, self.subset.budget, self.subset.seed
+        return f"{self.model}/{dataset}/{budget}-{seed}-{digest}"
 
     @property
     def folder(self) -> str:
@@ -77,7 +78,8 @@ class Evaluation(NamedTuple):
     @property
     def path(self) -> str:
         digest = content_digest({"params": self.params, "subset": self.subset})
-        return f"results/eval/{self.run}/{self.subset.dataset}/{self.subset.budget}-{digest}.parquet"
+        dataset, budget = self.subset.dataset, self.subset.budget
+        return f"results/eval/{self.run}/{dataset}/{budget}-{digest}.parquet"
 
 
 def content_digest(value: Any) -> str:

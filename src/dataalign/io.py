@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -79,3 +80,30 @@ def find_installed(reference: str) -> Path | None:
         return None
     candidate = Path(next(iter(found.submodule_search_locations))) / relative
     return candidate if candidate.exists() else None
+
+
+class ParquetColumn:
+    """One column of a Parquet file, read lazily: its length from the metadata, and only the
+    rows asked for, one row group at a time (so a corpus-sized subset is never held)."""
+
+    def __init__(self, path: PathLike, column: str = "text") -> None:
+        self.file, self.column = pq.ParquetFile(path), column
+
+    def __len__(self) -> int:
+        return self.file.metadata.num_rows
+
+    def __iter__(self) -> Iterator[str]:
+        for batch in self.file.iter_batches(columns=[self.column]):
+            yield from batch.column(0).to_pylist()
+
+    def take(self, positions: np.ndarray) -> list:
+        """The values at sorted, unique `positions`, in that order."""
+        values, start = [], 0
+        for group in range(self.file.metadata.num_row_groups):
+            end = start + self.file.metadata.row_group(group).num_rows
+            lo, hi = np.searchsorted(positions, [start, end])
+            if hi > lo:
+                column = self.file.read_row_group(group, columns=[self.column]).column(0)
+                values += column.take(positions[lo:hi] - start).to_pylist()
+            start = end
+        return values

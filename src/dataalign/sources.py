@@ -10,49 +10,82 @@ import gzip
 import io
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from dataalign.corpora import load_corpus
 from dataalign.errors import DatasetError
-from dataalign.io import find_installed
+from dataalign.io import atomic_path, find_installed
 
 log = logging.getLogger(__name__)
 LOCAL_FORMATS = ("jsonl", "json", "csv", "parquet", "txt")
+ROWS_PER_BATCH = 10_000  # rows held at once when a Hub source is read and written
 
 
-def load_rows(
+def iter_rows(
     dataset: str,
     fields: list[str],
     hub: Mapping[str, Any] | None = None,
     local: Mapping[str, Any] | None = None,
     installed: Mapping[str, Any] | None = None,
     max_rows: int | None = None,
-) -> pd.DataFrame:
-    """Rows of `dataset` with only `fields` (as strings) and `row`, capped at `max_rows`.
+    batch_rows: int = ROWS_PER_BATCH,
+) -> Iterator[pd.DataFrame]:
+    """Rows of `dataset` with only `fields` (as strings) and `row`, capped at `max_rows`, in
+    batches: a Hub source (streamed or not) is never held whole.
 
     `hub` (id, name, split, revision, streaming), `local` (path, format, separator) and
     `installed` (corpus) are the dataset's config entries; the caller passes the one that wins.
     """
     if local is not None:
         frame = _read_local(dataset, local["path"], local["format"], local["separator"])
-        frame = frame if max_rows is None else frame.head(max_rows)
+        frames = iter([frame if max_rows is None else frame.head(max_rows)])
     elif installed is not None:
         frame = load_corpus(dataset, installed["corpus"])
-        frame = frame if max_rows is None else frame.head(max_rows)
+        frames = iter([frame if max_rows is None else frame.head(max_rows)])
     elif hub is not None:
-        frame = _read_hub(dataset, hub, fields, max_rows)
+        frames = _hub_batches(dataset, hub, fields, max_rows, batch_rows)
     else:
         raise DatasetError(f"dataset '{dataset}': give a hub:, local: or installed: source.")
-    if frame.empty:
+    start = 0
+    for frame in frames:
+        if frame.empty:
+            continue
+        _require_fields(dataset, fields, list(frame.columns))
+        rows = frame[list(fields)].map(_as_text).reset_index(drop=True)
+        rows.insert(0, "row", range(start, start + len(rows)))
+        start += len(rows)
+        yield rows
+    if start == 0:
         raise DatasetError(f"dataset '{dataset}' is empty (0 rows). Fix: check its source.")
-    _require_fields(dataset, fields, list(frame.columns))
-    rows = frame[list(fields)].map(_as_text)
-    rows.insert(0, "row", range(len(rows)))
-    return rows.reset_index(drop=True)
+
+
+def load_rows(dataset: str, fields: list[str], **source: Any) -> pd.DataFrame:
+    """All rows of `dataset` in one table (see `iter_rows`; for sources that fit in memory)."""
+    return pd.concat(list(iter_rows(dataset, fields, **source)), ignore_index=True)
+
+
+def write_rows(dataset: str, fields: list[str], path: str | os.PathLike, **source: Any) -> int:
+    """Write a dataset's rows to Parquet a batch (row group) at a time; returns the row count."""
+    schema = pa.schema([("row", pa.int64()), *((field, pa.string()) for field in fields)])
+    count = 0
+    with (
+        atomic_path(path) as tmp,
+        pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
+        tqdm(unit="rows", desc=f"read {dataset}") as bar,
+    ):
+        for rows in iter_rows(dataset, fields, **source):
+            writer.write_table(pa.Table.from_pandas(rows, schema, preserve_index=False))
+            count += len(rows)
+            bar.update(len(rows))
+    log.info("%s: %d rows", dataset, count)
+    return count
 
 
 def _as_text(value: Any) -> str:
@@ -62,9 +95,9 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _read_hub(
-    dataset: str, source: Mapping[str, Any], fields: list[str], max_rows: int | None
-) -> pd.DataFrame:
+def _hub_batches(
+    dataset: str, source: Mapping[str, Any], fields: list[str], max_rows: int | None, size: int
+) -> Iterator[pd.DataFrame]:
     import datasets
 
     try:
@@ -84,12 +117,13 @@ def _read_hub(
             f"file, which wins over hub: datasets.{dataset}.local: {{path: data/{dataset}.jsonl}}."
         ) from error
     if source["streaming"]:
-        records = loaded.take(max_rows) if max_rows is not None else loaded
-        return pd.DataFrame.from_records(list(records))
-    _require_fields(dataset, fields, loaded.column_names)
-    if max_rows is not None:
-        loaded = loaded.select(range(min(max_rows, len(loaded))))
-    return loaded.select_columns(list(fields)).to_pandas()
+        loaded = loaded.take(max_rows) if max_rows is not None else loaded
+    else:
+        _require_fields(dataset, fields, loaded.column_names)
+        if max_rows is not None:
+            loaded = loaded.select(range(min(max_rows, len(loaded))))
+    for batch in loaded.iter(batch_size=size):
+        yield pd.DataFrame(batch)
 
 
 def _require_fields(dataset: str, fields: list[str], columns: list[str]) -> None:

@@ -1,9 +1,10 @@
-"""Rule download_dataset: one dataset's rows, from the Hub or a local file, as Parquet."""
+"""Rule download_dataset: one dataset's rows, from the Hub or a local file, as Parquet.
 
-from dataalign.io import write_parquet
+Written a batch of rows at a time, so a streamed corpus never has to fit in memory.
+"""
+
 from dataalign.jobs import job_logging
-from dataalign.sources import load_rows
+from dataalign.sources import write_rows
 
 with job_logging(snakemake.log[0]):
-    rows = load_rows(snakemake.wildcards.ds, **snakemake.params.dataset)
-    write_parquet(rows, snakemake.output.rows)
+    write_rows(snakemake.wildcards.ds, path=snakemake.output.rows, **snakemake.params.dataset)

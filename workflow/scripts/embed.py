@@ -3,14 +3,14 @@
 import torch
 
 from dataalign.align.metrics import embed_subset
-from dataalign.io import read_parquet, write_parquet
+from dataalign.io import ParquetColumn, write_parquet
 from dataalign.jobs import job_logging
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     embedding = embed_subset(
         snakemake.wildcards.metric,
-        read_parquet(snakemake.input.subset),
+        ParquetColumn(snakemake.input.subset, "text"),
         snakemake.params.settings,
         snakemake.wildcards.ds,
     )

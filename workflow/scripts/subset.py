@@ -5,7 +5,9 @@ from dataalign.models import ModelSpec, load_tokenizer
 from dataalign.subsets import Part, write_subset
 
 with job_logging(snakemake.log[0]):
-    parts = [Part(name, snakemake.input[name], **spec) for name, spec in snakemake.params.parts.items()]
+    parts = [
+        Part(name, snakemake.input[name], **spec) for name, spec in snakemake.params.parts.items()
+    ]
     tokenizer = load_tokenizer(
         ModelSpec.from_config(snakemake.wildcards.tokenizer, snakemake.params.tokenizer)
     )

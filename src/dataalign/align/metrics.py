@@ -6,6 +6,7 @@ or example; GZIP stores each example's `text` with its compressed `size`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,20 +17,22 @@ from dataalign.align.sbert import embed_sentences, load_sentence_model, sbert_al
 from dataalign.align.stats import Alignment
 from dataalign.align.task2vec import Task2VecOptions, embed_task2vec, task2vec_alignment
 from dataalign.errors import ConfigError
+from dataalign.io import ParquetColumn
 from dataalign.models import ModelSpec, load_causal_lm, load_tokenizer, resolve_location
 
 METRICS = ("task2vec", "gzip", "sbert")
 
 
 def embed_subset(
-    metric: str, subset: pd.DataFrame, settings: dict[str, Any], name: str
+    metric: str, texts: Sequence[str] | ParquetColumn, settings: dict[str, Any], name: str
 ) -> pd.DataFrame:
-    """Embed one subset (`text` column) with `metric`; `settings` is that metric's config slice.
+    """Embed one subset's texts with `metric`; `settings` is that metric's config slice.
 
     task2vec: {probe: {name, spec}, options}; sbert: {model: {name, spec}, batch_size};
-    gzip: {level}.
+    gzip: {level}. Task2Vec reads only the texts it draws; GZIP and SBERT embed every text.
     """
-    texts = subset["text"].tolist()
+    if metric != "task2vec":
+        texts = list(texts)
     if metric == "gzip":
         return pd.DataFrame({"text": texts, "size": compressed_sizes(texts, settings["level"])})
     if metric == "task2vec":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from dataalign.align.stats import Alignment, mean_with_ci
 from dataalign.errors import DatasetError
+from dataalign.io import ParquetColumn
 
 log = logging.getLogger(__name__)
 Batch = dict[str, torch.Tensor]
@@ -47,29 +48,35 @@ class Task2VecOptions:
     seed: int = 0
 
 
-def draw_batches(texts: list[str], tokenizer, options: Task2VecOptions, name: str) -> list[Batch]:
+def draw_batches(
+    texts: Sequence[str] | ParquetColumn, tokenizer, options: Task2VecOptions, name: str
+) -> list[Batch]:
     """`batches` batches of `batch_size` sequences padded/truncated to `seq_len` tokens.
 
     Batch i takes the first `batch_size` texts of a shuffle seeded with seed + i (no packing).
+    Only the texts drawn are tokenised, so a pre-training subset costs what its batches cost.
     """
     if len(texts) < options.batch_size:
         raise DatasetError(
             f"dataset '{name}' has {len(texts)} sequences, fewer than one Task2Vec batch "
             f"({options.batch_size}). Fix: lower alignment.task2vec.batch_size or raise the budget."
         )
+    chosen = [
+        np.random.default_rng(options.seed + i).permutation(len(texts))[: options.batch_size]
+        for i in range(options.batches)
+    ]
+    drawn = np.unique(np.concatenate(chosen))
     encoded = tokenizer(
-        texts,
+        texts.take(drawn) if isinstance(texts, ParquetColumn) else [texts[i] for i in drawn],
         padding="max_length",
         truncation=True,
         max_length=options.seq_len,
         return_tensors="pt",
     )
     batches = []
-    for i in range(options.batches):
-        chosen = torch.from_numpy(
-            np.random.default_rng(options.seed + i).permutation(len(texts))[: options.batch_size]
-        )
-        batches.append({k: encoded[k][chosen] for k in ("input_ids", "attention_mask")})
+    for picks in chosen:
+        rows = torch.from_numpy(np.searchsorted(drawn, picks))
+        batches.append({k: encoded[k][rows] for k in ("input_ids", "attention_mask")})
     return batches
 
 
@@ -213,7 +220,7 @@ def embedding_vector(model: nn.Module, fisher: dict[int, torch.Tensor]) -> np.nd
 def embed_task2vec(
     model: nn.Module,
     tokenizer,
-    texts: list[str],
+    texts: Sequence[str] | ParquetColumn,
     options: Task2VecOptions,
     name: str = "dataset",
     sampler: LabelSampler = sample_labels,
