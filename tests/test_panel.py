@@ -211,15 +211,27 @@ def test_panel_workflow_scores_pipeline_trained_models_against_a_score_table(
         },
         "examples": 20,
     }
+    # a second panel on the same members: their scoring jobs serve both, one model load each
+    config["experiments"]["panel_split"] = {
+        **config["experiments"]["panel"], "candidate": "pairs_split", "examples": 10,
+        "prompt": {"question": "statement", "answer": " {informal}"},
+    }  # fmt: skip
     configfile = write_config(config, tmp_path / "config.yaml")
-    jobs = run_snakemake(tmp_path, configfile, ["results/tables/panel/panel_correlation.csv"])
+    targets = [f"results/tables/{p}/panel_correlation.csv" for p in ("panel", "panel_split")]
+    jobs = run_snakemake(tmp_path, configfile, targets)
     rules = pd.Series([j.rule for j in jobs]).value_counts()
-    assert rules["finetune"] == 3 and rules["score_panel"] == 4
+    assert rules["finetune"] == 3 and rules["score_panel"] == 4  # one job per member
+    for member in members:
+        (log,) = (tmp_path / "logs/score_panel" / member).glob("*.log")
+        assert log.read_text().count(f"loaded {member}: ") == 1
+        (path,) = (tmp_path / "results/panel" / member).glob("scores-*.parquet")
+        assert set(pd.read_parquet(path)["dataset"]) == {"pairs", "pairs_split"}
     result = pd.read_csv(tmp_path / "results/tables/panel/panel_correlation.csv")
     assert result["benchmark"].tolist() == ["board", "other"]
     assert result["kendall_tau"].iloc[0] == pytest.approx(-result["kendall_tau"].iloc[1])
     scores = pd.concat(
-        pd.read_parquet(tmp_path / f"results/panel/panel/{m}/pairs.parquet") for m in members
+        pd.read_parquet(next((tmp_path / "results/panel" / m).glob("scores-*.parquet")))
+        for m in members
     )
     totals = scores.groupby("model")["loglik"].sum()[list(members)]
     assert result["kendall_tau"].iloc[0] == pytest.approx(stats.kendalltau(totals, range(4))[0])

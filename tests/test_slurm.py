@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import REPO, fixture_config, run_snakemake, write_config
+from helpers import (
+    REPO,
+    evaluation_path,
+    fixture_config,
+    model_folder,
+    run_snakemake,
+    write_config,
+)
 
 
 def slurm_is_up() -> bool:
@@ -80,7 +87,7 @@ def test_tiny_pipeline_on_slurm_matches_a_local_run(small_config, tmp_path):
         table = f"results/tables/demo/alignment_{metric}.csv"
         pd.testing.assert_frame_equal(pd.read_csv(cluster / table), pd.read_csv(local / table))
     for train in ("pairs", "prose", "base"):
-        scores = f"results/eval/demo/{train}__table.parquet"
+        scores = evaluation_path(small_config, "demo", train)
         pd.testing.assert_frame_equal(
             pd.read_parquet(cluster / scores), pd.read_parquet(local / scores)
         )
@@ -127,7 +134,7 @@ def test_requeued_training_resumes_and_out_of_memory_is_retried_with_more(
     )
     checkpoints = tmp_path / "results" / "checkpoints"
     deadline = time.time() + 600
-    while not list(checkpoints.glob("*/checkpoint-10")) and time.time() < deadline:
+    while not list(checkpoints.glob("**/checkpoint-10")) and time.time() < deadline:
         time.sleep(0.2)
     running = subprocess.run(
         ["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True
@@ -137,14 +144,16 @@ def test_requeued_training_resumes_and_out_of_memory_is_retried_with_more(
     output = job.communicate(timeout=1200)[0]
     assert job.returncode == 0, output[-3000:]
 
-    assert "Error in rule pretrain" in output and "logs/pretrain/scratch/prose-0.log" in output
+    folder = model_folder(config, "scratch", "prose", 0)
+    log_path = f"logs/pretrain/{folder.removeprefix('results/models/')}.log"
+    assert "Error in rule pretrain" in output and log_path in output
     failed = "\n".join(p.read_text() for p in (tmp_path / "logs" / "slurm").rglob("*.log"))
     assert f"training needs at least {need} MB but the job has mem_mb={first}" in failed
-    log = (tmp_path / "logs/pretrain/scratch/prose-0.log").read_text()
+    log = (tmp_path / log_path).read_text()
     assert f"Slurm job {job_id} on " in log
     assert f"the job has {2 * first} MB" in log
     resumed = re.search(r"resuming from checkpoint .*\(step (\d+)\)", log)
     assert resumed and int(resumed.group(1)) >= 10, log
-    history = pd.read_parquet(tmp_path / "results/models/scratch/prose-0/train_log.parquet")
+    history = pd.read_parquet(tmp_path / folder / "train_log.parquet")
     assert history["step"].max() == 120
-    assert (tmp_path / "results/eval/scratch/prose__table.parquet").is_file()
+    assert (tmp_path / evaluation_path(config, "scratch", "prose")).is_file()

@@ -280,3 +280,44 @@ def test_too_little_memory_fails_fast_naming_the_need(tiny_lm_dir):
         DataAlignError, match=rf"training needs at least {need} MB but the job has mem_mb=100"
     ):
         check_memory(model, OPTIONS, 100)
+
+
+def test_parameters_are_counted_from_the_config_without_loading_weights(tiny_lm_dir):
+    from dataalign.models import ModelSpec, count_parameters, load_causal_lm
+
+    spec = ModelSpec.from_config("words", {"path": str(tiny_lm_dir)})
+    loaded = load_causal_lm(spec, device="cpu")
+    assert count_parameters(spec) == sum(p.numel() for p in loaded.parameters())
+
+
+def test_a_model_too_big_for_the_gpu_is_refused_before_loading(monkeypatch):
+    """One line naming the model, what it needs and what the device has (CUDA simulated)."""
+    from dataalign.models import NotEnoughDeviceMemory, check_device_memory
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (2**30, 12 * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Tesla T4")
+    check_device_memory("small", 8 * 2**30, torch.device("cuda"))  # fits: no error
+    with pytest.raises(NotEnoughDeviceMemory) as error:
+        check_device_memory("llama7b", 7e9 * 2 * 1.2, torch.device("cuda"))  # bf16 + headroom
+    assert str(error.value) == (
+        "models.llama7b needs about 15.6 GiB of GPU memory but Tesla T4 has 12.0 GiB. Fix: set "
+        "models.llama7b.quantize (8bit or 4bit), use precision bf16, or ask the cluster for a "
+        "larger GPU (profiles/slurm: gpu_model)."
+    )
+
+
+def test_cluster_resources_scale_with_model_size_and_tokens():
+    from dataalign.resources import job_resources, parameter_estimate
+
+    gpt2_51m = {"architecture": {"model_type": "gpt2", "n_layer": 8, "n_head": 8, "n_embd": 512,
+                                 "n_positions": 1024}}  # fmt: skip
+    assert 45e6 < parameter_estimate(gpt2_51m) < 55e6
+    assert parameter_estimate({"hub": "meta-llama/Llama-2-7b-hf", "parameters": 7e9}) == 7e9
+    assert parameter_estimate({"hub": "org/unknown"}) is None
+    pretrain = job_resources(parameter_estimate(gpt2_51m), 1.31e9, training=True)
+    assert 300 < pretrain["runtime"] < 600  # 6 N D at 30% of 100 TFLOP/s, twice over
+    panel = job_resources(7e9, None, training=False)
+    assert panel["mem_mb"] > 50_000 and job_resources(7e9, None, False, attempt=2)["mem_mb"] == (
+        2 * panel["mem_mb"]
+    )
+    assert job_resources(None, None, True) == {"mem_mb": 16_000, "runtime": 120}

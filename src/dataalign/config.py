@@ -469,6 +469,64 @@ def panel_model(config: Config, name: str) -> dict[str, dict[str, Any]]:
     return {"model": model, "tokenizer": model if owner == name else named_model(config, owner)}
 
 
+def panel_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
+    """What a panel asks every member to score: each dataset with its prompt and sample.
+
+    A request's digest (its `request` column in the scores) lets an experiment pick its rows
+    out of a member's scores, which other panels may share.
+    """
+    spec = config["experiments"][experiment]
+    requests = [
+        {
+            "dataset": dataset,
+            "prompt": panel_prompt(spec, dataset),
+            "examples": spec["examples"],
+            "seed": spec["seed"],
+        }
+        for dataset in panel_datasets(config, experiment)
+    ]
+    return [{**request, "request": content_digest(request)} for request in requests]
+
+
+class PanelScoring(NamedTuple):
+    """One panel member's job: every request of every panel it sits on, with one model load."""
+
+    model: str
+    params: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return f"results/panel/{self.model}/scores-{content_digest(self.params)}.parquet"
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted({request["dataset"] for request in self.params["requests"]})
+
+
+def panel_scorings(config: Config) -> dict[str, PanelScoring]:
+    """One scoring job per panel member, by model name, over the union of its panels' requests."""
+    requests: dict[str, dict[str, dict[str, Any]]] = {}
+    batch_size: dict[str, int] = {}
+    for name in experiments_of_kind(config, "panel"):
+        spec = config["experiments"][name]
+        for model in spec["models"]:
+            for request in panel_requests(config, name):
+                requests.setdefault(model, {})[request["request"]] = request
+            batch_size[model] = min(batch_size.get(model, spec["batch_size"]), spec["batch_size"])
+    return {
+        model: PanelScoring(
+            model,
+            {
+                **panel_model(config, model),
+                "requests": sorted(wanted.values(), key=lambda r: (r["dataset"], r["request"])),
+                "batch_size": batch_size[model],
+                "precision": config["precision"],
+            },
+        )
+        for model, wanted in requests.items()
+    }
+
+
 def panel_datasets(config: Config, experiment: str) -> list[str]:
     """The datasets every panel member scores: the candidate first, then the benchmarks."""
     spec = config["experiments"][experiment]

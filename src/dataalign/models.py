@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dataalign.errors import ModelSpecError
+from dataalign.errors import DataAlignError, ModelSpecError
 from dataalign.io import find_installed
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class ModelSpec:
     tokenizer: str | None = None
     trust_remote_code: bool = False
     quantize: str | None = None
+    parameters: float | None = None  # only sizes cluster jobs (dataalign.resources)
 
     @classmethod
     def from_config(cls, name: str, entry: dict[str, Any]) -> ModelSpec:
@@ -95,6 +96,49 @@ def load_tokenizer(spec: ModelSpec):
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ACTIVATION_HEADROOM = 1.2  # inference: weights plus ~20% for activations and the CUDA context
+
+
+class NotEnoughDeviceMemory(DataAlignError):
+    """The model cannot fit the memory of the GPU the job has."""
+
+
+def count_parameters(spec: ModelSpec, vocab_size: int | None = None) -> int:
+    """A model's parameter count from its config alone (built on the meta device, no weights)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if spec.architecture is not None:
+        config = AutoConfig.for_model(**{"vocab_size": vocab_size, **spec.architecture})
+    else:
+        path, kwargs = _pretrained_args(spec)
+        config = AutoConfig.from_pretrained(path, **kwargs)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def bytes_per_parameter(spec: ModelSpec, dtype) -> float:
+    """What one weight takes on the device: its dtype, or its bitsandbytes quantisation."""
+    if spec.quantize is not None:
+        return {"8bit": 1.0, "4bit": 0.5}[spec.quantize]
+    return dtype.itemsize
+
+
+def check_device_memory(name: str, need_bytes: float, device) -> None:
+    """Refuse, before loading, a model that cannot fit the job's GPU, in one line with the fix."""
+    import torch
+
+    if device.type != "cuda":
+        return
+    _, total = torch.cuda.mem_get_info(device)
+    if need_bytes > total:
+        raise NotEnoughDeviceMemory(
+            f"models.{name} needs about {need_bytes / 2**30:.1f} GiB of GPU memory but "
+            f"{torch.cuda.get_device_name(device)} has {total / 2**30:.1f} GiB. Fix: set "
+            f"models.{name}.quantize (8bit or 4bit), use precision bf16, or ask the cluster for "
+            "a larger GPU (profiles/slurm: gpu_model)."
+        )
 
 
 def compute_dtype(precision: str = "auto", device: str = "auto"):
@@ -128,6 +172,10 @@ def load_causal_lm(
 
     target = resolve_device(device)
     dtype = dtype or torch.float32
+    if target.type == "cuda":
+        n_params = count_parameters(spec, vocab_size)
+        need = n_params * bytes_per_parameter(spec, dtype) * ACTIVATION_HEADROOM
+        check_device_memory(spec.name, need, target)
     try:
         if spec.architecture is not None:
             config = AutoConfig.for_model(**{"vocab_size": vocab_size, **spec.architecture})
@@ -153,6 +201,10 @@ def load_causal_lm(
             f"models.{spec.name}: '{_where(spec)}' is a {architectures[0]}, not a causal language "
             "model. Fix: use a causal LM such as gpt2 or SmolLM2."
         )
+    log.info(
+        "loaded %s: %.1fM parameters, %s, on %s", spec.name,
+        sum(p.numel() for p in model.parameters()) / 1e6, str(dtype).removeprefix("torch."), target,
+    )  # fmt: skip
     if getattr(model, "is_quantized", False):  # bitsandbytes placed it already
         return model.eval()
     return model.to(target).eval()

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from dataalign.errors import DataAlignError
-from dataalign.models import compute_dtype
+from dataalign.models import check_device_memory, compute_dtype
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,20 @@ def training_memory_mb(model, options: TrainOptions) -> int:
     return PROCESS_OVERHEAD_MB + int((16 * params + activations + data) / 2**20)
 
 
-def check_memory(model, options: TrainOptions, mem_mb: int | None) -> None:
+def check_memory(model, options: TrainOptions, mem_mb: int | None, name: str = "model") -> None:
     """Fail in seconds, not after an OOM kill, when the job asked for too little memory.
 
-    On a cluster the retry then asks for more (profiles/slurm scales mem_mb with the attempt).
+    On CPU all of training lives in host memory; on a GPU the weights, optimiser states and
+    activations live on the device (checked against its size) and the host holds the process,
+    a copy of the weights while loading, and the batches in flight. On a cluster the retry then
+    asks for more (profiles/slurm scales mem_mb with the attempt).
     """
     need = training_memory_mb(model, options)
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        check_device_memory(name, need * 2**20, device)
+        params = sum(p.numel() for p in model.parameters())
+        need = PROCESS_OVERHEAD_MB + int(8 * params / 2**20)
     log.info("memory: the job has %s MB, training needs at least %d MB (data memory-mapped)",
              mem_mb, need)  # fmt: skip
     if mem_mb is not None and mem_mb < need:

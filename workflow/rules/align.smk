@@ -1,11 +1,14 @@
 # Alignment: embed each subset once per metric, then combine train x eval pairs cheaply.
 
 
+# Task2Vec and SBERT run a model (a GPU job); GZIP only compresses each example (a CPU job).
 rule embed:
     input:
         subset="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.parquet",
     output:
         embedding="results/embeddings/{metric}/{tokenizer}/{ds}/{budget}-{seed}.parquet",
+    wildcard_constraints:
+        metric="task2vec|sbert",
     params:
         settings=lambda wildcards: embed_settings(config, wildcards.metric),
     log:
@@ -14,13 +17,27 @@ rule embed:
         "results/benchmarks/embed/{metric}/{tokenizer}/{ds}/{budget}-{seed}.tsv"
     threads: 2
     resources:
-        gpu=lambda wildcards: int(wildcards.metric != "gzip"),
-        mem_mb=16000,
-        runtime=240,
+        gpu=GPUS,
+        mem_mb=sized("embed", "mem_mb"),
+        runtime=sized("embed", "runtime"),
     conda:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/embed.py"
+
+
+use rule embed as compress with:
+    output:
+        embedding="results/embeddings/{metric}/{tokenizer}/{ds}/{budget}-{seed}.parquet",
+    wildcard_constraints:
+        metric="gzip",
+    log:
+        "logs/compress/{metric}/{tokenizer}/{ds}/{budget}-{seed}.log",
+    benchmark:
+        "results/benchmarks/compress/{metric}/{tokenizer}/{ds}/{budget}-{seed}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=60,
 
 
 rule align:

@@ -20,9 +20,8 @@ from dataalign.config import (
     eval_subset,
     evaluation_runs,
     experiment_evaluations,
-    panel_datasets,
-    panel_model,
-    panel_prompt,
+    panel_requests,
+    panel_scorings,
     subset_parts,
     train_subsets,
     trained_model,
@@ -30,6 +29,7 @@ from dataalign.config import (
     validate_config,
 )
 from dataalign.io import find_installed
+from dataalign.resources import job_resources, parameter_estimate
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -38,11 +38,51 @@ validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "confi
 # share it: each distinct model is trained once, each (model, eval subset) scored once.
 TRAININGS = training_runs(config)
 EVALUATIONS = evaluation_runs(config)
+PANEL_SCORINGS = panel_scorings(config)
 
 
 # A GPU stage asks for one GPU where the machine has one (a CPU-only laptop sees no GPU request);
 # profiles/slurm asks for one for every GPU stage on the cluster.
 GPUS = int(shutil.which("nvidia-smi") is not None)
+
+
+def sized(stage, key):
+    """A rule resource (`mem_mb` or `runtime`) scaled from the job's model and tokens, growing
+    with each retry (see dataalign.resources)."""
+
+    def resource(wildcards, attempt):
+        entry, tokens, training = stage_workload(stage, wildcards)
+        return job_resources(parameter_estimate(entry), tokens, training, attempt)[key]
+
+    return resource
+
+
+def stage_workload(stage, wildcards):
+    """The model spec a GPU job loads, the tokens it processes, and whether it trains."""
+    if stage == "train":
+        run = TRAININGS[wildcards.run]
+        options, budget = run.params["options"], run.subset.budget
+        if options["max_steps"] > 0:
+            tokens = options["max_steps"] * options["batch_size"] * options["seq_len"]
+            tokens *= options["grad_accum"]
+        else:
+            tokens = None if budget == "all" else budget * options["epochs"]
+        return run.params["model"]["entry"], tokens, True
+    if stage == "evaluate":
+        evaluation = evaluation_of(wildcards)
+        base = TRAININGS.get(evaluation.run)
+        entry = base.params["model"]["entry"] if base else evaluation.params["model"]["entry"]
+        budget = evaluation.subset.budget
+        return entry, None if budget == "all" else budget, False
+    if stage == "score_panel":
+        trained = config["models"][wildcards.model].get("trained")
+        if trained:
+            run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
+            return run.params["model"]["entry"], None, False
+        return config["models"][wildcards.model], None, False
+    settings = embed_settings(config, wildcards.metric)  # embed: the probe or sentence model
+    model = settings.get("probe") or settings["model"]
+    return model["entry"], None, False
 
 
 def one_of(names):
@@ -60,6 +100,7 @@ wildcard_constraints:
     seed=r"[0-9]+",
     metric=r"task2vec|gzip|sbert",
     model=r"[A-Za-z0-9_.\-]+",
+    digest=r"[0-9a-f]{10}",
 
 
 def embedding_path(metric, key):
@@ -142,8 +183,10 @@ def alignment_pairs(wildcards):
 
 
 def panel_scoring_inputs(wildcards):
-    """The dataset's rows and, for a model this pipeline trains, its weights (so it runs first)."""
-    inputs = {"rows": f"resources/datasets/{wildcards.ds}.parquet"}
+    """Rows of every dataset the member scores and, for a model this pipeline trains, its weights
+    (so it runs first)."""
+    scoring = PANEL_SCORINGS[wildcards.model]
+    inputs = {ds: f"resources/datasets/{ds}.parquet" for ds in scoring.datasets}
     trained = config["models"][wildcards.model].get("trained")
     if trained:
         run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
@@ -151,24 +194,10 @@ def panel_scoring_inputs(wildcards):
     return inputs
 
 
-def panel_scoring_params(wildcards):
-    """How one panel member loads and which examples it scores, with which prompt."""
-    experiment = config["experiments"][wildcards.exp]
-    return {
-        **panel_model(config, wildcards.model),
-        "prompt": panel_prompt(experiment, wildcards.ds),
-        **{k: experiment[k] for k in ("examples", "seed", "batch_size")},
-    }
-
-
 def panel_results(wildcards):
-    """Every member's scores on every panel dataset, and the user's benchmark table if any."""
+    """Every member's scores (shared with other panels), and the user's benchmark table if any."""
     experiment = config["experiments"][wildcards.exp]
-    scores = [
-        f"results/panel/{wildcards.exp}/{model}/{ds}.parquet"
-        for model in experiment["models"]
-        for ds in panel_datasets(config, wildcards.exp)
-    ]
+    scores = [PANEL_SCORINGS[model].path for model in experiment["models"]]
     return {"scores": scores, "benchmark_scores": experiment["benchmark_scores"] or []}
 
 

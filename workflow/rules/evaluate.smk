@@ -18,8 +18,8 @@ rule evaluate:
     threads: 2
     resources:
         gpu=GPUS,
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=sized("evaluate", "mem_mb"),
+        runtime=sized("evaluate", "runtime"),
     conda:
         "../../envs/dataalign.yaml"
     script:

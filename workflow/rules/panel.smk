@@ -1,22 +1,24 @@
 # Panel: validate a candidate dataset by how a panel of models scores on it versus on benchmarks.
 
 
+# One job per panel member: it loads the model once and scores every dataset any panel asks of
+# it (a 7B model is not reloaded per dataset).
 rule score_panel:
     input:
         unpack(panel_scoring_inputs),
     output:
-        scores="results/panel/{exp}/{model}/{ds}.parquet",
+        scores="results/panel/{model}/scores-{digest}.parquet",
     params:
-        scoring=panel_scoring_params,
+        scoring=lambda wildcards: PANEL_SCORINGS[wildcards.model].params,
     log:
-        "logs/score_panel/{exp}/{model}/{ds}.log",
+        "logs/score_panel/{model}/{digest}.log",
     benchmark:
-        "results/benchmarks/score_panel/{exp}/{model}/{ds}.tsv"
+        "results/benchmarks/score_panel/{model}/{digest}.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=120,
+        gpu=GPUS,
+        mem_mb=sized("score_panel", "mem_mb"),
+        runtime=sized("score_panel", "runtime"),
     conda:
         "../../envs/dataalign.yaml"
     script:
@@ -52,6 +54,7 @@ rule correlate_panel:
     params:
         models=lambda wildcards: config["experiments"][wildcards.exp]["models"],
         candidate=lambda wildcards: config["experiments"][wildcards.exp]["candidate"],
+        requests=lambda wildcards: [r["request"] for r in panel_requests(config, wildcards.exp)],
     log:
         "logs/correlate_panel/{exp}.log",
     localrule: True

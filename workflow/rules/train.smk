@@ -22,8 +22,8 @@ rule finetune:
     threads: 2
     resources:
         gpu=GPUS,
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=sized("train", "mem_mb"),
+        runtime=sized("train", "runtime"),
     conda:
         "../../envs/dataalign.yaml"
     script:
@@ -49,8 +49,8 @@ rule pretrain:
     threads: 4
     resources:
         gpu=GPUS,
-        mem_mb=32000,
-        runtime=2880,
+        mem_mb=sized("train", "mem_mb"),
+        runtime=sized("train", "runtime"),
     conda:
         "../../envs/dataalign.yaml"
     script:

@@ -11,6 +11,7 @@ from dataalign.plots import plot_panel
 with job_logging(snakemake.log[0]):
     models, candidate = snakemake.params.models, snakemake.params.candidate
     scores = pd.concat([read_parquet(p) for p in snakemake.input.scores], ignore_index=True)
+    scores = scores[scores["request"].isin(snakemake.params.requests)]  # this panel's rows
     csv = snakemake.input.benchmark_scores
     supplied = read_benchmark_scores(csv, models) if csv else None
     totals, benchmarks = split_scores(scores, candidate, supplied)

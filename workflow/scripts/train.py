@@ -17,7 +17,7 @@ with job_logging(snakemake.log[0]):
     model, tokenizer = load_model_and_tokenizer(
         params["model"], params["tokenizer"], seed=options.seed
     )
-    check_memory(model, options, snakemake.resources.get("mem_mb"))
+    check_memory(model, options, snakemake.resources.get("mem_mb"), params["model"]["name"])
     history = train_causal_lm(
         model,
         tokenizer,
