@@ -37,7 +37,7 @@ pytestmark = [
         not slurm_is_up(), reason="no local Slurm; run tests/slurm/start-local-slurm"
     ),
 ]
-GPU_RULES_LOGS = ("subset", "embed", "finetune", "pretrain", "evaluate")
+SBATCH_RULES = ("subset", "embed", "compress", "finetune", "pretrain", "evaluate")
 
 
 def slurm_snakemake(workdir: Path, configfile: Path, *extra: str) -> subprocess.Popen:
@@ -77,7 +77,7 @@ def test_tiny_pipeline_on_slurm_matches_a_local_run(small_config, tmp_path):
     for log in logs:
         rule = log.relative_to(cluster / "logs").parts[0]
         text = log.read_text()
-        if rule in GPU_RULES_LOGS:
+        if rule in SBATCH_RULES:
             assert re.search(r"Slurm job \d+ on ", text), f"{log} did not run under sbatch"
         elif rule != "slurm":
             assert "local on " in text, f"{log} should be a local rule"

@@ -130,3 +130,33 @@ def test_streamed_hub_source_is_written_a_batch_at_a_time(monkeypatch, tmp_path)
     assert (
         write_rows("big", ["text"], capped, hub=source, max_rows=1_500, batch_rows=1_000) == 1_500
     )
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_local_jsonl_is_read_a_batch_at_a_time(tmp_path, compress):
+    import gzip
+    import json
+
+    import pyarrow.parquet as pq
+
+    from dataalign.sources import write_rows
+
+    lines = "\n".join(json.dumps({"text": f"line {i}"}) for i in range(2_500)).encode()
+    path = tmp_path / ("big.jsonl.gz" if compress else "big.jsonl")
+    path.write_bytes(gzip.compress(lines) if compress else lines)
+    local = {"path": str(path), "format": None, "separator": "\n"}
+    out = tmp_path / "rows.parquet"
+    assert write_rows("big", ["text"], out, local=local, batch_rows=1_000) == 2_500
+    assert pq.ParquetFile(out).metadata.num_row_groups == 3
+    assert write_rows("big", ["text"], out, local=local, max_rows=1_200, batch_rows=1_000) == 1_200
+
+
+def test_valid_text_containing_the_replacement_character_gets_no_warning(tmp_path, caplog):
+    path = tmp_path / "c4.jsonl"
+    path.write_text('{"text": "a scraped page with \\ufffd in it"}\n', encoding="utf-8")
+    rows = load_rows("c4", ["text"], local={"path": str(path), "format": None, "separator": "\n"})
+    assert rows["text"][0] == "a scraped page with \ufffd in it"
+    assert "replaced bytes" not in caplog.text
+    path.write_bytes(b'{"text": "broken \xff byte"}\n')
+    load_rows("c4", ["text"], local={"path": str(path), "format": None, "separator": "\n"})
+    assert "replaced bytes that are not valid UTF-8" in caplog.text

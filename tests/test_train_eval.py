@@ -321,3 +321,15 @@ def test_cluster_resources_scale_with_model_size_and_tokens():
         2 * panel["mem_mb"]
     )
     assert job_resources(None, None, True) == {"mem_mb": 16_000, "runtime": 120}
+
+
+def test_warmup_ratio_becomes_steps_and_warms_up(tiny_lm_dir, tmp_path):
+    """0.5 of 4 steps is 2 warm-up steps: the rate climbs 0, lr/2, lr, then decays."""
+    model, tokenizer = tiny(tiny_lm_dir)
+    options = TrainOptions(max_steps=4, lr=1e-3, warmup_ratio=0.5, batch_size=4, seq_len=32)
+    assert options.warmup_steps(n_blocks=100) == 2
+    assert TrainOptions(epochs=2, batch_size=4, grad_accum=2, warmup_ratio=0.1).total_steps(17) == 6
+    history = train_causal_lm(
+        model, tokenizer, tokenize_texts(TEXTS, tokenizer), options, tmp_path / "o", tmp_path / "c"
+    )
+    assert history["learning_rate"].tolist()[:3] == pytest.approx([0.0, 5e-4, 1e-3])

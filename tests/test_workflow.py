@@ -333,3 +333,19 @@ def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
             assert name in html
     assert "alignment_vs_performance_by_metric.png" in html
     assert "negative slope means better-aligned data" in html
+
+
+def test_slurm_profile_gives_every_gpu_rule_a_gpu():
+    """A rule that declares a `gpu` resource is named in profiles/slurm with gpu: 1, and no
+    other rule is (GZIP compression and the tables stay on CPUs)."""
+    import yaml
+
+    gpu_rules = set()
+    for path in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule |use rule )", path.read_text()):
+            name = re.match(r"(?:use )?rule (\w+)", block)
+            if name and re.search(r"^\s+gpu=", block, re.M) and not block.startswith("use rule"):
+                gpu_rules.add(name.group(1))
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    on_gpu = {rule for rule, res in profile["set-resources"].items() if res.get("gpu") == 1}
+    assert gpu_rules == on_gpu == {"embed", "finetune", "pretrain", "evaluate", "score_panel"}

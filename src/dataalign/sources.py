@@ -44,11 +44,12 @@ def iter_rows(
     `installed` (corpus) are the dataset's config entries; the caller passes the one that wins.
     """
     if local is not None:
-        frame = _read_local(dataset, local["path"], local["format"], local["separator"])
-        frames = iter([frame if max_rows is None else frame.head(max_rows)])
+        frames = _local_batches(
+            dataset, local["path"], local["format"], local["separator"], batch_rows
+        )
+        frames = _capped(frames, max_rows)
     elif installed is not None:
-        frame = load_corpus(dataset, installed["corpus"])
-        frames = iter([frame if max_rows is None else frame.head(max_rows)])
+        frames = _capped(iter([load_corpus(dataset, installed["corpus"])]), max_rows)
     elif hub is not None:
         frames = _hub_batches(dataset, hub, fields, max_rows, batch_rows)
     else:
@@ -64,6 +65,17 @@ def iter_rows(
         yield rows
     if start == 0:
         raise DatasetError(f"dataset '{dataset}' is empty (0 rows). Fix: check its source.")
+
+
+def _capped(frames: Iterator[pd.DataFrame], max_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The first `max_rows` rows of a stream of tables (all of them for None)."""
+    left = max_rows
+    for frame in frames:
+        if left is not None:
+            frame, left = frame.head(left), left - min(left, len(frame))
+        yield frame
+        if left == 0:
+            return
 
 
 def load_rows(dataset: str, fields: list[str], **source: Any) -> pd.DataFrame:
@@ -135,7 +147,11 @@ def _require_fields(dataset: str, fields: list[str], columns: list[str]) -> None
         )
 
 
-def _read_local(dataset: str, reference: str, fmt: str | None, separator: str) -> pd.DataFrame:
+def _local_batches(
+    dataset: str, reference: str, fmt: str | None, separator: str, size: int
+) -> Iterator[pd.DataFrame]:
+    """A local file's rows: Parquet and JSONL (gzip or not) a batch at a time; JSON arrays,
+    CSV and plain text, whose records cannot be split without parsing the whole, at once."""
     path = find_installed(reference)
     if path is None or not path.is_file():
         raise DatasetError(
@@ -145,17 +161,40 @@ def _read_local(dataset: str, reference: str, fmt: str | None, separator: str) -
         )
     fmt = fmt or _infer_format(dataset, path)
     if fmt == "parquet":
-        return pd.read_parquet(path)
-    text = _read_text(path)
+        for batch in pq.ParquetFile(path).iter_batches(size):
+            yield batch.to_pandas()
+        return
     if fmt == "jsonl":
-        lines = [line for line in text.splitlines() if line.strip()]
-        return pd.read_json(io.StringIO("\n".join(lines)), lines=True, dtype=False)
+        opener = gzip.open if _is_gzip(path) else open
+        with opener(path, "rb") as handle:
+            lines: list[bytes] = []
+            for line in handle:
+                if line.strip():
+                    lines.append(line)
+                if len(lines) == size:
+                    yield _json_lines(path, lines)
+                    lines = []
+            if lines:
+                yield _json_lines(path, lines)
+        return
+    text = _decode(path, path.read_bytes())
     if fmt == "json":
-        return pd.read_json(io.StringIO(text), dtype=False)
-    if fmt == "csv":
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    pieces = text.replace("\r\n", "\n").split(separator)
-    return pd.DataFrame({"text": [p.strip() for p in pieces if p.strip()]})
+        yield pd.read_json(io.StringIO(text), dtype=False)
+    elif fmt == "csv":
+        yield pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    else:
+        pieces = text.replace("\r\n", "\n").split(separator)
+        yield pd.DataFrame({"text": [p.strip() for p in pieces if p.strip()]})
+
+
+def _json_lines(path: Path, lines: list[bytes]) -> pd.DataFrame:
+    text = _decode(path, b"".join(lines))
+    return pd.read_json(io.StringIO(text), lines=True, dtype=False)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
 
 
 def _infer_format(dataset: str, path: Path) -> str:
@@ -169,12 +208,13 @@ def _infer_format(dataset: str, path: Path) -> str:
     return fmt
 
 
-def _read_text(path: Path) -> str:
-    """Decode as UTF-8 (gzip-aware), replacing undecodable bytes instead of failing the run."""
-    raw = path.read_bytes()
+def _decode(path: Path, raw: bytes) -> str:
+    """Decode as UTF-8 (gzip-aware), replacing undecodable bytes instead of failing the run;
+    warns only when bytes were replaced (U+FFFD already in valid text is left alone)."""
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    text = raw.decode("utf-8", errors="replace")
-    if "\ufffd" in text:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
         log.warning("%s: replaced bytes that are not valid UTF-8 with U+FFFD", path)
-    return text
+        return raw.decode("utf-8", errors="replace")
