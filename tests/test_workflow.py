@@ -349,3 +349,48 @@ def test_slurm_profile_gives_every_gpu_rule_a_gpu():
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     on_gpu = {rule for rule, res in profile["set-resources"].items() if res.get("gpu") == 1}
     assert gpu_rules == on_gpu == {"embed", "finetune", "pretrain", "evaluate", "score_panel"}
+
+
+def test_changed_source_content_reruns_exactly_its_dependents(tiny_lm_dir, tmp_path, monkeypatch):
+    """An installed corpus that changes with the installation, and a local file rewritten
+    under its old modification time: the dry-run reruns their downloads and subsets only."""
+    import os
+
+    from dataalign import corpora
+
+    local = tmp_path / "notes.txt"
+    local.write_text("first note about primes\n\nsecond note about groups\n" * 20)
+    config = {
+        "models": {"words": {"path": str(tiny_lm_dir)}},
+        "datasets": {
+            "docs": {"installed": {"corpus": "python_docs"}, "fields": ["text"], "max_rows": 30},
+            "notes": {"local": {"path": str(local), "separator": "\n\n"}, "fields": ["text"]},
+        },
+        "experiments": {},
+    }
+    configfile = write_config(config, tmp_path / "config.yaml")
+    targets = [
+        "results/subsets/words/docs/all-0.parquet",
+        "results/subsets/words/notes/all-0.parquet",
+    ]
+    run_snakemake(tmp_path, configfile, targets)
+    assert run_snakemake(tmp_path, configfile, targets, dryrun=True) == []
+
+    real = corpora.corpus_fingerprint
+    monkeypatch.setattr(corpora, "corpus_fingerprint", lambda corpus: real(corpus) + "-upgraded")
+    plan = {
+        (j.rule, j.output[0]) for j in run_snakemake(tmp_path, configfile, targets, dryrun=True)
+    }
+    assert plan == {("download_dataset", "resources/datasets/docs.parquet"), ("subset", targets[0])}
+    monkeypatch.undo()
+
+    stat = local.stat()
+    local.write_text("first note about rings\n\nsecond note about fields\n" * 20)
+    os.utime(local, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime, new content
+    plan = {
+        (j.rule, j.output[0]) for j in run_snakemake(tmp_path, configfile, targets, dryrun=True)
+    }
+    assert plan == {
+        ("download_dataset", "resources/datasets/notes.parquet"),
+        ("subset", targets[1]),
+    }

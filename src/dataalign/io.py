@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import tempfile
@@ -63,6 +64,15 @@ def write_table(
 def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
     """Read a Parquet file written by `write_parquet`."""
     return pq.read_table(path).to_pandas()
+
+
+def file_digest(path: PathLike, length: int = 16) -> str:
+    """The SHA-256 of a file's bytes (read in chunks), shortened to `length` hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:length]
 
 
 def find_installed(reference: str) -> Path | None:

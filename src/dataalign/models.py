@@ -6,7 +6,10 @@ and turns every way it can fail into one message naming the spec and the fix.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,7 +171,7 @@ def load_causal_lm(
     stages may pass bf16/fp16. A fresh `architecture` is initialised from `seed` with `vocab_size`.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, GgufConfig
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     target = resolve_device(device)
     dtype = dtype or torch.float32
@@ -184,10 +187,6 @@ def load_causal_lm(
         else:
             path, kwargs = _pretrained_args(spec)
             kwargs.update(_quantization_args(spec, target))
-            if spec.gguf:
-                # Unpack the weights into an ordinary dense model, which Trainer can fine-tune
-                # and save_pretrained can write (a packed GGUF model is frozen and unsaveable).
-                kwargs["quantization_config"] = GgufConfig(kwargs["gguf_file"], dequantize=True)
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     except (OSError, ValueError, KeyError) as error:
         raise ModelSpecError(
@@ -234,11 +233,52 @@ def resolve_device(device: str = "auto"):
     return torch.device(device)
 
 
+def cache_root() -> Path:
+    """Where unpacked models are kept between jobs: $DATAALIGN_CACHE, else ~/.cache/dataalign."""
+    return Path(os.environ.get("DATAALIGN_CACHE") or Path.home() / ".cache" / "dataalign")
+
+
+def unpacked_gguf(spec: ModelSpec) -> Path:
+    """A GGUF model unpacked once into an ordinary dense folder (fp32 safetensors + tokenizer).
+
+    Dequantising takes ~30 s and reading a GGUF tokenizer ~10 s on a laptop; every later job
+    loads the folder in about a second. The folder is keyed by the file and the transformers
+    version, and written atomically, so concurrent jobs never see half of it. Its weights are
+    the dequantised GGUF weights exactly; Trainer can fine-tune them and save_pretrained write
+    them (a packed GGUF model is frozen and unsaveable).
+    """
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    gguf = resolve_location(spec.gguf, spec.name)
+    stat = gguf.stat()
+    key = f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{transformers.__version__}"
+    folder = cache_root() / "gguf" / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if (folder / "model.safetensors").is_file():
+        return folder
+    log.info("unpacking %s once into %s (later jobs load the dense copy)", gguf.name, folder)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent,
+        gguf_file=gguf.name,
+        quantization_config=GgufConfig(gguf.name, dequantize=True),
+        dtype=torch.float32,
+    )
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another job finished first: its copy is the same
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
 def _pretrained_args(spec: ModelSpec) -> tuple[str | Path, dict[str, Any]]:
     """What `from_pretrained` needs for a Hub id, a local folder or a GGUF file."""
     if spec.gguf:
-        gguf = resolve_location(spec.gguf, spec.name)
-        return gguf.parent, {"gguf_file": gguf.name}
+        return unpacked_gguf(spec), {}
     if spec.path:
         return resolve_location(spec.path, spec.name), {}
     return spec.hub, {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from dataalign.corpora import load_corpus
+from dataalign import corpora
 from dataalign.errors import DatasetError
-from dataalign.io import atomic_path, find_installed
+from dataalign.io import atomic_path, file_digest, find_installed
 
 log = logging.getLogger(__name__)
 LOCAL_FORMATS = ("jsonl", "json", "csv", "parquet", "txt")
@@ -49,7 +49,7 @@ def iter_rows(
         )
         frames = _capped(frames, max_rows)
     elif installed is not None:
-        frames = _capped(iter([load_corpus(dataset, installed["corpus"])]), max_rows)
+        frames = _capped(iter([corpora.load_corpus(dataset, installed["corpus"])]), max_rows)
     elif hub is not None:
         frames = _hub_batches(dataset, hub, fields, max_rows, batch_rows)
     else:
@@ -65,6 +65,26 @@ def iter_rows(
         yield rows
     if start == 0:
         raise DatasetError(f"dataset '{dataset}' is empty (0 rows). Fix: check its source.")
+
+
+HASHED_UP_TO = 2**30  # bytes; a larger local file is fingerprinted by size and mtime
+
+
+def source_fingerprint(source: Mapping[str, Any]) -> str | None:
+    """What a source's content is where it can change without a config edit: a local file's
+    hash, an installed corpus's fingerprint (Python version, files, distributions). A Hub
+    source is named by its id and revision in the config itself (None)."""
+    if "local" in source:
+        path = find_installed(source["local"]["path"])
+        if path is None or not path.is_file():
+            return None  # the download job says what is missing
+        stat = path.stat()
+        if stat.st_size > HASHED_UP_TO:
+            return f"size {stat.st_size}, modified {stat.st_mtime_ns}"
+        return file_digest(path)
+    if "installed" in source:
+        return corpora.corpus_fingerprint(source["installed"]["corpus"])
+    return None
 
 
 def _capped(frames: Iterator[pd.DataFrame], max_rows: int | None) -> Iterator[pd.DataFrame]:

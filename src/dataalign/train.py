@@ -10,7 +10,6 @@ preemption or a time limit resumes from the last one.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import shutil
@@ -24,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from dataalign.errors import DataAlignError
+from dataalign.io import file_digest
 from dataalign.models import check_device_memory, compute_dtype
 
 log = logging.getLogger(__name__)
@@ -166,15 +166,6 @@ def clamp_seq_len(model, seq_len: int) -> int:
     return seq_len
 
 
-def file_digest(path: str | Path) -> str:
-    """A short hash of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
-
-
 def owned_checkpoints(run_dir: str | Path, tokens_path: str | Path) -> Path:
     """The checkpoint folder of one training job for the subset as it is now.
 
@@ -182,7 +173,7 @@ def owned_checkpoints(run_dir: str | Path, tokens_path: str | Path) -> Path:
     subset rewritten with other rows never resumes a stale run (stale folders are removed).
     """
     run_dir = Path(run_dir)
-    current = run_dir / file_digest(tokens_path)
+    current = run_dir / file_digest(tokens_path, 12)
     if run_dir.is_dir():
         for stale in run_dir.iterdir():
             if stale != current:

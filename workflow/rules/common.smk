@@ -30,6 +30,7 @@ from dataalign.config import (
 )
 from dataalign.io import find_installed
 from dataalign.resources import job_resources, parameter_estimate
+from dataalign.sources import source_fingerprint
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")

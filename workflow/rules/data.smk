@@ -8,6 +8,8 @@ rule download_dataset:
         rows="resources/datasets/{ds}.parquet",
     params:
         dataset=download_params,
+        # reruns the download (and what uses it) when the content changes but the config does not
+        fingerprint=lambda wildcards: source_fingerprint(download_params(wildcards)),
     log:
         "logs/download_dataset/{ds}.log",
     retries: 3
