@@ -1,7 +1,9 @@
-"""Run one pipeline job with its log file: progress and messages to the log and the console.
+"""Run one pipeline job with its log file: everything the job prints goes there.
 
-A DataAlignError ends the job with its one-line message and no traceback, because the message
-already names the culprit and the fix; anything else keeps its traceback for debugging.
+Messages, progress bars and library chatter (transformers, tqdm, C extensions) are written to
+the job's log, so the console keeps Snakemake's own progress. A DataAlignError ends the job with
+its one-line message, in the log and on the console, without a traceback, because the message
+already names the culprit and the fix; anything else keeps its traceback (in the log).
 """
 
 from __future__ import annotations
@@ -19,26 +21,37 @@ from dataalign.errors import DataAlignError
 
 @contextmanager
 def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
-    """Send `dataalign` logging to `log_file` and stderr for the duration of a job."""
+    """Redirect the job's stdout and stderr (file descriptors included) to `log_file`."""
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    handlers = [logging.FileHandler(log_file, mode="w"), logging.StreamHandler(sys.stderr)]
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger("dataalign")
     root.setLevel(logging.INFO)
-    for handler in handlers:
-        handler.setFormatter(formatter)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    console = {fd: os.dup(fd) for fd in (1, 2)}
+    failure = None
+    with open(log_file, "w") as log:
+        for fd in console:
+            os.dup2(log.fileno(), fd)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    where = f"Slurm job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else "local"
-    root.info("%s on %s", where, socket.gethostname())
-    try:
-        yield root
-    except DataAlignError as error:
-        root.error("%s", error)
-        raise SystemExit(1) from None
-    except Exception:
-        root.exception("job failed")
-        raise SystemExit(1) from None
-    finally:
-        for handler in handlers:
+        slurm = os.environ.get("SLURM_JOB_ID")
+        root.info("%s on %s", f"Slurm job {slurm}" if slurm else "local", socket.gethostname())
+        try:
+            yield root
+        except DataAlignError as error:
+            root.error("%s", error)
+            failure = str(error)
+        except Exception:
+            root.exception("job failed")
+            failure = f"job failed; the traceback is in {log_file}"
+        finally:
             root.removeHandler(handler)
-            handler.close()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, saved in console.items():
+                os.dup2(saved, fd)
+                os.close(saved)
+    if failure is not None:
+        print(failure, file=sys.stderr)
+        raise SystemExit(1)

@@ -1,0 +1,119 @@
+"""Write the offline demo's results into README.md, or check that README.md still says them.
+
+README.md holds the demo's tables between `<!-- demo:begin -->` and `<!-- demo:end -->`,
+rendered from the run's own files (results/tables/demo/points_*.csv and correlation_*.csv), so
+no number there is typed by hand. CI runs the demo from a clean clone, then `check`: it fails
+when any number in the block differs from the fresh run by more than the tolerance.
+
+    python -m dataalign.readme write    # after `make demo`: put this run's numbers in README.md
+    python -m dataalign.readme check    # exit 1, naming each number that differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+BEGIN, END = "<!-- demo:begin -->", "<!-- demo:end -->"
+METRICS = {"task2vec": "Task2Vec", "gzip": "GZIP", "sbert": "SBERT"}
+ABSOLUTE, RELATIVE = 0.01, 0.02  # a number may differ by 0.01 + 2% of its size
+MINUS, DASH = "\u2212", "\u2013"  # the README's typographic minus sign and range dash
+NUMBER = re.compile(rf"[{MINUS}-]?\d+(?:\.\d+)?(?:e[{MINUS}-]?\d+)?")
+
+
+def demo_tables(results: Path, experiment: str = "demo") -> str:
+    """The demo's two tables: per train set, CE and alignments (means of draws); per metric,
+    the fit of CE on alignment with its intervals."""
+    tables = results / "tables" / experiment
+    points = {m: pd.read_csv(tables / f"points_{m}.csv") for m in METRICS}
+    first = next(iter(points.values()))
+    draws = first.groupby("train")["seed"].nunique().max()
+    means = first.groupby("train")["ce"].mean().sort_values()
+    lines = [
+        f"| train set (mean of {draws} draws) | HumanEval CE (nats) | "
+        + " | ".join(METRICS.values()) + " |",
+        "|---|---:|" + "---:|" * len(METRICS),
+    ]  # fmt: skip
+    for train, ce in means.items():
+        alignment = [p.loc[p["train"] == train, "alignment"].mean() for p in points.values()]
+        lines.append(f"| {train} | {ce:.2f} | " + " | ".join(f"{a:.4f}" for a in alignment) + " |")
+    lines += [
+        "",
+        "| metric | n | r² (bootstrap 95% CI) | slope of CE on alignment (95% CI) | p | "
+        "leave-one-out MAE |",
+        "|---|---:|---|---|---|---|",
+    ]
+    for metric, label in METRICS.items():
+        row = pd.read_csv(tables / f"correlation_{metric}.csv").iloc[-1]
+        slope = [signed(row[k]) for k in ("slope", "slope_ci_low", "slope_ci_high")]
+        lines.append(
+            f"| {label} | {int(row['n'])} | {row['r2']:.2f} ({row['r2_ci_low']:.2f}{DASH}"
+            f"{row['r2_ci_high']:.2f}) | {slope[0]} ({slope[1]} to {slope[2]}) | "
+            f"{row['p_value']:.2g} | {row['loo_mae']:.2f} nats |"
+        )
+    return "\n".join(lines)
+
+
+def signed(value: float) -> str:
+    """One decimal with a typographic minus, as the README's prose writes slopes."""
+    return f"{value:.1f}".replace("-", MINUS)
+
+
+def block_of(readme: str) -> str:
+    """The text between the demo markers of README.md."""
+    if BEGIN not in readme or END not in readme:
+        raise SystemExit(f"README.md has no {BEGIN} … {END} block for the demo's tables.")
+    return readme.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+
+
+def replace_block(readme: str, block: str) -> str:
+    """README.md with the demo block replaced by `block`."""
+    head, rest = readme.split(BEGIN, 1)
+    return f"{head}{BEGIN}\n{block}\n{END}{rest.split(END, 1)[1]}"
+
+
+def numbers(text: str) -> list[float]:
+    """Every number in a block, in order (a typographic minus read as a minus sign)."""
+    return [float(n.replace(MINUS, "-")) for n in NUMBER.findall(text)]
+
+
+def differences(claimed: str, fresh: str) -> list[str]:
+    """Where the README's block and a fresh rendering disagree beyond the tolerance."""
+    old, new = numbers(claimed), numbers(fresh)
+    if len(old) != len(new):
+        return [f"README.md has {len(old)} numbers in the demo block, the run gives {len(new)}"]
+    return [
+        f"README.md says {a:g}, the run gives {b:g}"
+        for a, b in zip(old, new, strict=True)
+        if abs(a - b) > ABSOLUTE + RELATIVE * abs(b)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The offline demo's numbers in README.md.")
+    parser.add_argument("action", choices=["write", "check"])
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    args = parser.parse_args(argv)
+    readme, fresh = args.readme.read_text(), demo_tables(args.results)
+    if args.action == "write":
+        args.readme.write_text(replace_block(readme, fresh))
+        print(f"wrote the demo's tables into {args.readme}")
+        return 0
+    problems = differences(block_of(readme), fresh)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        message = f"{args.readme} no longer says what the demo gives ({ABSOLUTE} + {RELATIVE:.0%})"
+        print(f"{message}. Fix: python -m dataalign.readme write", file=sys.stderr)
+        return 1
+    print(f"{args.readme}: every demo number within {ABSOLUTE} + {RELATIVE:.0%} of this run")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

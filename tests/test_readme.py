@@ -1,0 +1,57 @@
+"""README.md's demo numbers come from the run's own tables, and an edited number is caught."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dataalign.readme import BEGIN, END, main, numbers
+
+TRAINS = {"functions": 6.9, "code_50": 7.2, "licenses": 9.0}
+
+
+@pytest.fixture
+def results(tmp_path):
+    tables = tmp_path / "results" / "tables" / "demo"
+    tables.mkdir(parents=True)
+    for k, metric in enumerate(("task2vec", "gzip", "sbert")):
+        points = pd.DataFrame(
+            [{"train": t, "eval": "humaneval", "seed": s, "alignment": 0.5 - ce / 100 + k / 10,
+              "ce": ce + s / 10, "ppl": 0.0} for t, ce in TRAINS.items() for s in (0, 1)]
+        )  # fmt: skip
+        points.to_csv(tables / f"points_{metric}.csv", index=False)
+        pd.DataFrame(
+            [
+                {
+                    "eval": "humaneval",
+                    "n": 6,
+                    "r2": 0.91,
+                    "r2_ci_low": 0.5,
+                    "r2_ci_high": 0.99,
+                    "slope": -15.25,
+                    "slope_ci_low": -20.0,
+                    "slope_ci_high": -10.5,
+                    "p_value": 3.1e-5,
+                    "loo_mae": 0.12,
+                }
+            ]
+        ).to_csv(tables / f"correlation_{metric}.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# demo\n\n{BEGIN}\nold\n{END}\n\nmore text 1.5\n")
+    return tmp_path
+
+
+def test_written_tables_pass_the_check_and_an_edited_number_fails_it(results, capsys):
+    args = ["--readme", str(results / "README.md"), "--results", str(results / "results")]
+    assert main(["write", *args]) == 0
+    text = (results / "README.md").read_text()
+    assert "| functions | 6.95 |" in text and "| Task2Vec | 6 | 0.91 (0.50\u20130.99) |" in text
+    assert "\u221215.2 (\u221220.0 to \u221210.5)" in text and text.endswith("more text 1.5\n")
+    assert main(["check", *args]) == 0
+    (results / "README.md").write_text(text.replace("| functions | 6.95 |", "| functions | 6.75 |"))
+    assert main(["check", *args]) == 1
+    assert "README.md says 6.75, the run gives 6.95" in capsys.readouterr().err
+
+
+def test_numbers_read_typographic_minus_and_exponents():
+    assert numbers("slope \u221215.2 (p 3.1e-05), r\u00b2 0.91") == [-15.2, 3.1e-05, 0.91]
