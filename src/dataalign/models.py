@@ -6,6 +6,7 @@ and turns every way it can fail into one message naming the spec and the fix.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -257,21 +258,24 @@ def unpacked_gguf(spec: ModelSpec) -> Path:
     folder = cache_root() / "gguf" / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (folder / "model.safetensors").is_file():
         return folder
-    log.info("unpacking %s once into %s (later jobs load the dense copy)", gguf.name, folder)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent,
-        gguf_file=gguf.name,
-        quantization_config=GgufConfig(gguf.name, dequantize=True),
-        dtype=torch.float32,
-    )
-    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    try:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent job waits here, then reuses the copy
+        if (folder / "model.safetensors").is_file():
+            return folder
+        log.info("unpacking %s once into %s (later jobs load the dense copy)", gguf.name, folder)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent,
+            gguf_file=gguf.name,
+            quantization_config=GgufConfig(gguf.name, dequantize=True),
+            dtype=torch.float32,
+        )
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(folder, ignore_errors=True)  # a copy left half-written by a killed job
         tmp.rename(folder)
-    except OSError:  # another job finished first: its copy is the same
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

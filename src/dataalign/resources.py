@@ -63,3 +63,12 @@ def job_resources(
         flops = (6 if training else 2) * parameters * tokens
         minutes = max(minutes, math.ceil(SAFETY * flops / (GPU_FLOPS * UTILISATION) / 60))
     return {"mem_mb": mem_mb * attempt, "runtime": minutes * attempt}
+
+
+SMALL_MODEL = 2e7  # parameters: below this, intra-op threads barely help a CPU job
+
+
+def job_threads(parameters: float | None, most: int) -> int:
+    """CPU threads for a model job: one for a small model (two such jobs side by side use two
+    cores better than one job with two threads), `most` otherwise and when the size is unknown."""
+    return 1 if parameters is not None and parameters < SMALL_MODEL else most

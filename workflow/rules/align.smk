@@ -15,7 +15,7 @@ rule embed:
         "logs/embed/{metric}/{tokenizer}/{ds}/{budget}-{seed}.log",
     benchmark:
         "results/benchmarks/embed/{metric}/{tokenizer}/{ds}/{budget}-{seed}.tsv"
-    threads: 2
+    threads: threads_for("embed", 2)
     resources:
         gpu=GPUS,
         mem_mb=sized("embed", "mem_mb"),
@@ -35,6 +35,7 @@ use rule embed as compress with:
         "logs/compress/{metric}/{tokenizer}/{ds}/{budget}-{seed}.log",
     benchmark:
         "results/benchmarks/compress/{metric}/{tokenizer}/{ds}/{budget}-{seed}.tsv"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,

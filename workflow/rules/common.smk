@@ -29,7 +29,7 @@ from dataalign.config import (
     validate_config,
 )
 from dataalign.io import find_installed
-from dataalign.resources import job_resources, parameter_estimate
+from dataalign.resources import job_resources, job_threads, parameter_estimate
 from dataalign.sources import source_fingerprint
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
@@ -56,6 +56,16 @@ def sized(stage, key):
         return job_resources(parameter_estimate(entry), tokens, training, attempt)[key]
 
     return resource
+
+
+def threads_for(stage, most):
+    """CPU threads for a model job, by the size of its model (see dataalign.resources)."""
+
+    def threads(wildcards):
+        entry, _, _ = stage_workload(stage, wildcards)
+        return job_threads(parameter_estimate(entry), most)
+
+    return threads
 
 
 def stage_workload(stage, wildcards):

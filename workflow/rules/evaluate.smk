@@ -15,7 +15,7 @@ rule evaluate:
         "logs/evaluate/{evaluation}.log",
     benchmark:
         "results/benchmarks/evaluate/{evaluation}.tsv"
-    threads: 2
+    threads: threads_for("evaluate", 2)
     resources:
         gpu=GPUS,
         mem_mb=sized("evaluate", "mem_mb"),

@@ -14,7 +14,7 @@ rule score_panel:
         "logs/score_panel/{model}/{digest}.log",
     benchmark:
         "results/benchmarks/score_panel/{model}/{digest}.tsv"
-    threads: 2
+    threads: threads_for("score_panel", 2)
     resources:
         gpu=GPUS,
         mem_mb=sized("score_panel", "mem_mb"),

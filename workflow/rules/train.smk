@@ -19,7 +19,7 @@ rule finetune:
         "logs/finetune/{run}.log",
     benchmark:
         "results/benchmarks/finetune/{run}.tsv"
-    threads: 2
+    threads: threads_for("train", 2)
     resources:
         gpu=GPUS,
         mem_mb=sized("train", "mem_mb"),
@@ -46,7 +46,7 @@ rule pretrain:
         "logs/pretrain/{run}.log",
     benchmark:
         "results/benchmarks/pretrain/{run}.tsv"
-    threads: 4
+    threads: threads_for("train", 4)
     resources:
         gpu=GPUS,
         mem_mb=sized("train", "mem_mb"),
