@@ -162,7 +162,8 @@ def test_end_to_end_writes_rows_and_subsets(pipeline_run):
     assert set(mix["dataset"]) == {"pairs", "prose"}
     table = pd.read_parquet(workdir / "results/subsets/words/table/all-0.parquet")
     assert len(table) == 80
-    assert (workdir / "logs/subset/words/pairs/120-0.log").read_text().count("pairs: ") == 1
+    log = (workdir / "logs/subset/words/pairs/120-0.log").read_text()
+    assert log.count("dataalign.subsets: pairs: ") == 1  # logged once, not once per handler
 
 
 def test_every_model_and_the_base_model_is_evaluated(pipeline_run):
