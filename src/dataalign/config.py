@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -411,15 +411,6 @@ def _pick(mapping: Mapping[str, Any], *keys: str) -> dict[str, Any]:
 def tokenizer_owner(config: Config, model: str) -> str:
     """Name of the model whose tokenizer `model` uses (itself unless it is a fresh architecture)."""
     return config["models"][model].get("tokenizer") or model
-
-
-def experiment_subsets(config: Config, experiment: str) -> Iterator[SubsetKey]:
-    """Every subset an experiment trains or evaluates on, counted with its model's tokenizer."""
-    spec = config["experiments"][experiment]
-    for dataset in spec["train"]:
-        yield from train_subsets(config, experiment, dataset)
-    for dataset in spec["eval"]:
-        yield eval_subset(config, experiment, dataset)
 
 
 def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetKey]:

@@ -42,6 +42,19 @@ def parameter_estimate(entry: Mapping[str, Any]) -> float | None:
     return weights / 4 if weights else None  # saved by this pipeline: fp32
 
 
+def training_tokens(options: Mapping[str, Any], budget: int | str) -> float | None:
+    """Tokens a training run processes: its steps' batches, else its budget times its epochs
+    (None for a subset of unknown size, `all`)."""
+    if options["max_steps"] > 0:
+        return (
+            options["max_steps"]
+            * options["batch_size"]
+            * options["seq_len"]
+            * options["grad_accum"]
+        )
+    return None if budget == "all" else budget * options["epochs"]
+
+
 def job_resources(
     parameters: float | None,
     tokens: float | None,

@@ -6,7 +6,8 @@ paper's App. E compares C4 subsets 1-3). A mixture draws each part's share of th
 
 Memory is bounded by a batch of rows, not the corpus: a first pass counts every example's tokens,
 the draw is chosen on those counts alone, and a second pass streams the chosen examples (in file
-order; training shuffles) to Parquet and their token ids to a memory-mappable .npy.
+order; training shuffles) to Parquet and their token ids to a memory-mappable .npy. The second
+pass tokenises the chosen examples again rather than hold every example's ids from the first.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from dataalign.config import (
     validate_config,
 )
 from dataalign.io import find_installed
-from dataalign.resources import job_resources, job_threads, parameter_estimate
+from dataalign.resources import job_resources, job_threads, parameter_estimate, training_tokens
 from dataalign.sources import source_fingerprint
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
@@ -72,12 +72,7 @@ def stage_workload(stage, wildcards):
     """The model spec a GPU job loads, the tokens it processes, and whether it trains."""
     if stage == "train":
         run = TRAININGS[wildcards.run]
-        options, budget = run.params["options"], run.subset.budget
-        if options["max_steps"] > 0:
-            tokens = options["max_steps"] * options["batch_size"] * options["seq_len"]
-            tokens *= options["grad_accum"]
-        else:
-            tokens = None if budget == "all" else budget * options["epochs"]
+        tokens = training_tokens(run.params["options"], run.subset.budget)
         return run.params["model"]["entry"], tokens, True
     if stage == "evaluate":
         evaluation = evaluation_of(wildcards)
@@ -197,7 +192,7 @@ def panel_scoring_inputs(wildcards):
     """Rows of every dataset the member scores and, for a model this pipeline trains, its weights
     (so it runs first)."""
     scoring = PANEL_SCORINGS[wildcards.model]
-    inputs = {ds: f"resources/datasets/{ds}.parquet" for ds in scoring.datasets}
+    inputs = {f"rows_{ds}": f"resources/datasets/{ds}.parquet" for ds in scoring.datasets}
     trained = config["models"][wildcards.model].get("trained")
     if trained:
         run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])

@@ -1,6 +1,8 @@
 # Training: one job per distinct model (base model, training options, subset), however many
 # experiments use it. Fine-tuning and pre-training from scratch run the same code; they differ in
-# what they ask of a cluster. Checkpoints live in results/checkpoints/{run}/, owned by that job.
+# what they ask of a cluster. `pretrain` trains models built from an `architecture:`, `finetune`
+# models that start from pretrained weights. Checkpoints live in results/checkpoints/{run}/,
+# owned by that job.
 
 
 rule finetune:

@@ -18,7 +18,7 @@ with job_logging(snakemake.log[0]):
     frames = []
     for request in params["requests"]:
         dataset = request["dataset"]
-        rows = read_parquet(snakemake.input[dataset])
+        rows = read_parquet(snakemake.input[f"rows_{dataset}"])
         prompt = PromptFormat(**request["prompt"])
         prompts = build_prompts(rows, prompt, request["examples"], request["seed"], dataset)
         scores = answer_loglik(
