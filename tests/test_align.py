@@ -21,6 +21,7 @@ from dataalign.align.task2vec import (
     embed_task2vec,
     embedding_vector,
     reference_fisher,
+    row_means,
     task2vec_alignment,
     task2vec_distance,
     task2vec_diversity,
@@ -106,7 +107,7 @@ def test_reference_fisher_and_distance_match_a_hand_computation(tiny_lm_dir):
     )
     chunks = iter(labels.split(3))
     fisher = reference_fisher(model, batch, options, sampler=lambda logits: next(chunks))
-    vector = embedding_vector(model, fisher)
+    vector = embedding_vector(model, row_means(fisher), exclude=model.lm_head)
 
     # by hand: for each minibatch, grad of mean_{b,t<T-1} -log p(label[b, t+1] | logits[b, t])
     squares = {}
@@ -157,7 +158,7 @@ def test_corrected_mode_unties_the_head_and_leaves_input_embedding(probe):
 
 def test_gzip_alignment_properties():
     a, b, c = gzip_embedding(MATH_A), gzip_embedding(MATH_B), gzip_embedding(PROSE_A)
-    settings = {"max_pairs": 10_000, "seed": 0, "level": 9}
+    settings = {"max_pairs": 10_000, "seed": 0, "level": 9, "bootstrap": 200}
     same = align_embeddings("gzip", a, b, settings)
     other = align_embeddings("gzip", a, c, settings)
     assert align_embeddings("gzip", c, a, settings) == other  # symmetric, exactly
@@ -178,11 +179,59 @@ def test_gzip_matches_the_ncd_definition():
 
 def test_sbert_alignment_is_mean_pairwise_cosine_and_symmetric():
     a, b, c = (sbert_like_embedding(t) for t in (MATH_A, MATH_B, PROSE_A))
-    result = sbert_alignment(a, c, bootstrap=200)
+    result = sbert_alignment(a, c, resamples=200)
     assert result.value == pytest.approx(np.mean(a @ c.T))
-    assert sbert_alignment(c, a, bootstrap=200) == result
-    assert sbert_alignment(a, b, bootstrap=200).value > result.value
+    assert result.std == pytest.approx(np.std(a @ c.T))  # without forming the matrix
+    assert sbert_alignment(c, a, resamples=200) == result
+    assert sbert_alignment(a, b, resamples=200).value > result.value
     assert result.ci_low <= result.value <= result.ci_high
+
+
+def test_sbert_standard_error_matches_the_delta_method():
+    """var(mean(a) . mean(b)) ~ mb' Cov(a) mb / N + ma' Cov(b) ma / M for independent samples."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.3, 1.0, (300, 8))
+    b = rng.normal(0.1, 1.0, (200, 8))
+    a, b = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (a, b))
+    ma, mb = a.mean(axis=0), b.mean(axis=0)
+    delta = np.sqrt(mb @ np.cov(a.T) @ mb / len(a) + ma @ np.cov(b.T) @ ma / len(b))
+    assert sbert_alignment(a, b, resamples=4000).se == pytest.approx(delta, rel=0.08)
+
+
+def test_every_metric_reports_the_same_columns():
+    a, c = gzip_embedding(MATH_A), gzip_embedding(PROSE_A)
+    vectors = np.random.default_rng(1).random((4, 6))
+    rows = [
+        align_embeddings("gzip", a, c, {"max_pairs": 500, "seed": 0, "level": 9, "bootstrap": 50}),
+        sbert_alignment(sbert_like_embedding(MATH_A), sbert_like_embedding(PROSE_A), 50),
+        task2vec_alignment(vectors, vectors[::-1] + 0.1, resamples=50),
+    ]
+    columns = {tuple(r.as_row()) for r in rows}
+    assert columns == {("alignment", "std", "se", "ci_low", "ci_high", "n")}
+
+
+def test_pair_bootstrap_covers_a_two_way_mean_and_the_pair_t_interval_does_not():
+    """Pair values share their rows' and columns' effects (a batch is in every pair it makes).
+
+    Resampling both sides covers the true mean about 95% of the time; a t interval over the
+    N x M pairs as if independent (the old "±") covers it far less often.
+    """
+    from scipy import stats
+
+    from dataalign.align.stats import all_pairs, pair_mean
+
+    rng = np.random.default_rng(0)
+    n_a, n_b, covered, naive = 12, 15, 0, 0
+    for trial in range(200):
+        values = (
+            rng.normal(0, 1, (n_a, 1)) + rng.normal(0, 1, (1, n_b)) + rng.normal(0, 1, (n_a, n_b))
+        )
+        result = pair_mean(values, *all_pairs(n_a, n_b), n_a, n_b, resamples=400, seed=trial)
+        covered += result.ci_low <= 0 <= result.ci_high
+        half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+        naive += abs(values.mean()) <= half
+    assert 0.88 <= covered / 200 <= 0.99
+    assert naive / 200 < 0.6
 
 
 def test_alignment_matrix_embeds_each_dataset_exactly_once():
@@ -198,7 +247,9 @@ def test_alignment_matrix_embeds_each_dataset_exactly_once():
         train,
         evaluation,
         embed,
-        lambda x, y: align_embeddings("gzip", x, y, {"max_pairs": 500, "seed": 0, "level": 9}),
+        lambda x, y: align_embeddings(
+            "gzip", x, y, {"max_pairs": 500, "seed": 0, "level": 9, "bootstrap": 50}
+        ),
     )
     assert len(calls) == len(train) + len(evaluation)
     assert len(table) == len(train) * len(evaluation)

@@ -7,13 +7,16 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from dataalign.analysis import (
-    bootstrap_r2,
+    adjust_across,
     correlate,
     correlation_table,
     join_points,
-    leave_one_out,
+    leave_one_unit_out,
+    permutation_p,
+    unit_bootstrap_r2,
 )
 
 # the paper's Table 1 shape: 7 train sets, perplexity falling as alignment rises
@@ -25,15 +28,33 @@ def points(eval_name: str = "af_test", shift: float = 0.0) -> pd.DataFrame:
     return pd.DataFrame(
         {"train": [f"d{i}" for i in range(7)], "eval": eval_name, "seed": 0,
          "alignment": ALIGN, "ppl": PPL + shift, "ce": np.log(PPL + shift)}
-    )  # fmt: skip
+    ).assign(unit=lambda frame: frame["train"])  # fmt: skip
 
 
-def test_fit_matches_statsmodels_and_scipy():
+def draws(noise: float, seeds: int = 2, units: int = 6, seed: int = 0) -> pd.DataFrame:
+    """`seeds` near-duplicate draws of each train set: a unit effect shared by its draws."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.2, 0.9, units)
+    y = 40 - 30 * x + rng.normal(0, 4, units)
+    rows = [
+        {"train": f"t{u}", "unit": f"t{u}", "eval": "e", "seed": s,
+         "alignment": x[u] + rng.normal(0, noise), "ppl": y[u] + rng.normal(0, noise)}
+        for u in range(units) for s in range(seeds)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_one_point_per_train_set_matches_statsmodels_and_scipy():
     result = correlate(points(), "ppl", resamples=500)
-    fit = sm.OLS(PPL, sm.add_constant(ALIGN)).fit()
+    groups = np.arange(7)
+    fit = sm.OLS(PPL, sm.add_constant(ALIGN)).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
+    )
+    assert result["n_points"] == result["n_train_sets"] == 7
     assert result["slope"] == pytest.approx(fit.params[1])
     assert result["intercept"] == pytest.approx(fit.params[0])
     assert result["r2"] == pytest.approx(fit.rsquared)
+    assert result["slope_se"] == pytest.approx(fit.bse[1])
     assert result["p_value"] == pytest.approx(fit.pvalues[1])
     assert result["slope_ci_low"] == pytest.approx(fit.conf_int()[1][0])
     assert result["kendall"] == pytest.approx(stats.kendalltau(ALIGN, PPL)[0])
@@ -41,31 +62,82 @@ def test_fit_matches_statsmodels_and_scipy():
     assert result["slope"] < 0 and result["r2_ci_low"] <= result["r2"] <= result["r2_ci_high"]
 
 
-def test_leave_one_out_refits_without_each_point():
-    predictions = leave_one_out(ALIGN, PPL)
-    slope, intercept = np.polyfit(ALIGN[1:], PPL[1:], 1)
-    assert predictions[0] == pytest.approx(slope * ALIGN[0] + intercept)
-    result = correlate(points(), "ppl", resamples=10)
-    assert result["loo_mae"] == pytest.approx(np.mean(np.abs(predictions - PPL)))
+def test_near_duplicate_draws_do_not_narrow_the_clustered_interval():
+    """Seeds of one train set that say the same thing twice add points, not evidence."""
+    twice = draws(noise=1e-3)
+    clustered = correlate(twice, "ppl", resamples=300)
+    naive = sm.OLS(twice["ppl"], sm.add_constant(twice["alignment"])).fit()
+    naive_width = np.diff(naive.conf_int().to_numpy()[1])[0]
+    width = clustered["slope_ci_high"] - clustered["slope_ci_low"]
+    assert clustered["n_points"] == 12 and clustered["n_train_sets"] == 6
+    assert width > 1.2 * naive_width and clustered["p_value"] > 2 * naive.pvalues.iloc[1]
+    once = correlate(twice[twice["seed"] == 0], "ppl", resamples=300)
+    assert width == pytest.approx(once["slope_ci_high"] - once["slope_ci_low"], rel=0.1)
+    assert clustered["p_permutation"] == pytest.approx(once["p_permutation"])
 
 
-def test_bootstrap_is_seeded_and_table_pools_eval_sets():
-    assert bootstrap_r2(ALIGN, PPL, 300, seed=1) == bootstrap_r2(ALIGN, PPL, 300, seed=1)
+def test_the_bootstrap_resamples_train_sets_with_all_their_draws():
+    """Exact duplicates of every point give the same train-set bootstrap CI as the originals."""
+    once = draws(noise=0.0, seeds=1)
+    twice = pd.concat([once, once.assign(seed=1)], ignore_index=True)
+    args = [
+        (f["alignment"].to_numpy(), f["ppl"].to_numpy(), f["unit"].to_numpy())
+        for f in (once, twice)
+    ]
+    assert unit_bootstrap_r2(*args[0], 400, seed=3) == pytest.approx(
+        unit_bootstrap_r2(*args[1], 400, seed=3)
+    )
+
+
+def test_leave_out_leaves_whole_train_sets_out():
+    twice = draws(noise=0.05)
+    x, y, units = twice["alignment"].to_numpy(), twice["ppl"].to_numpy(), twice["unit"].to_numpy()
+    predictions = leave_one_unit_out(x, y, units)
+    out = units == "t0"
+    slope, intercept = np.polyfit(x[~out], y[~out], 1)
+    assert predictions[out] == pytest.approx(slope * x[out] + intercept)
+    result = correlate(twice, "ppl", resamples=10)
+    assert result["loo_mae"] == pytest.approx(np.mean(np.abs(predictions - y)))
+
+
+def test_permutation_p_is_exact_over_train_set_orders():
+    """Against a brute force over all 7! orders of the train sets' alignments."""
+    import itertools
+
+    observed = abs(np.corrcoef(ALIGN, PPL)[0, 1])
+    orders = list(itertools.permutations(range(7)))
+    count = sum(abs(np.corrcoef(ALIGN[list(o)], PPL)[0, 1]) >= observed - 1e-12 for o in orders)
+    p, used = permutation_p(points(), "ppl", permutations=10_000, seed=0)
+    assert used == 5040 and p == pytest.approx(count / 5040)
+    sampled, used = permutation_p(points(), "ppl", permutations=1000, seed=0)
+    assert used == 1001 and 1 / 1001 <= sampled < 0.01
+
+
+def test_too_few_train_sets_say_so_instead_of_a_clustered_number():
+    result = correlate(points().head(4), "ppl", min_train_sets=5)
+    assert np.isnan(result.get("slope_se", np.nan)) and np.isnan(result.get("p_value", np.nan))
+    assert "4 train sets < min_train_sets 5" in result["note"] and "slope" in result
+    assert correlate(points().head(2), "ppl")["note"].startswith("2 train set(s)")
+
+
+def test_table_pools_eval_sets_and_holm_corrects_across_metrics():
     both = pd.concat([points("a"), points("b", shift=5.0)])
-    table = correlation_table(both, "ppl", resamples=50)
+    table = correlation_table(both, "ppl", resamples=50, permutations=100)
+    pooled = table.set_index("eval").loc["pooled"]
     assert table["eval"].tolist() == ["a", "b", "pooled"]
-    assert table.set_index("eval").loc["pooled", "n"] == 14
-
-
-def test_too_few_points_give_no_fit():
-    assert correlate(points().head(2), "ppl") == {"n": 2}
+    assert pooled["n_points"] == 14 and pooled["n_train_sets"] == 7
+    combined = adjust_across({"gzip": table, "sbert": table})
+    expected = multipletests(combined["p_value"], method="holm")[1]
+    assert combined["p_value_holm"].to_numpy() == pytest.approx(expected)
+    assert (combined["p_value_holm"] >= combined["p_value"]).all()
 
 
 def test_join_keeps_seed_and_pair():
     alignments = points()[["train", "eval", "seed", "alignment"]]
     scores = points()[["train", "eval", "seed", "ce", "ppl"]].iloc[::-1]
-    joined = join_points(alignments, scores)
+    joined = join_points(alignments, scores, {"d0": "d0+d1", "d1": "d0+d1"})
     assert joined["ppl"].tolist() == PPL.tolist()
+    assert joined["unit"].tolist()[:3] == ["d0+d1", "d0+d1", "d2"]
 
 
 def test_metric_panels_are_drawn_even_when_a_fit_is_impossible(tmp_path):
@@ -76,9 +148,10 @@ def test_metric_panels_are_drawn_even_when_a_fit_is_impossible(tmp_path):
         {"train": ["a", "b"], "eval": ["e", "e"], "seed": [0, 0], "alignment": [0.1, 0.3],
          "ce": [3.0, 2.0], "ppl": [20.1, 7.4]}
     )  # fmt: skip
-    table = correlation_table(points, "ppl")
-    assert "r2" not in table.columns
+    table = correlation_table(points.assign(unit=points["train"]), "ppl")
+    assert table["r2"].isna().all() and "no fit" in table["note"].iloc[0]
     paths = [tmp_path / "by_metric.png", tmp_path / "by_metric.pdf"]
-    plot_metrics_side_by_side({"gzip": points, "sbert": points}, {"gzip": float("nan"),
-                              "sbert": 0.5}, "ppl", None, paths)  # fmt: skip
+    fit = table.iloc[0].to_dict()
+    plot_metrics_side_by_side({"gzip": points, "sbert": points}, {"gzip": fit, "sbert": fit},
+                              "ppl", None, paths)  # fmt: skip
     assert all(path.stat().st_size for path in paths)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from helpers import REPO, fixture_config, run_snakemake, write_config
 
-from dataalign.config import validate_config
+from dataalign.config import analysis_params, shared_row_warnings, train_units, validate_config
 from dataalign.errors import ConfigError
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -49,8 +49,8 @@ CASES = {
         r"Fix: use a value above 0",
     ),
     "unknown dataset": (
-        lambda c: c["experiments"]["demo"]["train"].append("pruf"),
-        r"config key experiments.demo.train: unknown dataset 'pruf'; declare it under datasets:",
+        lambda c: c["experiments"]["demo"]["eval"].append("pruf"),
+        r"config key experiments.demo.eval: unknown dataset 'pruf'; declare it under datasets:",
     ),
     "unknown model": (
         lambda c: c["experiments"]["demo"].update(model="gpt9"),
@@ -112,6 +112,29 @@ CASES = {
         lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, bench=False),
         r"config key experiments.panel: a panel needs benchmarks to compare with",
     ),
+    "stride not below context": (
+        lambda c: c["experiments"]["demo"].update(evaluation={"context": 64, "stride": 64}),
+        r"config key experiments.demo.evaluation.stride: 64 is not below the context of 64 "
+        r"tokens, so windows would skip or misplace tokens. Fix: a stride below the context",
+    ),
+    "budget below one training sequence": (
+        lambda c: c["experiments"]["demo"].update(budgets={"prose": 20}),
+        r"config key experiments.demo.budgets.prose: 20 tokens is less than one training "
+        r"sequence \(training.seq_len 32\)",
+    ),
+    "budget below one Task2Vec batch": (
+        lambda c: c["alignment"]["task2vec"].update(batch_size=200),
+        r"config key experiments.demo.budget: 120 tokens cannot hold one Task2Vec batch of 200",
+    ),
+    "more seeds than disjoint draws the file holds": (
+        lambda c: c["experiments"]["demo"].update(seeds=[0, 1000]),
+        r"config key experiments.demo.seeds: seed 1000 is draw 1001 of 120 tokens from '\w+', but "
+        r"its file has [\d,]+ bytes \(at most that many tokens\), room for \d+ disjoint draw",
+    ),
+    "local file that does not exist": (
+        lambda c: c["datasets"]["prose"]["local"].update(path="data/nowhere.txt"),
+        r"config key datasets.prose.local.path: 'data/nowhere.txt' does not exist",
+    ),
 }
 
 
@@ -136,11 +159,48 @@ def test_bad_config_is_rejected_with_key_and_fix(config, case):
         validate_config(edited(config, edit), SCHEMA)
 
 
-def test_bad_config_stops_snakemake_before_any_job(config, tmp_path):
+@pytest.mark.parametrize("case", ["unknown dataset", "stride not below context"])
+def test_bad_config_stops_snakemake_before_any_job(config, tmp_path, case):
     """Through the Snakemake API: parsing fails, nothing is scheduled, nothing is written."""
-    bad = edited(config, lambda c: c["experiments"]["demo"]["eval"].append("pruf"))
-    configfile = write_config(bad, tmp_path / "config.yaml")
-    with pytest.raises(Exception, match="unknown dataset 'pruf'"):
-        run_snakemake(tmp_path, configfile)
+    edit, message = CASES[case]
+    configfile = write_config(edited(config, edit), tmp_path / "config.yaml")
+    with pytest.raises(Exception, match=message):
+        run_snakemake(tmp_path, configfile, dryrun=True)
     assert not (tmp_path / "resources").exists()
     assert not (tmp_path / "results").exists()
+
+
+def test_train_sets_that_read_the_same_rows_are_one_unit(config):
+    """Two formats of one file, or one corpus at two budgets, are one unit; other mixes not."""
+    config["datasets"]["prose_again"] = {"mixture": {"prose": 2}}
+    config["datasets"]["mix_other"] = {"mixture": {"pairs": 1, "prose": 1}}
+    config["experiments"]["demo"]["train"] += ["prose_again", "mix_other"]
+    validate_config(config, SCHEMA)
+    units = train_units(config, "demo")
+    assert units["pairs"] == units["pairs_split"] == "pairs+pairs_split"
+    assert units["prose"] == units["prose_again"] == "prose+prose_again"
+    assert units["mix"] == "mix" and units["mix_other"] == "mix_other"
+    assert analysis_params(config, "demo")["units"] == units
+    (first, second) = shared_row_warnings(config)
+    assert first.startswith("experiments.demo: train sets pairs, pairs_split read the same rows")
+    assert "one train set 'prose+prose_again'" in second
+
+
+def test_snakemake_dry_run_names_the_key_in_one_line(tmp_path):
+    """`snakemake -n` on the demo with stride = context: exit 1, the key and the fix on a line."""
+    import subprocess
+    import sys
+
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["experiments"]["demo"]["evaluation"] = {"context": 64, "stride": 64}
+    configfile = write_config(config, tmp_path / "config.yaml")
+    command = [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"),
+               "--directory", str(tmp_path), "--configfile", str(configfile)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    lines = (result.stdout + result.stderr).splitlines()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line for line in lines if "experiments.demo.evaluation.stride" in line] == [
+        "config key experiments.demo.evaluation.stride: 64 is not below the context of 64 "
+        "tokens, so windows would skip or misplace tokens. Fix: a stride below the context "
+        "(e.g. 32), or null for half of it."
+    ]

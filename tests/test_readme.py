@@ -20,22 +20,14 @@ def results(tmp_path):
               "ce": ce + s / 10, "ppl": 0.0} for t, ce in TRAINS.items() for s in (0, 1)]
         )  # fmt: skip
         points.to_csv(tables / f"points_{metric}.csv", index=False)
-        pd.DataFrame(
-            [
-                {
-                    "eval": "humaneval",
-                    "n": 6,
-                    "r2": 0.91,
-                    "r2_ci_low": 0.5,
-                    "r2_ci_high": 0.99,
-                    "slope": -15.25,
-                    "slope_ci_low": -20.0,
-                    "slope_ci_high": -10.5,
-                    "p_value": 3.1e-5,
-                    "loo_mae": 0.12,
-                }
-            ]
-        ).to_csv(tables / f"correlation_{metric}.csv", index=False)
+    fits = [
+        {"metric": metric, "eval": "humaneval", "n_points": 6, "n_train_sets": 3, "r2": 0.91,
+         "r2_ci_low": 0.5, "r2_ci_high": 0.99, "slope": -15.25, "slope_ci_low": -20.0,
+         "slope_ci_high": -10.5, "p_value": 3.1e-5, "p_value_holm": 9.3e-5,
+         "p_permutation": 0.0083, "p_permutation_holm": 0.025, "loo_mae": 0.12}
+        for metric in ("task2vec", "gzip", "sbert")
+    ]  # fmt: skip
+    pd.DataFrame(fits).to_csv(tables / "correlations.csv", index=False)
     readme = tmp_path / "README.md"
     readme.write_text(f"# demo\n\n{BEGIN}\nold\n{END}\n\nmore text 1.5\n")
     return tmp_path
@@ -45,7 +37,7 @@ def test_written_tables_pass_the_check_and_an_edited_number_fails_it(results, ca
     args = ["--readme", str(results / "README.md"), "--results", str(results / "results")]
     assert main(["write", *args]) == 0
     text = (results / "README.md").read_text()
-    assert "| functions | 6.95 |" in text and "| Task2Vec | 6 | 0.91 (0.50\u20130.99) |" in text
+    assert "| functions | 6.95 |" in text and "| Task2Vec | 6 / 3 | 0.91 (0.50\u20130.99) |" in text
     assert "\u221215.2 (\u221220.0 to \u221210.5)" in text and text.endswith("more text 1.5\n")
     assert main(["check", *args]) == 0
     (results / "README.md").write_text(text.replace("| functions | 6.95 |", "| functions | 6.75 |"))

@@ -204,6 +204,20 @@ def test_sliding_window_predicts_every_token_once_with_context():
         assert labels[:16] == [-100] * 16
 
 
+def test_a_stride_of_the_context_or_more_is_refused_or_clamped(tiny_lm_dir, caplog):
+    """stride = context would skip each window's first token; stride > context misplaces them."""
+    for stride in (32, 40):
+        with pytest.raises(ValueError, match=f"stride {stride} must be positive and below"):
+            list(windows(list(range(100)), context=32, stride=stride))
+    model, tokenizer = tiny(tiny_lm_dir)
+    long_text = " ".join(TEXTS)
+    n = len(tokenizer(long_text, add_special_tokens=False).input_ids)
+    scores = perplexity(model, tokenizer, [long_text], context=128, stride=64)  # 64 positions
+    assert scores["n_tokens"] == n - 1
+    assert "context 128 exceeds the model's 64 positions" in caplog.text
+    assert "stride 64 is not below the context of 64; using 32" in caplog.text
+
+
 def test_long_texts_are_scored_with_a_sliding_window(tiny_lm_dir):
     model, tokenizer = tiny(tiny_lm_dir)
     long_text = " ".join(TEXTS)  # far beyond the 64-token context

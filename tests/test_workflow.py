@@ -24,7 +24,7 @@ from helpers import (
 
 METRICS = ("task2vec", "gzip")
 EMBED = {"task2vec": "embed", "gzip": "compress"}  # GZIP compresses on CPU; models embed on GPU
-BY_METRIC = ("compare_metrics", "results/plots/demo/alignment_vs_performance_by_metric.png")
+BY_METRIC = ("compare_metrics", "results/tables/demo/correlations.csv")
 
 
 def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
@@ -35,6 +35,7 @@ def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
         if j.rule == "subset"
     }
     downloads = {j.wildcards["ds"] for j in jobs if j.rule == "download_dataset"}
+    assert not any(j.rule == "read_dataset" for j in jobs)  # every paper dataset is on the Hub
     # the paper's fine-tuning sets at ~4k GPT-2 tokens, against the AF benchmark
     for train in ("af", "af_split", "proofnet", "minif2f_lean4", "c4", "wikitext", "docstring"):
         assert ("gpt2", train, "4000", "0") in subsets
@@ -121,8 +122,8 @@ def test_offline_demo_config_dry_run(tmp_path):
     counts = pd.Series([j.rule for j in jobs]).value_counts()
     assert counts["pretrain"] == 10 and counts["evaluate"] == 10 and "finetune" not in counts
     assert counts["compare_metrics"] == 1 and counts["correlate"] == 3
-    downloads = {j.wildcards["ds"] for j in jobs if j.rule == "download_dataset"}
-    assert downloads == {"humaneval", "functions", "licenses"}  # mixtures draw from these
+    reads = {j.wildcards["ds"] for j in jobs if j.rule == "read_dataset"}
+    assert reads == {"humaneval", "functions", "licenses"}  # mixtures draw from these
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,7 @@ def pipeline_run(fixture_data, tiny_lm_dir, tmp_path_factory):
 
 def test_end_to_end_writes_rows_and_subsets(pipeline_run):
     workdir, _, jobs = pipeline_run
-    assert sorted(j.wildcards["ds"] for j in jobs if j.rule == "download_dataset") == [
+    assert sorted(j.wildcards["ds"] for j in jobs if j.rule == "read_dataset") == [
         "pairs",
         "pairs_split",
         "prose",
@@ -306,12 +307,16 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
             for seed in experiment["seeds"]
         )
         merged = align.merge(scores, on=["train", "eval", "seed"])
-        fit = sm.OLS(merged["ppl"], sm.add_constant(merged["alignment"])).fit()
+        units = merged["train"].replace({"pairs_split": "pairs"})  # the same rows: one unit
+        fit = sm.OLS(merged["ppl"], sm.add_constant(merged["alignment"])).fit(
+            cov_type="cluster", cov_kwds={"groups": pd.factorize(units)[0]}, use_t=True
+        )
         row = pd.read_csv(workdir / f"results/tables/demo/correlation_{metric}.csv").iloc[0]
-        assert row["n"] == len(merged) == 8
+        assert (row["n_points"], row["n_train_sets"]) == (len(merged), 3) == (8, 3)
         assert row["slope"] == pytest.approx(fit.params["alignment"], rel=1e-9)
         assert row["r2"] == pytest.approx(fit.rsquared, rel=1e-9)
         assert row["p_value"] == pytest.approx(fit.pvalues["alignment"], rel=1e-9)
+        assert row["slope_se"] == pytest.approx(fit.bse["alignment"], rel=1e-9)
         assert (workdir / f"results/tables/demo/correlation_{metric}.tex").read_text().count(
             "\\begin{tabular}"
         ) == 1
@@ -319,6 +324,9 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
             (workdir / f"results/plots/demo/alignment_vs_performance_{metric}.png").stat().st_size
         )
     assert (workdir / "results/plots/demo/alignment_vs_performance_by_metric.pdf").stat().st_size
+    combined = pd.read_csv(workdir / "results/tables/demo/correlations.csv")
+    assert sorted(combined["metric"]) == sorted(METRICS)
+    assert (combined["p_value_holm"] >= combined["p_value"]).all()
 
 
 def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
@@ -382,7 +390,7 @@ def test_changed_source_content_reruns_exactly_its_dependents(tiny_lm_dir, tmp_p
     plan = {
         (j.rule, j.output[0]) for j in run_snakemake(tmp_path, configfile, targets, dryrun=True)
     }
-    assert plan == {("download_dataset", "resources/datasets/docs.parquet"), ("subset", targets[0])}
+    assert plan == {("read_dataset", "resources/datasets/docs.parquet"), ("subset", targets[0])}
     monkeypatch.undo()
 
     stat = local.stat()
@@ -392,6 +400,6 @@ def test_changed_source_content_reruns_exactly_its_dependents(tiny_lm_dir, tmp_p
         (j.rule, j.output[0]) for j in run_snakemake(tmp_path, configfile, targets, dryrun=True)
     }
     assert plan == {
-        ("download_dataset", "resources/datasets/notes.parquet"),
+        ("read_dataset", "resources/datasets/notes.parquet"),
         ("subset", targets[1]),
     }

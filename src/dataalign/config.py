@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from dataalign.errors import ConfigError, ModelSpecError
+from dataalign.io import find_installed
 from dataalign.models import ModelSpec
 from dataalign.subsets import PLACEHOLDER
 
@@ -140,11 +142,14 @@ def check_config(config: Config) -> None:
             )
     for name, entry in datasets.items():
         _check_dataset(name, entry, datasets)
+    for name in used_datasets(config):
+        _check_local_path(name, datasets[name])
     for name, experiment in config["experiments"].items():
         if experiment["kind"] == "panel":
             _check_panel(name, experiment, models, datasets)
         else:
             _check_experiment(name, experiment, models, datasets)
+            _check_sizes(name, experiment, config)
     used = {m for e in config["experiments"].values() for m in e.get("metrics", [])}
     for metric, key in (("task2vec", "probe"), ("sbert", "model")):
         chosen = config["alignment"][metric][key]
@@ -215,6 +220,97 @@ def _check_experiment(name: str, experiment: Config, models: Config, datasets: C
                 f"config key {key}.budgets.{dataset}: not one of this experiment's train sets "
                 f"{experiment['train']}; remove it or add the dataset to train."
             )
+
+
+def used_datasets(config: Config) -> list[str]:
+    """Every dataset some experiment reads, mixture parts included, in config order."""
+    named = set()
+    for experiment in config["experiments"].values():
+        roles = ("train", "eval") if experiment["kind"] != "panel" else ("benchmarks",)
+        named |= {d for role in roles for d in experiment[role]}
+        named |= {experiment["candidate"]} if experiment["kind"] == "panel" else set()
+    datasets = config["datasets"]
+    named |= {part for d in list(named) if d in datasets for part in datasets[d].get("mixture", {})}
+    return [d for d in datasets if d in named]
+
+
+def _check_local_path(name: str, entry: Config) -> None:
+    if "local" in entry and find_installed(entry["local"]["path"]) is None:
+        raise ConfigError(
+            f"config key datasets.{name}.local.path: {entry['local']['path']!r} does not exist "
+            f"(looked in {Path.cwd()} and in installed packages). Fix: correct the path, or run "
+            "from the folder it is relative to."
+        )
+
+
+def _check_sizes(name: str, experiment: Config, config: Config) -> None:
+    """Budgets, windows and seeds that cannot work are rejected before any job runs."""
+    key, training = f"experiments.{name}", experiment["training"]
+    architecture = config["models"][experiment["model"]].get("architecture", {})
+    stride = experiment["evaluation"]["stride"]
+    context = experiment["evaluation"]["context"] or next(
+        (architecture[k] for k in ("n_positions", "max_position_embeddings") if k in architecture),
+        None,
+    )
+    if stride is not None and context is not None and stride >= context:
+        raise ConfigError(
+            f"config key {key}.evaluation.stride: {stride} is not below the context of {context} "
+            "tokens, so windows would skip or misplace tokens. Fix: a stride below the context "
+            f"(e.g. {context // 2}), or null for half of it."
+        )
+    for dataset in experiment["train"]:
+        budget = experiment["budgets"].get(dataset, experiment["budget"])
+        where = f"budgets.{dataset}" if dataset in experiment["budgets"] else "budget"
+        if budget < training["seq_len"]:
+            raise ConfigError(
+                f"config key {key}.{where}: {budget} tokens is less than one training sequence "
+                f"(training.seq_len {training['seq_len']}). Fix: raise the budget or lower "
+                f"{key}.training.seq_len."
+            )
+        task2vec = config["alignment"]["task2vec"]["batch_size"]
+        if "task2vec" in experiment["metrics"] and budget < task2vec:
+            raise ConfigError(
+                f"config key {key}.{where}: {budget} tokens cannot hold one Task2Vec batch of "
+                f"{task2vec} sequences. Fix: raise the budget or lower "
+                "alignment.task2vec.batch_size."
+            )
+        _check_draws_fit(key, dataset, budget, experiment["seeds"], config)
+
+
+def _check_draws_fit(key: str, dataset: str, budget: int, seeds: list[int], config: Config) -> None:
+    """Seed k is the k-th disjoint draw: a local file too small for seed max+1 draws is refused.
+
+    A file of n bytes holds at most n tokens (every tokenizer here spends a byte or more per
+    token), so this catches only what is certainly impossible; the subset job checks the rest.
+    """
+    draws = max(seeds) + 1
+    for part, spec in subset_parts(config, dataset).items():
+        entry = config["datasets"][part]
+        if "local" not in entry or spec["format"] == "pair":  # a template adds its own words
+            continue
+        path = find_installed(entry["local"]["path"])
+        size = _uncompressed_bytes(path) if path is not None else None
+        share = spec["weight"] / sum(s["weight"] for s in subset_parts(config, dataset).values())
+        if size is not None and draws * budget * share > size:
+            fit = int(size // (budget * share))
+            raise ConfigError(
+                f"config key {key}.seeds: seed {max(seeds)} is draw {draws} of {budget} tokens "
+                f"from {part!r}, but its file has {size:,} bytes (at most that many tokens), "
+                f"room for {fit} disjoint draw(s). Fix: seeds from 0 to {max(fit - 1, 0)} (seed k "
+                "is the k-th disjoint draw), or a smaller budget."
+            )
+
+
+def _uncompressed_bytes(path: Path) -> int | None:
+    """A local file's size as text: gzip's recorded size, none for Parquet (it is compressed)."""
+    if path.suffix == ".parquet" or not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        if handle.read(2) != b"\x1f\x8b":
+            return path.stat().st_size
+        handle.seek(-4, os.SEEK_END)  # ISIZE: the uncompressed size modulo 2^32
+        size = int.from_bytes(handle.read(4), "little")
+    return size if path.stat().st_size < 2**32 else None
 
 
 def _check_trained(name: str, entry: Config, experiments: Config) -> None:
@@ -310,11 +406,11 @@ def embed_settings(config: Config, metric: str) -> dict[str, Any]:
 
 
 def align_settings(config: Config, metric: str) -> dict[str, Any]:
-    """The config slice that decides how two embeddings combine under `metric`."""
+    """The config slice that decides how two embeddings combine under `metric`, and the bootstrap
+    of its SE (resamples; seeded by the metric's seed)."""
     settings = config["alignment"][metric]
-    if metric == "gzip":
-        return _pick(settings, "max_pairs", "seed", "level")
-    return _pick(settings, "bootstrap", "seed") if metric == "sbert" else {}
+    resampling = {"bootstrap": config["alignment"]["bootstrap"], "seed": settings["seed"]}
+    return {**resampling, **(_pick(settings, "max_pairs", "level") if metric == "gzip" else {})}
 
 
 def named_model(config: Config, name: str) -> dict[str, Any]:
@@ -391,12 +487,52 @@ def evaluation_runs(config: Config) -> dict[str, Evaluation]:
 
 
 def analysis_params(config: Config, experiment: str) -> dict[str, Any]:
-    """How an experiment's alignment-vs-performance fit is computed."""
+    """How an experiment's alignment-vs-performance fit is computed, and its train-set units."""
     spec = config["experiments"][experiment]
     analysis = dict(spec["analysis"])
     if analysis["target"] == "auto":
         analysis["target"] = "ppl" if spec["kind"] == "finetune" else "ce"
-    return analysis
+    return {**analysis, "units": train_units(config, experiment)}
+
+
+def row_source(config: Config, dataset: str) -> str:
+    """What a dataset's rows are: its source, or its mixture parts' sources with their shares."""
+    datasets = config["datasets"]
+    weights = datasets[dataset].get("mixture") or {dataset: 1}
+    total = sum(weights.values())
+    parts = {
+        json.dumps({k: v for k, v in download_spec(config, part).items() if k in SOURCES}):
+        round(weight / total, 12)
+        for part, weight in weights.items()
+    }  # fmt: skip
+    return json.dumps(sorted(parts.items()))
+
+
+def train_units(config: Config, experiment: str) -> dict[str, str]:
+    """Each train set's unit of independence: train sets that read the same rows share one.
+
+    Two definitions of one file (say one formatted as pairs, one split into statements) or two
+    budgets of one corpus are not independent evidence, so the analysis clusters them as one
+    unit named by its members joined with '+'. Mixtures in other proportions stay distinct.
+    """
+    train = list(config["experiments"][experiment]["train"])
+    members: dict[str, list[str]] = {}
+    for dataset in train:
+        members.setdefault(row_source(config, dataset), []).append(dataset)
+    return {dataset: "+".join(group) for group in members.values() for dataset in group}
+
+
+def shared_row_warnings(config: Config) -> list[str]:
+    """One line per experiment whose train sets read the same rows (they count as one unit)."""
+    warnings = []
+    for name in experiments_of_kind(config, "finetune") + experiments_of_kind(config, "pretrain"):
+        for unit in sorted({u for u in train_units(config, name).values() if "+" in u}):
+            warnings.append(
+                f"experiments.{name}: train sets {unit.replace('+', ', ')} read the same rows, so "
+                f"the statistics count them as one train set {unit!r} (right for two formats of "
+                "one file; for independent evidence, point one of them at other rows)."
+            )
+    return warnings
 
 
 def experiments_of_kind(config: Config, kind: str) -> list[str]:

@@ -7,6 +7,7 @@ once, with as much left context as the window allows.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from tqdm.auto import tqdm
 
 from dataalign.train import context_length
 
+log = logging.getLogger(__name__)
 Window = tuple[list[int], list[int]]
 
 
@@ -23,8 +25,11 @@ def windows(ids: list[int], context: int, stride: int) -> Iterator[Window]:
     """(input ids, labels) windows over one text; labels are -100 where a token is context only.
 
     The first token is never predicted; in later windows only the tokens not scored by an
-    earlier window count.
+    earlier window count. A stride of the context or more would skip the token each window
+    opens with, so it is refused.
     """
+    if not 0 < stride < context:
+        raise ValueError(f"stride {stride} must be positive and below the context of {context}")
     scored_until = 1
     for begin in range(0, max(len(ids) - 1, 1), stride):
         end = min(begin + context, len(ids))
@@ -55,7 +60,14 @@ def perplexity(
     batch_size: int = 8,
 ) -> dict[str, float]:
     """n_tokens, nll_sum, ce (mean NLL in nats) and ppl = exp(ce) of `model` on `texts`."""
-    context = min(context or context_length(model) or 1024, context_length(model) or 1 << 30)
+    limit = context_length(model) or 1 << 30
+    if context is not None and context > limit:
+        log.warning("context %d exceeds the model's %d positions; using %d", context, limit, limit)
+    context = min(context or context_length(model) or 1024, limit)
+    if stride is not None and stride >= context:
+        log.warning("stride %d is not below the context of %d; using %d", stride, context,
+                    max(context // 2, 1))  # fmt: skip
+        stride = None
     stride = stride or max(context // 2, 1)
     encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
     work = [w for ids in encoded if len(ids) > 1 for w in windows(ids, context, stride)]

@@ -12,21 +12,35 @@ import pandas as pd
 TARGET_LABELS = {"ppl": "perplexity", "ce": "cross-entropy (nats)"}
 
 
+def fit_caption(fit: Mapping[str, Any]) -> str:
+    """r² with its CI and n as points and train sets: what a reader needs to weigh the fit."""
+    n = f"n = {int(fit['n_points'])} points, {int(fit['n_train_sets'])} train sets"
+    r2 = fit.get("r2", math.nan)
+    if pd.isna(r2):
+        return f"no fit ({n})"
+    low, high = fit.get("r2_ci_low", math.nan), fit.get("r2_ci_high", math.nan)
+    interval = "no CI: too few train sets" if pd.isna(low) else f"95% CI {low:.2f} to {high:.2f}"
+    return f"r² = {r2:.2f} ({interval})\n{n}"
+
+
 def plot_alignment_vs_performance(
     points: pd.DataFrame,
     target: str,
     metric: str,
+    fit: Mapping[str, Any],
     base: pd.DataFrame | None,
     paths: Sequence[str | Path],
 ) -> None:
     """Scatter with a regression line per eval set (Fig. 1/2); the base model as a dotted line.
 
     Every draw (seed) of a train set is its own point, so disjoint subsets of one dataset show
-    up as a cluster (Fig. 5); each cluster is labelled once with its train set.
+    up as a cluster (Fig. 5); each cluster is labelled once with its train set. The title is
+    the headline `fit` (a correlation table row).
     """
     plt, sns = _pyplot()
-    figure, axes = plt.subplots(figsize=(5.5, 4))
+    figure, axes = plt.subplots(figsize=(5.5, 4.3))
     _draw_panel(axes, points, target, base, _palette(sns, points))
+    axes.set_title(fit_caption(fit), fontsize=9)
     axes.set_xlabel(f"{metric} alignment with the benchmark")
     axes.legend(fontsize=7)
     _save(plt, figure, paths)
@@ -34,12 +48,12 @@ def plot_alignment_vs_performance(
 
 def plot_metrics_side_by_side(
     points_by_metric: Mapping[str, pd.DataFrame],
-    r2_by_metric: Mapping[str, float],
+    fit_by_metric: Mapping[str, Mapping[str, Any]],
     target: str,
     base: pd.DataFrame | None,
     paths: Sequence[str | Path],
 ) -> None:
-    """One panel per alignment metric with its pooled r² in the title (the paper's Fig. 4).
+    """One panel per alignment metric with its headline fit in the title (the paper's Fig. 4).
 
     Whether better-aligned data gives a better model should not hinge on how alignment is
     measured; side by side, the slopes' signs and the r² values can be compared at a glance.
@@ -47,15 +61,12 @@ def plot_metrics_side_by_side(
     plt, sns = _pyplot()
     metrics = list(points_by_metric)
     figure, panels = plt.subplots(
-        1, len(metrics), figsize=(4.2 * len(metrics), 3.8), sharey=True, squeeze=False
+        1, len(metrics), figsize=(4.2 * len(metrics), 4.1), sharey=True, squeeze=False
     )
     palette = _palette(sns, pd.concat(points_by_metric.values()))
     for axes, metric in zip(panels[0], metrics, strict=True):
         _draw_panel(axes, points_by_metric[metric], target, base, palette)
-        r2 = r2_by_metric[metric]
-        axes.set_title(
-            f"{metric}, no fit (n < 3)" if math.isnan(r2) else f"{metric}, r² = {r2:.2f}"
-        )
+        axes.set_title(f"{metric}: {fit_caption(fit_by_metric[metric])}", fontsize=9)
         axes.set_xlabel(f"{metric} alignment")
     panels[0][0].legend(fontsize=7)
     _save(plt, figure, paths)

@@ -1,7 +1,7 @@
 """Write the offline demo's results into README.md, or check that README.md still says them.
 
 README.md holds the demo's tables between `<!-- demo:begin -->` and `<!-- demo:end -->`,
-rendered from the run's own files (results/tables/demo/points_*.csv and correlation_*.csv), so
+rendered from the run's own files (results/tables/demo/points_*.csv and correlations.csv), so
 no number there is typed by hand. CI runs the demo from a clean clone, then `check`: it fails
 when any number in the block differs from the fresh run by more than the tolerance.
 
@@ -27,7 +27,7 @@ NUMBER = re.compile(rf"[{MINUS}-]?\d+(?:\.\d+)?(?:e[{MINUS}-]?\d+)?")
 
 def demo_tables(results: Path, experiment: str = "demo") -> str:
     """The demo's two tables: per train set, CE and alignments (means of draws); per metric,
-    the fit of CE on alignment with its intervals."""
+    the fit of CE on alignment with its train-set-clustered intervals and Holm-corrected p."""
     tables = results / "tables" / experiment
     points = {m: pd.read_csv(tables / f"points_{m}.csv") for m in METRICS}
     first = next(iter(points.values()))
@@ -43,17 +43,20 @@ def demo_tables(results: Path, experiment: str = "demo") -> str:
         lines.append(f"| {train} | {ce:.2f} | " + " | ".join(f"{a:.4f}" for a in alignment) + " |")
     lines += [
         "",
-        "| metric | n | r² (bootstrap 95% CI) | slope of CE on alignment (95% CI) | p | "
-        "leave-one-out MAE |",
-        "|---|---:|---|---|---|---|",
+        "| metric | points / train sets | r² (95% CI) | slope of CE on alignment (95% CI) | "
+        "p, clustered (Holm) | p, permutation (Holm) | leave-one-train-set-out MAE |",
+        "|---|---:|---|---|---|---|---|",
     ]
+    fits = pd.read_csv(tables / "correlations.csv").groupby("metric").last()
     for metric, label in METRICS.items():
-        row = pd.read_csv(tables / f"correlation_{metric}.csv").iloc[-1]
+        row = fits.loc[metric]
         slope = [signed(row[k]) for k in ("slope", "slope_ci_low", "slope_ci_high")]
         lines.append(
-            f"| {label} | {int(row['n'])} | {row['r2']:.2f} ({row['r2_ci_low']:.2f}{DASH}"
-            f"{row['r2_ci_high']:.2f}) | {slope[0]} ({slope[1]} to {slope[2]}) | "
-            f"{row['p_value']:.2g} | {row['loo_mae']:.2f} nats |"
+            f"| {label} | {int(row['n_points'])} / {int(row['n_train_sets'])} | {row['r2']:.2f} "
+            f"({row['r2_ci_low']:.2f}{DASH}{row['r2_ci_high']:.2f}) | {slope[0]} ({slope[1]} to "
+            f"{slope[2]}) | {row['p_value']:.2g} ({row['p_value_holm']:.2g}) | "
+            f"{row['p_permutation']:.2g} ({row['p_permutation_holm']:.2g}) | "
+            f"{row['loo_mae']:.2f} nats |"
         )
     return "\n".join(lines)
 

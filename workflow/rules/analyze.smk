@@ -1,4 +1,5 @@
-# Analysis: does alignment predict performance? One fit, table and figure per experiment and metric.
+# Analysis: does alignment predict performance? One fit, table and figure per experiment and metric,
+# then every metric's fits in one table with p-values corrected across metrics and benchmarks.
 
 
 rule correlate:
@@ -46,6 +47,15 @@ rule compare_metrics:
         ),
         evaluations=lambda wildcards: evaluations_of(wildcards.exp),
     output:
+        csv=report(
+            "results/tables/{exp}/correlations.csv",
+            caption="../report/correlations_table.rst",
+            category="{exp}",
+            subcategory="all metrics",
+            labels={"table": "correlations, Holm-corrected"},
+        ),
+        markdown="results/tables/{exp}/correlations.md",
+        latex="results/tables/{exp}/correlations.tex",
         png=report(
             "results/plots/{exp}/alignment_vs_performance_by_metric.png",
             caption="../report/metrics_plot.rst",

@@ -22,22 +22,33 @@ from dataalign.config import (
     experiment_evaluations,
     panel_requests,
     panel_scorings,
+    shared_row_warnings,
     subset_parts,
     train_subsets,
     trained_model,
     training_runs,
     validate_config,
 )
+from dataalign.errors import ConfigError
 from dataalign.io import find_installed
 from dataalign.resources import job_resources, job_threads, parameter_estimate, training_tokens
 from dataalign.sources import source_fingerprint
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+try:
+    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+for warning in shared_row_warnings(config):
+    logger.warning(f"Note: {warning}")
 
 # Models and evaluations are named by what decides them, so experiments that need the same one
 # share it: each distinct model is trained once, each (model, eval subset) scored once.
 TRAININGS = training_runs(config)
+# Datasets with rows of their own (not mixtures): from the Hub, or offline (local or installed).
+SOURCED = [d for d, entry in config["datasets"].items() if "mixture" not in entry]
+HUB_DATASETS = [d for d in SOURCED if "hub" in download_spec(config, d)]
+OFFLINE_DATASETS = [d for d in SOURCED if d not in HUB_DATASETS]
 EVALUATIONS = evaluation_runs(config)
 PANEL_SCORINGS = panel_scorings(config)
 

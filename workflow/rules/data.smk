@@ -1,11 +1,14 @@
 # Datasets: download (or read) rows once, then cut token-budget subsets for each tokenizer.
 
 
+# From the Hub: a failure may be the network, so the job is retried.
 rule download_dataset:
     input:
         local=local_source,
     output:
         rows="resources/datasets/{ds}.parquet",
+    wildcard_constraints:
+        ds=one_of(HUB_DATASETS),
     params:
         dataset=download_params,
         # reruns the download (and what uses it) when the content changes but the config does not
@@ -18,6 +21,17 @@ rule download_dataset:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/download_dataset.py"
+
+
+# From a local file or an installed corpus: a failure is the data, so retrying cannot help.
+use rule download_dataset as read_dataset with:
+    output:
+        rows="resources/datasets/{ds}.parquet",
+    wildcard_constraints:
+        ds=one_of(OFFLINE_DATASETS),
+    log:
+        "logs/read_dataset/{ds}.log",
+    retries: 0
 
 
 rule subset:
@@ -35,6 +49,7 @@ rule subset:
         "results/benchmarks/subset/{tokenizer}/{ds}/{budget}-{seed}.tsv"
     resources:
         mem_mb=4000,
+    retries: 0  # a draw that cannot be made from these rows fails the same way every time
     conda:
         "../../envs/dataalign.yaml"
     script:

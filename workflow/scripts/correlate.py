@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from dataalign.analysis import base_scores, correlation_table, join_points
+from dataalign.analysis import base_scores, correlation_table, headline_row, join_points
 from dataalign.io import read_parquet, write_table, write_text
 from dataalign.jobs import job_logging
 from dataalign.plots import plot_alignment_vs_performance
@@ -11,12 +11,16 @@ with job_logging(snakemake.log[0]):
     analysis = snakemake.params.analysis
     alignments = pd.concat([read_parquet(p) for p in snakemake.input.alignments], ignore_index=True)
     scores = pd.concat([read_parquet(p) for p in snakemake.input.evaluations], ignore_index=True)
-    points = join_points(alignments, scores)
-    table = correlation_table(points, analysis["target"], analysis["bootstrap"], analysis["seed"])
+    points = join_points(alignments, scores, analysis["units"])
+    table = correlation_table(
+        points, analysis["target"], resamples=analysis["bootstrap"],
+        permutations=analysis["permutations"], min_train_sets=analysis["min_train_sets"],
+        seed=analysis["seed"],
+    )  # fmt: skip
     outputs = snakemake.output
     write_table(table, outputs.csv, outputs.markdown, outputs.latex)
     write_text(points.to_csv(index=False), outputs.points)
     plot_alignment_vs_performance(
-        points, analysis["target"], snakemake.wildcards.metric, base_scores(scores),
-        [outputs.png, outputs.pdf],
+        points, analysis["target"], snakemake.wildcards.metric, headline_row(table),
+        base_scores(scores), [outputs.png, outputs.pdf],
     )  # fmt: skip

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from dataalign.align.stats import Alignment, mean_with_ci, swap_for_symmetry
+from dataalign.align.stats import RESAMPLES, Alignment, all_pairs, pair_mean, swap_for_symmetry
 
 
 def compressed_size(text: str, level: int = 9) -> int:
@@ -39,9 +39,11 @@ def gzip_alignment(
     seed: int = 0,
     level: int = 9,
     workers: int = 2,
+    resamples: int = RESAMPLES,
 ) -> Alignment:
     """Mean of 1 - NCD over all example pairs, or over `max_pairs` pairs sampled by `seed`.
 
+    The SE and CI resample both datasets' examples (`dataalign.align.stats.pair_mean`).
     Symmetric by construction: the datasets are put in a canonical order before pairs are
     sampled, and each pair is concatenated in lexicographic order (the reference joins
     train + eval; the order changes C(xy) by a few bytes at most).
@@ -50,7 +52,7 @@ def gzip_alignment(
         a_texts, a_sizes, b_texts, b_sizes = b_texts, b_sizes, a_texts, a_sizes
     n, m = len(a_texts), len(b_texts)
     if n * m <= max_pairs:
-        i, j = (index.ravel() for index in np.meshgrid(np.arange(n), np.arange(m), indexing="ij"))
+        i, j = all_pairs(n, m)
     else:
         rng = np.random.default_rng(seed)
         i, j = rng.integers(0, n, max_pairs), rng.integers(0, m, max_pairs)
@@ -71,7 +73,7 @@ def gzip_alignment(
         cxy = np.array([size for part in pool.map(joined_sizes, chunks) for size in part], float)
     cx, cy = np.asarray(a_sizes, float)[i], np.asarray(b_sizes, float)[j]
     values = 1.0 - (cxy - np.minimum(cx, cy)) / np.maximum(cx, cy)
-    return mean_with_ci(values)
+    return pair_mean(values, i, j, n, m, resamples, seed)
 
 
 def naive_gzip_alignment(a_texts: Sequence[str], b_texts: Sequence[str], level: int = 9) -> float:

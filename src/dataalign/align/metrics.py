@@ -64,10 +64,11 @@ def align_embeddings(
             seed=settings["seed"],
             level=settings["level"],
             workers=workers,
+            resamples=settings["bootstrap"],
         )
     vectors_a, vectors_b = np.stack(a["vector"].to_numpy()), np.stack(b["vector"].to_numpy())
     if metric == "task2vec":
-        return task2vec_alignment(vectors_a, vectors_b)
+        return task2vec_alignment(vectors_a, vectors_b, settings["bootstrap"], settings["seed"])
     if metric == "sbert":
         return sbert_alignment(vectors_a, vectors_b, settings["bootstrap"], settings["seed"])
     raise ConfigError(f"unknown alignment metric {metric!r}; use one of {list(METRICS)}.")

@@ -1,7 +1,7 @@
 """SBERT alignment: mean pairwise cosine similarity of normalised sentence embeddings.
 
 For unit vectors the mean over all pairs equals the dot product of the two mean vectors, so a
-pair of datasets costs one dot product; a bootstrap over examples gives the interval.
+pair of datasets costs one dot product; a bootstrap over both datasets' examples gives the SE.
 """
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dataalign.align.stats import Alignment, swap_for_symmetry
+from dataalign.align.stats import (
+    RESAMPLES,
+    Alignment,
+    resampling_weights,
+    summarise,
+    swap_for_symmetry,
+)
 
 
 def load_sentence_model(path_or_id: str, device: str = "auto"):
@@ -34,24 +40,21 @@ def embed_sentences(model, texts: Sequence[str], batch_size: int = 64) -> np.nda
 
 
 def sbert_alignment(
-    a: np.ndarray, b: np.ndarray, bootstrap: int = 1000, seed: int = 0, level: float = 0.95
+    a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
 ) -> Alignment:
-    """Mean cosine similarity over all example pairs, with a percentile bootstrap CI.
+    """Mean cosine similarity over all example pairs, its pair spread and a bootstrap CI.
 
-    `std` is the bootstrap standard error; resampling runs in a canonical order so the
-    result does not depend on which dataset comes first.
+    Never forms the N x M similarity matrix: the mean is mean(a) . mean(b), the mean square is
+    trace(A'A/N . B'B/M), and each resample reweights the examples of both datasets. Resampling
+    runs in a canonical order so the result does not depend on which dataset comes first.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if swap_for_symmetry(a.tobytes(), b.tobytes()):
         a, b = b, a
     value = float(a.mean(axis=0) @ b.mean(axis=0))
+    mean_square = float(np.sum((a.T @ a / len(a)) * (b.T @ b / len(b))))
     rng = np.random.default_rng(seed)
-    draws = np.array(
-        [
-            a[rng.integers(0, len(a), len(a))].mean(axis=0)
-            @ b[rng.integers(0, len(b), len(b))].mean(axis=0)
-            for _ in range(bootstrap)
-        ]
-    )
-    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
-    return Alignment(value, float(draws.std()), float(low), float(high), len(a) * len(b))
+    means_a = resampling_weights(len(a), resamples, rng) @ a / len(a)
+    means_b = resampling_weights(len(b), resamples, rng) @ b / len(b)
+    draws = np.einsum("rd,rd->r", means_a, means_b)
+    return summarise(value, np.sqrt(max(mean_square - value**2, 0.0)), draws, len(a) * len(b))

@@ -1,4 +1,14 @@
-"""What every metric reports: a coefficient with its spread and a 95% confidence interval."""
+"""What every metric reports: a coefficient, the spread of what it averages, and its uncertainty.
+
+Every alignment coefficient is a mean over pairs (batch pairs for Task2Vec, example pairs for
+GZIP and SBERT), and every metric reports the same columns with one meaning:
+
+- `std`: the spread (population std) of the pair values: how much pairs differ;
+- `se`, `ci_low`, `ci_high`: the bootstrap standard error and percentile 95% CI of the mean when
+  both datasets' batches or examples are resampled, each dataset on its own. Pairs that share a
+  batch are not independent, so the pairs themselves are never resampled as if they were;
+- `n`: the number of pairs averaged.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +19,19 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 Data = TypeVar("Data")
 Embedding = TypeVar("Embedding")
+RESAMPLES, LEVEL = 1000, 0.95
 
 
 @dataclass(frozen=True)
 class Alignment:
-    """An alignment coefficient: `value` with the std of what it averages and a CI of the mean."""
+    """An alignment coefficient `value` with the std of its pair values and its bootstrap SE/CI."""
 
     value: float
     std: float
+    se: float
     ci_low: float
     ci_high: float
     n: int
@@ -29,17 +40,49 @@ class Alignment:
         return {"alignment": self.value, **{k: v for k, v in asdict(self).items() if k != "value"}}
 
 
-def mean_with_ci(values: np.ndarray, level: float = 0.95) -> Alignment:
-    """Mean of `values` with their population std and a t-based CI of the mean.
+def resampling_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of n items is drawn in each resample (resamples x n multinomial counts)."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
 
-    The reference prints the population std (Table 4's "±"); older versions printed the CI.
+
+def summarise(
+    value: float, std: float, draws: np.ndarray, n: int, level: float = LEVEL
+) -> Alignment:
+    """An Alignment from the point estimate, the pair spread and bootstrap draws of the estimate."""
+    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return Alignment(float(value), float(std), float(draws.std(ddof=1)), float(low), float(high), n)
+
+
+def pair_mean(
+    values: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    n_a: int,
+    n_b: int | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> Alignment:
+    """Mean of `values[k]`, the value of pair (a_i[k], b_j[k]), with a two-sample bootstrap.
+
+    Each resample draws the n_a items of dataset a and the n_b of dataset b with replacement;
+    a pair weighs as often as both its items were drawn. `n_b=None` means both sides are the
+    same dataset (within-dataset pairs, as for diversity), resampled once.
     """
     values = np.asarray(values, dtype=np.float64).ravel()
-    mean, n = float(values.mean()), values.size
-    if n < 2:
-        return Alignment(mean, 0.0, mean, mean, n)
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / np.sqrt(n)
-    return Alignment(mean, float(values.std()), mean - half, mean + half, n)
+    rng = np.random.default_rng(seed)
+    w_a = resampling_weights(n_a, resamples, rng)
+    w_b = w_a if n_b is None else resampling_weights(n_b, resamples, rng)
+    weights = w_a[:, i] * w_b[:, j]
+    totals = weights.sum(axis=1)
+    usable = totals > 0  # a resample can miss every sampled pair when few pairs are sampled
+    draws = weights[usable] @ values / totals[usable]
+    return summarise(values.mean(), values.std(), draws, values.size)
+
+
+def all_pairs(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays (i, j) of every pair of an n_a x n_b matrix, row by row."""
+    i, j = np.meshgrid(np.arange(n_a), np.arange(n_b), indexing="ij")
+    return i.ravel(), j.ravel()
 
 
 def swap_for_symmetry(a_key: bytes, b_key: bytes) -> bool:

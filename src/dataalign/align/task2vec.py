@@ -4,9 +4,11 @@ Two modes (see README "Task2Vec modes"):
 - `reference` reproduces the public reference code, quirks included, so numbers are comparable
   with published ones: train mode, tied head fine-tuning by full passes, labels sampled at t+1
   scored against logits at t, padding unmasked.
-- `corrected` samples y_t from p(. | x<=t) and scores it at t, masks padding, runs in eval mode,
-  and fine-tunes an untied copy of the head on hidden states computed once, so only the Fisher
-  pass needs full backward passes.
+- `corrected` fine-tunes an untied copy of the head on hidden states computed once (the body is
+  frozen), then takes the exact Fisher of one sequence: the mean over sequences of squared
+  per-sequence gradients of the token-summed log-likelihood, y_t ~ p(. | x<=t) scored at t,
+  padding masked, eval mode, the head block included (`include_head`). It does not depend on
+  how a batch is split into minibatches (see `dataalign.align.fisher`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dataalign.align.stats import Alignment, mean_with_ci
+from dataalign.align.fisher import per_sequence_row_fisher
+from dataalign.align.stats import RESAMPLES, Alignment, all_pairs, pair_mean, swap_for_symmetry
 from dataalign.errors import DatasetError
 from dataalign.io import ParquetColumn
 
@@ -46,6 +49,7 @@ class Task2VecOptions:
     eps: float = 1e-8
     weight_decay: float = 1e-4
     seed: int = 0
+    include_head: bool = True  # corrected mode: the untied head's rows enter the embedding
 
 
 def draw_batches(
@@ -69,6 +73,7 @@ def draw_batches(
     encoded = tokenizer(
         texts.take(drawn) if isinstance(texts, ParquetColumn) else [texts[i] for i in drawn],
         padding="max_length",
+        padding_side="right",
         truncation=True,
         max_length=options.seq_len,
         return_tensors="pt",
@@ -81,9 +86,15 @@ def draw_batches(
 
 
 def sample_labels(logits: torch.Tensor) -> torch.Tensor:
-    """One label per position drawn from softmax(logits): the Monte Carlo Fisher's targets."""
-    probs = torch.softmax(logits.detach().float(), dim=-1)
-    return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
+    """One label per position drawn from softmax(logits): the Monte Carlo Fisher's targets.
+
+    By inverting the cumulative distribution (one uniform per position), several times faster
+    than torch.multinomial over a 50k vocabulary.
+    """
+    cumulative = torch.softmax(logits.detach().float(), dim=-1).cumsum(dim=-1)
+    uniform = torch.rand(*cumulative.shape[:-1], 1, device=logits.device) * cumulative[..., -1:]
+    labels = torch.searchsorted(cumulative, uniform).squeeze(-1)
+    return labels.clamp_max(logits.shape[-1] - 1)
 
 
 def minibatches(batch: Batch, size: int) -> Iterator[Batch]:
@@ -91,6 +102,20 @@ def minibatches(batch: Batch, size: int) -> Iterator[Batch]:
     total = batch["input_ids"].shape[0]
     for start in range(0, total, size):
         yield {k: v[start : start + size] for k, v in batch.items()}
+
+
+def by_length(batch: Batch, size: int) -> Iterator[tuple[torch.Tensor, Batch]]:
+    """Minibatches of the longest sequences first, each cut to its longest real sequence.
+
+    Yields (rows of `batch`, minibatch). With right padding nothing real attends to a padded
+    position, so per-sequence results are the same while padding costs no compute.
+    """
+    lengths = batch["attention_mask"].sum(dim=1)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    for start in range(0, len(order), size):
+        rows = order[start : start + size]
+        longest = max(int(lengths[rows].max()), 1)
+        yield rows, {k: v[rows, :longest] for k, v in batch.items()}
 
 
 def reference_finetune_head(model: nn.Module, batch: Batch, options: Task2VecOptions) -> None:
@@ -135,27 +160,35 @@ def reference_fisher(
 def corrected_finetune_head(model: nn.Module, batch: Batch, options: Task2VecOptions) -> None:
     """Fine-tune an untied copy of the head on hidden states computed once (body frozen).
 
-    Same optimiser and schedule as the reference, next-token targets with padding masked; the
-    trained copy replaces the model's head, leaving the input embedding untouched.
+    One forward pass of the body (no padding computed), then the reference's optimiser and
+    schedule over the same minibatches, on next-token targets of real tokens only. The trained
+    copy replaces the model's head, leaving the input embedding untouched.
     """
     model.eval()
     old = model.get_output_embeddings()
     head = nn.Linear(old.in_features, old.out_features, bias=old.bias is not None)
     head = head.to(old.weight.device, old.weight.dtype)
+    lengths = batch["attention_mask"].sum(dim=1).tolist()
+    states: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
     with torch.no_grad():
         head.weight.copy_(old.weight)
         if old.bias is not None:
             head.bias.copy_(old.bias)
-        hidden = [
-            model.base_model(**mb).last_hidden_state for mb in minibatches(batch, options.minibatch)
-        ]
+        for rows, mb in by_length(batch, options.minibatch):
+            hidden = model.base_model(**mb).last_hidden_state
+            for k, row in enumerate(rows.tolist()):
+                states[row] = hidden[k, : max(lengths[row] - 1, 0)]  # those with a next token
     optimizer = torch.optim.AdamW(
         head.parameters(), lr=options.lr, eps=options.eps, weight_decay=options.weight_decay
     )
     for _ in range(options.epochs):
-        for states, mb in zip(hidden, minibatches(batch, options.minibatch), strict=True):
-            keep = mb["attention_mask"][:, 1:].bool()
-            loss = F.cross_entropy(head(states[:, :-1][keep]), mb["input_ids"][:, 1:][keep])
+        for start in range(0, len(lengths), options.minibatch):
+            rows = range(start, min(start + options.minibatch, len(lengths)))
+            inputs = torch.cat([states[r] for r in rows])
+            targets = torch.cat([batch["input_ids"][r, 1 : lengths[r]] for r in rows])
+            if not len(targets):  # one-token sequences only: nothing to predict
+                continue
+            loss = F.cross_entropy(head(inputs), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -165,17 +198,14 @@ def corrected_finetune_head(model: nn.Module, batch: Batch, options: Task2VecOpt
 def corrected_fisher(
     model: nn.Module, batch: Batch, options: Task2VecOptions, sampler: LabelSampler = sample_labels
 ) -> dict[int, torch.Tensor]:
-    """Mean over minibatches of grad^2 of the Monte Carlo loss with y_t ~ p(. | x<=t) scored at t.
+    """Row means of the exact per-sequence Fisher, by weight id (see `dataalign.align.fisher`).
 
-    Padded positions are masked; eval mode, so only the sampled labels are random.
+    The head's block is left out when `options.include_head` is false.
     """
-    model.eval()
-
-    def loss_fn(mb: Batch, logits: torch.Tensor) -> torch.Tensor:
-        keep = mb["attention_mask"].bool()
-        return F.cross_entropy(logits[keep], sampler(logits)[keep])
-
-    return _accumulate_fisher(model, batch, options, loss_fn)
+    head = model.get_output_embeddings().weight
+    skip = set() if options.include_head else {id(head)}
+    trimmed = (mb for _, mb in by_length(batch, options.minibatch))
+    return per_sequence_row_fisher(model, trimmed, sampler, skip)
 
 
 def _accumulate_fisher(
@@ -201,19 +231,26 @@ def _accumulate_fisher(
     return {key: value / count for key, value in fisher.items()}
 
 
-def embedding_vector(model: nn.Module, fisher: dict[int, torch.Tensor]) -> np.ndarray:
-    """The reference layout: for each module's weight (not the head), mean of its Fisher per row.
+def row_means(fisher: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+    """An elementwise Fisher reduced to the mean of each row (dim 0), the embedding's unit."""
+    return {key: value.reshape(value.shape[0], -1).mean(dim=1) for key, value in fisher.items()}
+
+
+def embedding_vector(
+    model: nn.Module, rows: dict[int, torch.Tensor], exclude: nn.Module | None = None
+) -> np.ndarray:
+    """The reference layout: for each module's weight, in module order, its Fisher row means.
 
     Rows are dim 0 (per output unit for nn.Linear, per input unit for GPT-2's Conv1D, per token
-    for embeddings); biases are left out. A head tied to the input embedding enters through it.
+    for embeddings); biases are left out, and so is module `exclude` (the reference skips the
+    head, whose tied weight enters through the input embedding). A weight enters once.
     """
-    head = model.get_output_embeddings()
-    parts = []
+    parts, seen = [], set()
     for module in model.modules():
-        weight = module._parameters.get("weight") if module is not head else None
-        if weight is not None and id(weight) in fisher:
-            values = fisher[id(weight)]
-            parts.append(values.reshape(values.shape[0], -1).mean(dim=1))
+        weight = module._parameters.get("weight") if module is not exclude else None
+        if weight is not None and id(weight) in rows and id(weight) not in seen:
+            seen.add(id(weight))
+            parts.append(rows[id(weight)])
     return torch.cat(parts).cpu().numpy().astype(np.float32)
 
 
@@ -227,9 +264,10 @@ def embed_task2vec(
 ) -> np.ndarray:
     """Task2Vec embeddings (batches x parameters-rows) of `texts`, a fresh probe copy per batch."""
     device = next(model.parameters()).device
+    reference = options.mode == "reference"
     finetune, fisher = (
-        (reference_finetune_head, reference_fisher)
-        if options.mode == "reference"
+        (reference_finetune_head, lambda *args: row_means(reference_fisher(*args)))
+        if reference
         else (corrected_finetune_head, corrected_fisher)
     )
     vectors = []
@@ -239,7 +277,9 @@ def embed_task2vec(
         probe = copy.deepcopy(model)
         batch = {k: v.to(device) for k, v in batch.items()}
         finetune(probe, batch, options)
-        vectors.append(embedding_vector(probe, fisher(probe, batch, options, sampler)))
+        rows = fisher(probe, batch, options, sampler)
+        head = probe.get_output_embeddings() if reference else None
+        vectors.append(embedding_vector(probe, rows, exclude=head))
         del probe
     log.info("%s: %d Task2Vec embeddings of %d values", name, len(vectors), vectors[0].size)
     return np.stack(vectors)
@@ -258,12 +298,20 @@ def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([[task2vec_distance(x, y) for y in b] for x in a])
 
 
-def task2vec_alignment(train: np.ndarray, evaluation: np.ndarray, level: float = 0.95) -> Alignment:
-    """1 - mean distance over all N x M batch pairs, with the population std and a CI."""
-    return mean_with_ci(1.0 - distance_matrix(train, evaluation), level)
+def task2vec_alignment(
+    train: np.ndarray, evaluation: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
+) -> Alignment:
+    """1 - mean distance over all N x M batch pairs; the SE and CI resample both sides' batches."""
+    if swap_for_symmetry(np.asarray(train).tobytes(), np.asarray(evaluation).tobytes()):
+        train, evaluation = evaluation, train
+    values = 1.0 - distance_matrix(train, evaluation)
+    return pair_mean(values, *all_pairs(*values.shape), *values.shape, resamples, seed)
 
 
-def task2vec_diversity(embeddings: np.ndarray, level: float = 0.95) -> Alignment:
+def task2vec_diversity(
+    embeddings: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
+) -> Alignment:
     """Mean distance over distinct batch pairs of one dataset (the diversity coefficient)."""
-    distances = distance_matrix(embeddings, embeddings)
-    return mean_with_ci(distances[np.triu_indices(len(embeddings), k=1)], level)
+    i, j = np.triu_indices(len(embeddings), k=1)
+    distances = distance_matrix(embeddings, embeddings)[i, j]
+    return pair_mean(distances, i, j, len(embeddings), None, resamples, seed)
