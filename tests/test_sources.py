@@ -37,8 +37,9 @@ def test_csv_gz_json_and_parquet(fixture_data, tmp_path):
     assert len(load_rows("records", ["text"], local=local(fixture_data["records"]))) == 30
     parquet = tmp_path / "t.parquet"
     pd.DataFrame({"text": ["a b", "c"], "n": [1, 2]}).to_parquet(parquet)
-    rows = load_rows("t", ["text", "n"], local=local(parquet))
-    assert rows["n"].tolist() == ["1", "2"]  # every field becomes text
+    assert load_rows("t", ["text"], local=local(parquet))["text"].tolist() == ["a b", "c"]
+    with pytest.raises(DatasetError, match=r"field 'n' of row 0 is int64 '1', not text"):
+        load_rows("t", ["text", "n"], local=local(parquet))  # numbers are not made into text
 
 
 def test_max_rows_caps_rows(fixture_data):
@@ -156,7 +157,91 @@ def test_valid_text_containing_the_replacement_character_gets_no_warning(tmp_pat
     path.write_text('{"text": "a scraped page with \\ufffd in it"}\n', encoding="utf-8")
     rows = load_rows("c4", ["text"], local={"path": str(path), "format": None, "separator": "\n"})
     assert rows["text"][0] == "a scraped page with \ufffd in it"
-    assert "replaced bytes" not in caplog.text
+    assert "replaced" not in caplog.text
     path.write_bytes(b'{"text": "broken \xff byte"}\n')
     load_rows("c4", ["text"], local={"path": str(path), "format": None, "separator": "\n"})
-    assert "replaced bytes that are not valid UTF-8" in caplog.text
+    assert "replaced 1 invalid UTF-8 sequence(s) with U+FFFD" in caplog.text
+
+
+def write_bad(folder: Path, name: str, content: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(content)
+    return path
+
+
+def corrupt_gzip(folder: Path) -> Path:
+    import gzip
+
+    whole = gzip.compress(b'{"text": "a"}\n' * 2000)
+    return write_bad(folder, "cut.jsonl.gz", whole[: len(whole) // 2])
+
+
+BAD_FILES = {
+    "truncated JSONL line": (
+        lambda d: write_bad(d, "cut.jsonl", b'{"text": "one"}\n{"text": "two"}\n{"text": "th'),
+        r"line 3 of '.*cut.jsonl' is not valid JSON \(.*\): '\{\"text\": \"th'. Fix: repair or "
+        r"remove that line",
+    ),
+    "JSON array in a .jsonl": (
+        lambda d: write_bad(d, "array.jsonl", b'[{"text": "a"},\n {"text": "b"}]\n'),
+        r"line 1 of '.*array.jsonl' is not valid JSON .* Fix: it holds a JSON array: set "
+        r"datasets.bad.local.format: json",
+    ),
+    "JSON array on one line": (
+        lambda d: write_bad(d, "array.jsonl", b'[{"text": "a"}, {"text": "b"}]\n'),
+        r"line 1 of '.*array.jsonl' is an array, not an object with fields",
+    ),
+    "CSV with a broken quote": (
+        lambda d: write_bad(d, "quote.csv", b'text,label\n"fine",1\n"unclosed,2\nmore,3\n'),
+        r"'.*quote.csv' is not valid CSV \(.*EOF inside string starting at row 2.*\)",
+    ),
+    "corrupt gzip": (
+        corrupt_gzip,
+        r"'.*cut.jsonl.gz' is not a readable gzip file \(Compressed file ended",
+    ),
+    "not Parquet": (
+        lambda d: write_bad(d, "fake.parquet", b'{"text": "I am JSON"}\n'),
+        r"'.*fake.parquet' is not a Parquet file \(.*\). Fix: check the file",
+    ),
+    "UTF-16 text": (
+        lambda d: write_bad(d, "wide.txt", "hello\nworld\n".encode("utf-16")),
+        r"'.*wide.txt' is not UTF-8 text .* Fix: convert it to UTF-8, e.g. iconv -f UTF-16",
+    ),
+    "a number in a text field": (
+        lambda d: write_bad(d, "typed.jsonl", b'{"text": "ok"}\n{"text": 42}\n'),
+        r"field 'text' of row 1 is int '42', not text",
+    ),
+    "a list in a text field": (
+        lambda d: write_bad(d, "typed.jsonl", b'{"text": ["a", "b"]}\n'),
+        r"field 'text' of row 0 is list \"\['a', 'b'\]\", not text",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_a_bad_file_fails_with_one_line_naming_dataset_file_and_fix(tmp_path, case):
+    """Each fails through `write_rows` with one line (no traceback text) and writes nothing."""
+    from dataalign.sources import write_rows
+
+    make, message = BAD_FILES[case]
+    path = make(tmp_path)
+    out = tmp_path / "rows.parquet"
+    with pytest.raises(DatasetError, match=rf"^dataset 'bad': {message}") as raised:
+        write_rows("bad", ["text"], out, local=local(path))
+    assert "\n" not in str(raised.value) and "Fix:" in str(raised.value)
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_rows_missing_a_field_are_counted_and_fail_above_the_threshold(tmp_path, caplog):
+    lines = [b'{"text": "row %d"}' % i for i in range(10)]
+    lines[3], lines[7] = b'{"other": "no text"}', b'{"text": null}'
+    path = write_bad(tmp_path, "holes.jsonl", b"\n".join(lines) + b"\n")
+    with pytest.raises(
+        DatasetError,
+        match=r"dataset 'holes': 2 of 10 rows \(20.0%\) miss one of the fields \['text'\] "
+        r"\(the first is row 3\). Fix: .* datasets.holes.max_missing: 0.2\.",
+    ):
+        load_rows("holes", ["text"], local=local(path))
+    rows = load_rows("holes", ["text"], local=local(path), max_missing=0.2)
+    assert rows["row"].tolist() == [0, 1, 2, 4, 5, 6, 8, 9]  # positions in the source kept
+    assert "2 of 10 rows (20.0%) miss one of the fields" in caplog.text

@@ -278,17 +278,35 @@ def test_alignment_tables_embed_each_subset_once(pipeline_run):
 
 def test_failed_subset_names_shortfall_and_leaves_no_output(fixture_data, tiny_lm_dir, tmp_path):
     config = fixture_config(fixture_data, tiny_lm_dir)
-    config["experiments"]["demo"].update(train=["prose"], budget=100_000, seeds=[0])
+    # more tokens than the file has words, though not more than it has bytes (config time)
+    config["experiments"]["demo"].update(train=["prose"], budget=5_000, seeds=[0])
     configfile = write_config(config, tmp_path / "config.yaml")
     with pytest.raises(Exception):  # noqa: B017 - Snakemake reports the failed job generically
-        run_snakemake(
-            tmp_path, configfile, targets=["results/subsets/words/prose/100000-0.parquet"]
-        )
-    assert not (tmp_path / "results/subsets/words/prose/100000-0.parquet").exists()
+        run_snakemake(tmp_path, configfile, targets=["results/subsets/words/prose/5000-0.parquet"])
+    assert not (tmp_path / "results/subsets/words/prose/5000-0.parquet").exists()
     assert not list((tmp_path / "results/subsets/words/prose").glob("*"))
-    log = (tmp_path / "logs/subset/words/prose/100000-0.log").read_text()
-    assert "dataset 'prose': draw 0 needs 100000 tokens but only" in log
+    log = (tmp_path / "logs/subset/words/prose/5000-0.log").read_text()
+    assert "dataset 'prose': draw 0 needs 5000 tokens but only" in log
     assert "shortfall" in log
+
+
+def test_a_bad_data_file_fails_once_with_its_message_even_with_retries(
+    fixture_data, tiny_lm_dir, tmp_path
+):
+    """Bad data is deterministic: `--retries 3` does not run the read four times."""
+    truncated = tmp_path / "truncated.jsonl"
+    truncated.write_text(fixture_data["pairs"].read_text()[:-20])
+    config = fixture_config(fixture_data, tiny_lm_dir)
+    config["datasets"]["pairs"]["local"]["path"] = str(truncated)
+    configfile = write_config(config, tmp_path / "config.yaml")
+    command = [sys.executable, "-m", "snakemake", "resources/datasets/pairs.parquet", "--cores",
+               "1", "--retries", "3", "--snakefile", str(REPO / "Snakefile"), "--directory",
+               str(tmp_path), "--configfile", str(configfile)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Trying to restart" not in output
+    assert "dataset 'pairs': line 120 of" in output and "is not valid JSON" in output
+    assert not (tmp_path / "resources/datasets/pairs.parquet").exists()
 
 
 def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_run):

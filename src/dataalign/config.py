@@ -391,7 +391,7 @@ def download_spec(config: Config, dataset: str) -> dict[str, Any]:
     """
     entry = config["datasets"][dataset]
     kind = next(k for k in SOURCES if k in entry)
-    return {kind: entry[kind], "fields": entry["fields"], "max_rows": entry["max_rows"]}
+    return {kind: entry[kind], **_pick(entry, "fields", "max_rows", "max_missing")}
 
 
 def embed_settings(config: Config, metric: str) -> dict[str, Any]:

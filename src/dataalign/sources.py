@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
+import math
 import os
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,13 +38,17 @@ def iter_rows(
     local: Mapping[str, Any] | None = None,
     installed: Mapping[str, Any] | None = None,
     max_rows: int | None = None,
+    max_missing: float = 0.0,
     batch_rows: int = ROWS_PER_BATCH,
 ) -> Iterator[pd.DataFrame]:
-    """Rows of `dataset` with only `fields` (as strings) and `row`, capped at `max_rows`, in
+    """Rows of `dataset` with only `fields` (strings) and `row`, capped at `max_rows`, in
     batches: a Hub source (streamed or not) is never held whole.
 
     `hub` (id, name, split, revision, streaming), `local` (path, format, separator) and
     `installed` (corpus) are the dataset's config entries; the caller passes the one that wins.
+    `row` is a row's position in the source. Rows missing a field are dropped and counted; more
+    than `max_missing` (a share of all rows) of them fails the dataset, naming the first. A
+    field holding a number, a list or a mapping fails it too: text is never guessed from them.
     """
     if local is not None:
         frames = _local_batches(
@@ -54,17 +61,26 @@ def iter_rows(
         frames = _hub_batches(dataset, hub, fields, max_rows, batch_rows)
     else:
         raise DatasetError(f"dataset '{dataset}': give a hub:, local: or installed: source.")
-    start = 0
+    start, missing, first_missing = 0, 0, 0
     for frame in frames:
         if frame.empty:
             continue
         _require_fields(dataset, fields, list(frame.columns))
-        rows = frame[list(fields)].map(_as_text).reset_index(drop=True)
+        rows = frame[list(fields)].reset_index(drop=True)
         rows.insert(0, "row", range(start, start + len(rows)))
         start += len(rows)
+        absent = rows[list(fields)].isna().any(axis=1)
+        if absent.any():
+            if not missing:
+                first_missing = int(rows["row"][absent].iloc[0])
+            missing += int(absent.sum())
+            rows = rows[~absent].reset_index(drop=True)
+        _require_text(dataset, rows, fields)
         yield rows
     if start == 0:
         raise DatasetError(f"dataset '{dataset}' is empty (0 rows). Fix: check its source.")
+    if missing:
+        _report_missing(dataset, fields, missing, start, first_missing, max_missing)
 
 
 HASHED_UP_TO = 2**30  # bytes; a larger local file is fingerprinted by size and mtime
@@ -120,11 +136,34 @@ def write_rows(dataset: str, fields: list[str], path: str | os.PathLike, **sourc
     return count
 
 
-def _as_text(value: Any) -> str:
-    """Missing values become empty strings (dropped later); everything else its string form."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    return value if isinstance(value, str) else str(value)
+def _require_text(dataset: str, rows: pd.DataFrame, fields: list[str]) -> None:
+    """Every value of every field is a string; the first that is not is named with its row."""
+    for field in fields:
+        wrong = ~rows[field].map(lambda value: isinstance(value, str))
+        if wrong.any():
+            row, value = rows["row"][wrong].iloc[0], rows[field][wrong].iloc[0]
+            raise DatasetError(
+                f"dataset '{dataset}': field '{field}' of row {row} is {type(value).__name__} "
+                f"{str(value)[:40]!r}, not text ({int(wrong.sum())} such row(s) in this batch). "
+                f"Fix: name text fields in datasets.{dataset}.fields."
+            )
+
+
+def _report_missing(
+    dataset: str, fields: list[str], missing: int, total: int, first: int, max_missing: float
+) -> None:
+    """Rows missing a field are dropped; the dataset fails when more than the allowed share do."""
+    share = missing / total
+    message = (
+        f"dataset '{dataset}': {missing} of {total} rows ({share:.1%}) miss one of the fields "
+        f"{fields} (the first is row {first})"
+    )
+    if share > max_missing:
+        raise DatasetError(
+            f"{message}. Fix: repair the source, name fields every row has, or accept dropping "
+            f"them with datasets.{dataset}.max_missing: {math.ceil(share * 1000) / 1000}."
+        )
+    log.warning("%s; dropped (max_missing %s).", message, max_missing)
 
 
 def _hub_batches(
@@ -171,7 +210,11 @@ def _local_batches(
     dataset: str, reference: str, fmt: str | None, separator: str, size: int
 ) -> Iterator[pd.DataFrame]:
     """A local file's rows: Parquet and JSONL (gzip or not) a batch at a time; JSON arrays,
-    CSV and plain text, whose records cannot be split without parsing the whole, at once."""
+    CSV and plain text, whose records cannot be split without parsing the whole, at once.
+
+    A file that cannot be read as its format fails with its name, the line where it can, and
+    what to do; nothing is written.
+    """
     path = find_installed(reference)
     if path is None or not path.is_file():
         raise DatasetError(
@@ -180,36 +223,106 @@ def _local_batches(
             "package/file inside an installed package)."
         )
     fmt = fmt or _infer_format(dataset, path)
+    try:
+        yield from _read_local(dataset, path, fmt, separator, size)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise DatasetError(
+            f"dataset '{dataset}': '{path}' is not a readable gzip file ({error}). Fix: copy or "
+            "download it again, or give the uncompressed file."
+        ) from None
+
+
+def _read_local(
+    dataset: str, path: Path, fmt: str, separator: str, size: int
+) -> Iterator[pd.DataFrame]:
     if fmt == "parquet":
-        for batch in pq.ParquetFile(path).iter_batches(size):
+        try:
+            source = pq.ParquetFile(path)
+        except pa.ArrowInvalid as error:
+            raise DatasetError(
+                f"dataset '{dataset}': '{path}' is not a Parquet file ({error}). Fix: check the "
+                f"file, or set datasets.{dataset}.local.format to the format it is in."
+            ) from None
+        for batch in source.iter_batches(size):
             yield batch.to_pandas()
         return
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as handle:
+        _require_utf8(dataset, path, handle.read(4096))
     if fmt == "jsonl":
-        opener = gzip.open if _is_gzip(path) else open
         with opener(path, "rb") as handle:
-            lines: list[bytes] = []
-            for line in handle:
+            lines: list[tuple[int, bytes]] = []
+            for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    lines.append(line)
+                    lines.append((number, line))
                 if len(lines) == size:
-                    yield _json_lines(path, lines)
+                    yield _json_lines(dataset, path, lines)
                     lines = []
             if lines:
-                yield _json_lines(path, lines)
+                yield _json_lines(dataset, path, lines)
         return
-    text = _decode(path, path.read_bytes())
+    with opener(path, "rb") as handle:
+        text = _decode(path, handle.read())
     if fmt == "json":
-        yield pd.read_json(io.StringIO(text), dtype=False)
+        try:
+            yield pd.read_json(io.StringIO(text), dtype=False)
+        except ValueError as error:
+            raise DatasetError(
+                f"dataset '{dataset}': '{path}' is not one valid JSON document ({error}). Fix: "
+                f"repair it; a file with one JSON object per line needs "
+                f"datasets.{dataset}.local.format: jsonl."
+            ) from None
     elif fmt == "csv":
-        yield pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        try:
+            yield pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        except pd.errors.ParserError as error:
+            raise DatasetError(
+                f"dataset '{dataset}': '{path}' is not valid CSV ({error}). Fix: repair the row "
+                "named (an unclosed quote makes the rest of the file one field)."
+            ) from None
     else:
         pieces = text.replace("\r\n", "\n").split(separator)
         yield pd.DataFrame({"text": [p.strip() for p in pieces if p.strip()]})
 
 
-def _json_lines(path: Path, lines: list[bytes]) -> pd.DataFrame:
-    text = _decode(path, b"".join(lines))
-    return pd.read_json(io.StringIO(text), lines=True, dtype=False)
+def _json_lines(dataset: str, path: Path, lines: list[tuple[int, bytes]]) -> pd.DataFrame:
+    """One JSON object per line; the first line that is not one is named with its number."""
+    texts = _decode(path, b"\n".join(line.rstrip(b"\r\n") for _, line in lines)).split("\n")
+    records = []
+    for (number, _), text in zip(lines, texts, strict=True):
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            array = number == 1 and text.lstrip().startswith("[")
+            fix = (
+                f"it holds a JSON array: set datasets.{dataset}.local.format: json"
+                if array
+                else "repair or remove that line (a truncated line is often the last one)"
+            )
+            raise DatasetError(
+                f"dataset '{dataset}': line {number} of '{path}' is not valid JSON ({error.msg} "
+                f"at column {error.colno}): "
+                f"{text[:60]!r}. Fix: {fix}."
+            ) from None
+        if not isinstance(record, dict):
+            kind = "an array" if isinstance(record, list) else f"a {type(record).__name__}"
+            raise DatasetError(
+                f"dataset '{dataset}': line {number} of '{path}' is {kind}, not an object with "
+                f"fields. Fix: one JSON object per line, or datasets.{dataset}.local.format: "
+                "json for a file that is one JSON array."
+            )
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _require_utf8(dataset: str, path: Path, head: bytes) -> None:
+    """UTF-16 and binary files fail at once instead of decoding to replacement characters."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise DatasetError(
+            f"dataset '{dataset}': '{path}' is not UTF-8 text (NUL bytes or a UTF-16 byte-order "
+            f"mark: UTF-16, or binary). Fix: convert it to UTF-8, e.g. "
+            f"iconv -f UTF-16 -t UTF-8 '{path.name}' > '{path.stem}.utf8{path.suffix}'."
+        )
 
 
 def _is_gzip(path: Path) -> bool:
@@ -229,12 +342,13 @@ def _infer_format(dataset: str, path: Path) -> str:
 
 
 def _decode(path: Path, raw: bytes) -> str:
-    """Decode as UTF-8 (gzip-aware), replacing undecodable bytes instead of failing the run;
-    warns only when bytes were replaced (U+FFFD already in valid text is left alone)."""
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    """Decode UTF-8 (a leading byte-order mark dropped), replacing undecodable bytes instead of
+    failing the run; warns, with the count, only when bytes were replaced (U+FFFD already in
+    valid text is left alone)."""
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        log.warning("%s: replaced bytes that are not valid UTF-8 with U+FFFD", path)
-        return raw.decode("utf-8", errors="replace")
+        text = raw.decode("utf-8-sig", errors="replace")
+        replaced = text.count("\ufffd") - raw.count("\ufffd".encode())
+        log.warning("%s: replaced %d invalid UTF-8 sequence(s) with U+FFFD", path, replaced)
+        return text

@@ -30,6 +30,7 @@ from dataalign.io import atomic_path
 log = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 ROWS_PER_BATCH = 2048
+SHORTFALL_WARNING = 0.05  # a draw this far below its budget says so in the job's log
 SUBSET_SCHEMA = pa.schema(
     [("dataset", pa.string()), ("row", pa.int64()), ("text", pa.string()), ("n_tokens", pa.int64())]
 )
@@ -164,6 +165,14 @@ def plan_subset(parts: Sequence[Part], tokenizer, budget: int | None, seed: int 
         share = None if budget is None else int(budget * part.weight / total_weight)
         positions = draw_positions(part.name, n_tokens, share, seed, part.shuffle_seed)
         draws.append(Draw(part, positions, int(n_tokens[positions].sum())))
+        if share and draws[-1].n_tokens < (1 - SHORTFALL_WARNING) * share:
+            log.warning(
+                "%s: draw %d holds %d of its %d tokens (%.0f%% short): the next example in the "
+                "shuffle did not fit. Its model is trained on fewer tokens than the others; a "
+                "larger budget or shorter examples (e.g. format: split) make draws fuller.",
+                part.name, seed, draws[-1].n_tokens, share,
+                100 * (1 - draws[-1].n_tokens / share),
+            )  # fmt: skip
         log.info(
             "%s: %d examples, %d tokens (budget %s; %d examples in the source)",
             part.name, len(positions), draws[-1].n_tokens, share or "all", len(n_tokens),
