@@ -55,7 +55,10 @@ def load_probe(name: str):
     if name == "smollm2":
         return load_causal_lm(spec, vocab_size=len(tokenizer), device="cpu"), tokenizer
     torch.manual_seed(0)
-    config = GPT2Config(n_layer=4, n_head=4, n_embd=256, n_positions=128, vocab_size=len(tokenizer))
+    config = GPT2Config(
+        n_layer=4, n_head=4, n_embd=256, n_positions=128, vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
     return GPT2LMHeadModel(config).eval(), tokenizer
 
 

@@ -149,12 +149,23 @@ def reference_fisher(
     drawn from t+1's distribution) and padded positions count, as in the reference code.
     """
     model.train()
-
-    def loss_fn(mb: Batch, logits: torch.Tensor) -> torch.Tensor:
+    fisher: dict[int, torch.Tensor] = {}
+    count = 0
+    for mb in minibatches(batch, options.minibatch):
+        model.zero_grad(set_to_none=True)
+        logits = model(**mb).logits
         labels = sampler(logits)
-        return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
-
-    return _accumulate_fisher(model, batch, options, loss_fn)
+        F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()).backward()
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                grad = parameter.grad.detach().float()
+                if id(parameter) in fisher:
+                    fisher[id(parameter)].addcmul_(grad, grad)
+                else:
+                    fisher[id(parameter)] = grad * grad
+        count += 1
+    model.zero_grad(set_to_none=True)
+    return {key: value / count for key, value in fisher.items()}
 
 
 def corrected_finetune_head(model: nn.Module, batch: Batch, options: Task2VecOptions) -> None:
@@ -206,29 +217,6 @@ def corrected_fisher(
     skip = set() if options.include_head else {id(head)}
     trimmed = (mb for _, mb in by_length(batch, options.minibatch))
     return per_sequence_row_fisher(model, trimmed, sampler, skip)
-
-
-def _accumulate_fisher(
-    model: nn.Module,
-    batch: Batch,
-    options: Task2VecOptions,
-    loss_fn: Callable[[Batch, torch.Tensor], torch.Tensor],
-) -> dict[int, torch.Tensor]:
-    fisher: dict[int, torch.Tensor] = {}
-    count = 0
-    for mb in minibatches(batch, options.minibatch):
-        model.zero_grad(set_to_none=True)
-        loss_fn(mb, model(**mb).logits).backward()
-        for parameter in model.parameters():
-            if parameter.grad is not None:
-                grad = parameter.grad.detach().float()
-                if id(parameter) in fisher:
-                    fisher[id(parameter)].addcmul_(grad, grad)
-                else:
-                    fisher[id(parameter)] = grad * grad
-        count += 1
-    model.zero_grad(set_to_none=True)
-    return {key: value / count for key, value in fisher.items()}
 
 
 def row_means(fisher: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
