@@ -51,11 +51,11 @@ def test_local_path_inside_an_installed_package():
 
 
 def test_local_wins_over_installed_which_wins_over_hub():
-    entry = {"fields": ["text"], "max_rows": None, "hub": {"id": "x/y"}}
+    entry = {"fields": ["text"], "max_rows": None, "max_missing": 0, "hub": {"id": "x/y"}}
     config = {"datasets": {"d": dict(entry, installed={"corpus": "licenses"})}}
     assert "installed" in download_spec(config, "d") and "hub" not in download_spec(config, "d")
     config["datasets"]["d"]["local"] = {"path": "d.txt"}
-    assert set(download_spec(config, "d")) == {"local", "fields", "max_rows"}
+    assert set(download_spec(config, "d")) == {"local", "fields", "max_rows", "max_missing"}
 
 
 DEMO_CORPUS = {  # the offline demo's data, pinned: a changed byte changes every demo number

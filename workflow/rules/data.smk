@@ -32,6 +32,7 @@ use rule download_dataset as read_dataset with:
     log:
         "logs/read_dataset/{ds}.log",
     retries: 0
+    localrule: True
 
 
 rule subset:
