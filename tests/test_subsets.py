@@ -119,3 +119,14 @@ def test_empty_examples_are_an_error(tokenizer):
     rows = pd.DataFrame({"row": [0, 1], "text": ["  ", ""]})
     with pytest.raises(DatasetError, match="dataset 'blank' has no non-empty examples"):
         build_subset([Part("blank", rows, ["text"])], tokenizer, 10)
+
+
+def test_a_draw_well_short_of_its_budget_says_so(tokenizer, caplog):
+    """Six-token examples fill a 10-token budget only to 6: the log says the draw is short."""
+    rows = pd.DataFrame({"row": range(4), "text": ["a b c d e f"] * 4})
+    assert build_subset([Part("gappy", rows, ["text"])], tokenizer, 10)["n_tokens"].sum() == 6
+    assert "gappy: draw 0 holds 6 of its 10 tokens (40% short)" in caplog.text
+    caplog.clear()
+    full = pd.DataFrame({"row": range(12), "text": ["w"] * 12})
+    build_subset([Part("full", full, ["text"])], tokenizer, 10)
+    assert "short)" not in caplog.text
