@@ -111,6 +111,8 @@ def test_permutation_p_is_exact_over_train_set_orders():
     assert used == 5040 and p == pytest.approx(count / 5040)
     sampled, used = permutation_p(points(), "ppl", permutations=1000, seed=0)
     assert used == 1001 and 1 / 1001 <= sampled < 0.01
+    both = pd.concat([points("a"), points("b").iloc[1:]])  # d0 was not scored on b
+    assert np.isnan(permutation_p(both, "ppl", permutations=100, seed=0)[0])
 
 
 def test_too_few_train_sets_say_so_instead_of_a_clustered_number():
