@@ -323,3 +323,15 @@ def test_task2vec_reads_only_the_texts_it_draws_from_a_parquet_subset(tokenizer,
     assert len(column) == 300 and taken == [12]  # 3 batches x 4 sequences, nothing else
     for a, b in zip(lazy, eager, strict=True):
         assert torch.equal(a["input_ids"], b["input_ids"])
+
+
+def test_pair_bootstrap_in_chunks_gives_the_same_draws(monkeypatch):
+    """Memory is bounded whatever max_pairs is: chunking the resamples changes no number."""
+    import dataalign.align.stats as stats_module
+
+    values = np.random.default_rng(0).random(300)
+    i, j = np.arange(300) % 20, np.arange(300) % 15
+    whole = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3)
+    monkeypatch.setattr(stats_module, "PAIR_WEIGHTS", 700)  # two resamples at a time
+    chunked = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3)
+    assert chunked.as_row() == pytest.approx(whole.as_row(), rel=1e-12)

@@ -204,3 +204,14 @@ def test_snakemake_dry_run_names_the_key_in_one_line(tmp_path):
         "tokens, so windows would skip or misplace tokens. Fix: a stride below the context "
         "(e.g. 32), or null for half of it."
     ]
+
+
+def test_task2vec_include_head_reaches_the_embed_job(config):
+    """A documented key is accepted by the schema and arrives in the job's params."""
+    from dataalign.config import embed_settings
+
+    validate_config(config, SCHEMA)
+    assert embed_settings(config, "task2vec")["options"]["include_head"] is True
+    config["alignment"]["task2vec"]["include_head"] = False
+    validate_config(config, SCHEMA)
+    assert embed_settings(config, "task2vec")["options"]["include_head"] is False

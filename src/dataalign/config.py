@@ -283,14 +283,15 @@ def _check_draws_fit(key: str, dataset: str, budget: int, seeds: list[int], conf
     A file of n bytes holds at most n tokens (every tokenizer here spends a byte or more per
     token), so this catches only what is certainly impossible; the subset job checks the rest.
     """
-    draws = max(seeds) + 1
-    for part, spec in subset_parts(config, dataset).items():
+    draws, parts = max(seeds) + 1, subset_parts(config, dataset)
+    total = sum(spec["weight"] for spec in parts.values())
+    for part, spec in parts.items():
         entry = config["datasets"][part]
         if "local" not in entry or spec["format"] == "pair":  # a template adds its own words
             continue
         path = find_installed(entry["local"]["path"])
         size = _uncompressed_bytes(path) if path is not None else None
-        share = spec["weight"] / sum(s["weight"] for s in subset_parts(config, dataset).values())
+        share = spec["weight"] / total
         if size is not None and draws * budget * share > size:
             fit = int(size // (budget * share))
             raise ConfigError(

@@ -45,12 +45,14 @@ for warning in shared_row_warnings(config):
 # Models and evaluations are named by what decides them, so experiments that need the same one
 # share it: each distinct model is trained once, each (model, eval subset) scored once.
 TRAININGS = training_runs(config)
-# Datasets with rows of their own (not mixtures): from the Hub, or offline (local or installed).
+EVALUATIONS = evaluation_runs(config)
+PANEL_SCORINGS = panel_scorings(config)
+
+# Datasets with rows of their own (not mixtures): from the Hub (a failed download is retried),
+# or offline from a local file or an installed corpus (a failed read is the data's: not retried).
 SOURCED = [d for d, entry in config["datasets"].items() if "mixture" not in entry]
 HUB_DATASETS = [d for d in SOURCED if "hub" in download_spec(config, d)]
 OFFLINE_DATASETS = [d for d in SOURCED if d not in HUB_DATASETS]
-EVALUATIONS = evaluation_runs(config)
-PANEL_SCORINGS = panel_scorings(config)
 
 
 # A GPU stage asks for one GPU where the machine has one (a CPU-only laptop sees no GPU request);

@@ -4,10 +4,10 @@ Task2Vec's corrected embedding is, for every weight matrix, the mean over its ro
 
     F = mean over sequences s of (d/dW  sum_t log p(y_st | x_s<=t))^2
 
-with y sampled from the model: the Fisher of one sequence, whatever the minibatch size. Per-
-sequence gradients are never materialised as whole tensors. Hooks see each layer's input x and
-output gradient g (B x T x features) and give the squared norm of every row of every sequence's
-gradient sum_t g_t x_t^T exactly, by whichever costs less (as in mixed ghost clipping):
+with y sampled from the model: the Fisher of one sequence, whatever the minibatch size. Hooks
+see each layer's input x and output gradient g (B x T x features) and give the squared norm of
+every row of every sequence's gradient sum_t g_t x_t^T exactly, one layer at a time, by
+whichever costs less (as in mixed ghost clipping):
 
 - `ghost`: ||row r||^2 = g[:, r]^T (X X^T) g[:, r], via a T x T Gram matrix per sequence;
 - `direct`: form the per-sequence gradient (features x features) and square it.

@@ -23,6 +23,7 @@ import pandas as pd
 Data = TypeVar("Data")
 Embedding = TypeVar("Embedding")
 RESAMPLES, LEVEL = 1000, 0.95
+PAIR_WEIGHTS = 4_000_000  # resample x pair weights held at once (32 MB), whatever max_pairs is
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,14 @@ def pair_mean(
     rng = np.random.default_rng(seed)
     w_a = resampling_weights(n_a, resamples, rng)
     w_b = w_a if n_b is None else resampling_weights(n_b, resamples, rng)
-    weights = w_a[:, i] * w_b[:, j]
-    totals = weights.sum(axis=1)
-    usable = totals > 0  # a resample can miss every sampled pair when few pairs are sampled
-    draws = weights[usable] @ values / totals[usable]
-    return summarise(values.mean(), values.std(), draws, values.size)
+    draws = []
+    step = max(1, PAIR_WEIGHTS // max(values.size, 1))  # resamples x pairs held at once
+    for start in range(0, resamples, step):
+        weights = w_a[start : start + step, i] * w_b[start : start + step, j]
+        totals = weights.sum(axis=1)
+        usable = totals > 0  # a resample can miss every sampled pair when few pairs are sampled
+        draws.append(weights[usable] @ values / totals[usable])
+    return summarise(values.mean(), values.std(), np.concatenate(draws), values.size)
 
 
 def all_pairs(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
