@@ -21,17 +21,19 @@ log = logging.getLogger(__name__)
 Window = tuple[list[int], list[int]]
 
 
-def windows(ids: list[int], context: int, stride: int) -> Iterator[Window]:
+def windows(ids: list[int], context: int, stride: int, first: int = 1) -> Iterator[Window]:
     """(input ids, labels) windows over one text; labels are -100 where a token is context only.
 
-    The first token is never predicted; in later windows only the tokens not scored by an
-    earlier window count. A stride of the context or more would skip the token each window
-    opens with, so it is refused.
+    Tokens from `first` on are predicted, each exactly once, with at least context - stride
+    tokens before it (or all of them); tokens before `first` are context only. A stride of the
+    context or more would skip the token each window opens with, so it is refused.
     """
     if not 0 < stride < context:
         raise ValueError(f"stride {stride} must be positive and below the context of {context}")
-    scored_until = 1
-    for begin in range(0, max(len(ids) - 1, 1), stride):
+    if not 0 < first < len(ids):
+        raise ValueError(f"the first scored token {first} must be in 1..{len(ids) - 1}")
+    scored_until = first
+    for begin in range(max(0, first + stride - context), len(ids) - 1, stride):
         end = min(begin + context, len(ids))
         window = ids[begin:end]
         labels = [-100] * (scored_until - begin) + window[scored_until - begin :]
@@ -71,21 +73,31 @@ def perplexity(
     stride = stride or max(context // 2, 1)
     encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
     work = [w for ids in encoded if len(ids) > 1 for w in windows(ids, context, stride)]
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    nll_sum, n_tokens = 0.0, 0
-    model.eval()
-    with torch.no_grad():
-        for start in tqdm(range(0, len(work), batch_size), desc="perplexity", unit="batch"):
-            chunk = work[start : start + batch_size]
-            ids, mask = padded_batch([w for w, _ in chunk], pad, device)
-            labels, _ = padded_batch([lab for _, lab in chunk], -100, device)
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-            target = labels[:, 1:]
-            losses = F.cross_entropy(
-                logits[:, :-1].flatten(0, 1), target.flatten(), ignore_index=-100, reduction="sum"
-            )
-            nll_sum += float(losses)
-            n_tokens += int((target != -100).sum())
+    nll_sum = sum(window_nll(model, tokenizer, work, batch_size, "perplexity"))
+    n_tokens = sum(sum(label != -100 for label in labels[1:]) for _, labels in work)
     ce = nll_sum / n_tokens
     return {"n_tokens": n_tokens, "nll_sum": nll_sum, "ce": ce, "ppl": math.exp(ce)}
+
+
+def window_nll(model, tokenizer, work: list[Window], batch_size: int, desc: str) -> list[float]:
+    """Summed NLL (nats) of each window's labelled tokens, in the order of `work`.
+
+    Windows are batched longest first, so a batch pads little.
+    """
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    order = sorted(range(len(work)), key=lambda i: -len(work[i][0]))
+    sums = [0.0] * len(work)
+    model.eval()
+    with torch.no_grad():
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+            chunk = order[start : start + batch_size]
+            ids, mask = padded_batch([work[i][0] for i in chunk], pad, device)
+            labels, _ = padded_batch([work[i][1] for i in chunk], -100, device)
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            losses = F.cross_entropy(
+                logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="none"
+            )
+            for row, i in enumerate(chunk):
+                sums[i] = float(losses[row].sum())
+    return sums

@@ -8,16 +8,14 @@ tokenizers differ and a per-token mean would not be comparable across models.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from dataalign.errors import DatasetError
-from dataalign.evaluate import padded_batch
+from dataalign.evaluate import window_nll, windows
 from dataalign.subsets import PLACEHOLDER
 from dataalign.train import context_length
 
@@ -73,39 +71,74 @@ def build_prompts(
     )
 
 
+def joint_tokens(tokenizer, context: str, continuation: str) -> tuple[list[int], int, int]:
+    """Context and answer tokenised together: ids, index of the first answer token, and the
+    character where the scored text starts.
+
+    As lm-eval's `loglikelihood`: trailing whitespace moves from the context to the answer and
+    the joint string is split at the first token reaching past the context, so the answer's
+    tokens are the ones the model produces in running text. A tokenizer that adds no BOS gets
+    one (or its EOS) before an empty context, so the first answer token is predicted too.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise DatasetError(
+            f"tokenizer {type(tokenizer).__name__} gives no character offsets; the panel needs "
+            "a fast (Rust) tokenizer to split context and answer. Fix: load it with use_fast."
+        )
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    if not continuation:
+        raise DatasetError(f"an empty answer cannot be scored (context: {context[-80:]!r})")
+    encoded = tokenizer(context + continuation, return_offsets_mapping=True, verbose=False)
+    ids, offsets = list(encoded["input_ids"]), list(encoded["offset_mapping"])
+    first = next(i for i, (_, end) in enumerate(offsets) if end > len(context))
+    if first == 0:
+        prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else None
+        prefix = prefix if prefix is not None else tokenizer.eos_token_id
+        if prefix is None:
+            raise DatasetError(
+                "an answer with no context needs a BOS or EOS token to condition on; the "
+                "tokenizer has neither. Fix: give the prompt a question template."
+            )
+        ids, offsets, first = [prefix, *ids], [(0, 0), *offsets], 1
+    return ids, first, min(offsets[first][0], len(context))
+
+
 def answer_loglik(
     model, tokenizer, contexts: Sequence[str], continuations: Sequence[str], batch_size: int = 8
 ) -> pd.DataFrame:
-    """Summed log-probability (nats) of each continuation given its context, and its length.
+    """Per example: summed log-probability (nats) of the answer given its context, the answer's
+    tokens and UTF-8 bytes, the prompt tokens and how many of them the model saw, and windows.
 
-    Context and continuation are tokenised separately and joined, so the scored tokens are
-    exactly the answer's; a too-long context loses tokens from its left.
+    Every answer token is scored whatever the model's window: a prompt longer than the window
+    is scored with a sliding window over the answer (each token with at least half a window
+    before it), so every model scores the same answer characters.
     """
     limit = context_length(model) or 1 << 30
-    pairs = []
+    work, owner, rows = [], [], []
     for context, continuation in zip(contexts, continuations, strict=True):
-        head = tokenizer(context, verbose=False)["input_ids"]
-        tail = tokenizer(continuation, add_special_tokens=False, verbose=False)["input_ids"]
-        if not tail:
-            raise DatasetError(f"an empty answer cannot be scored (context: {context[-80:]!r})")
-        tail = tail[: limit - 1]
-        pairs.append((head[-(limit - len(tail)) :], tail))
-    order = sorted(range(len(pairs)), key=lambda i: -sum(map(len, pairs[i])))  # less padding
-    logliks, device = [0.0] * len(pairs), next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    model.eval()
-    with torch.no_grad():
-        for start in tqdm(range(0, len(order), batch_size), desc="log-likelihood", unit="batch"):
-            batch = order[start : start + batch_size]
-            inputs, mask = padded_batch([pairs[i][0] + pairs[i][1] for i in batch], pad, device)
-            logits = model(input_ids=inputs, attention_mask=mask).logits
-            for row, i in enumerate(batch):
-                head, tail = pairs[i]
-                # normalise only the answer positions: the full batch x width x vocab is large
-                answer = logits[row, len(head) - 1 : len(head) + len(tail) - 1].float()
-                targets = torch.tensor(tail, device=device)[:, None]
-                logliks[i] = float(F.log_softmax(answer, dim=-1).gather(1, targets).sum())
-    return pd.DataFrame({"loglik": logliks, "n_answer_tokens": [len(tail) for _, tail in pairs]})
+        ids, first, scored_from = joint_tokens(tokenizer, context, continuation)
+        if len(ids) <= limit:
+            spans = [(ids, [-100] * first + ids[first:])]
+        else:
+            spans = list(windows(ids, limit, max(limit // 2, 1), first))
+        context_seen = next(i for i, label in enumerate(spans[0][1]) if label != -100)
+        rows.append(
+            {
+                "n_answer_tokens": len(ids) - first,
+                "n_answer_bytes": len((context + continuation)[scored_from:].encode()),
+                "n_context_tokens": first,
+                "n_context_seen": context_seen,
+                "n_windows": len(spans),
+            }
+        )
+        owner += [len(rows) - 1] * len(spans)
+        work += spans
+    nll = window_nll(model, tokenizer, work, batch_size, "log-likelihood")
+    table = pd.DataFrame(rows)
+    table.insert(0, "loglik", -pd.Series(nll).groupby(owner).sum().to_numpy())
+    return table
 
 
 def read_benchmark_scores(path: str, models: Sequence[str]) -> pd.DataFrame:
@@ -132,18 +165,62 @@ def read_benchmark_scores(path: str, models: Sequence[str]) -> pd.DataFrame:
     return table[["model", "benchmark", "score"]].reset_index(drop=True)
 
 
-def split_scores(
-    scores: pd.DataFrame, candidate: str, supplied: pd.DataFrame | None = None
-) -> tuple[pd.Series, pd.DataFrame]:
-    """Summed answer log-likelihood per model and dataset: the candidate's, and the benchmarks'.
+SCORES = {
+    "loglik": "summed answer log-likelihood (nats)",
+    "mean_loglik": "mean log-likelihood per answer token (nats)",
+    "bits_per_byte": "bits per answer byte (lower is better; negated before correlating)",
+}
 
-    Returns the candidate totals by model and a long table (model, benchmark, score) of every
-    scored benchmark, plus the user's `supplied` scores when given.
+
+def score_value(loglik, tokens, n_bytes, kind: str):
+    """A score of `kind` (see SCORES) from summed log-likelihood, answer tokens and bytes.
+
+    Only bits per byte compares models with different tokenizers; the summed log-likelihood
+    is the blog's.
     """
-    summed = scores.groupby(["model", "dataset"], as_index=False)["loglik"].sum()
-    summed = summed.rename(columns={"dataset": "benchmark", "loglik": "score"})
-    totals = summed[summed["benchmark"] == candidate].set_index("model")["score"]
-    benchmarks = summed[summed["benchmark"] != candidate]
-    if supplied is not None:
-        benchmarks = pd.concat([benchmarks, supplied], ignore_index=True)
-    return totals, benchmarks.reset_index(drop=True)
+    if kind == "loglik":
+        return loglik
+    if kind == "mean_loglik":
+        return loglik / tokens
+    return -loglik / (np.log(2) * n_bytes)
+
+
+def oriented(value, kind: str):
+    """The score with higher meaning better, as every correlation takes it."""
+    return -value if kind == "bits_per_byte" else value
+
+
+def summarise_scores(scores: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+    """Per model and dataset: the score of the dataset's kind and what was scored to get it.
+
+    `value` is the score as named, `score` the same oriented so that higher is better; then
+    the answer tokens and bytes scored, examples, examples scored in more than one window,
+    and examples whose prompt did not fit whole in the model's window (`context_cut`).
+    """
+    flagged = scores.assign(
+        windowed=scores["n_windows"] > 1,
+        context_cut=scores["n_context_seen"] < scores["n_context_tokens"],
+    )
+    table = flagged.groupby(["model", "dataset"], as_index=False).agg(
+        loglik=("loglik", "sum"),
+        answer_tokens=("n_answer_tokens", "sum"),
+        answer_bytes=("n_answer_bytes", "sum"),
+        examples=("loglik", "size"),
+        windowed=("windowed", "sum"),
+        context_cut=("context_cut", "sum"),
+    )
+    table = table.rename(columns={"dataset": "benchmark"})
+    table.insert(2, "kind", table["benchmark"].map(kinds))
+    values = [
+        score_value(r.loglik, r.answer_tokens, r.answer_bytes, r.kind)
+        for r in table.itertuples()
+    ]
+    table.insert(3, "value", values)
+    table.insert(4, "score", [oriented(v, k) for v, k in zip(values, table["kind"], strict=True)])
+    return table
+
+
+def example_scores(scores: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Per model and example, its oriented score of `kind` (for the example-level signal)."""
+    value = score_value(scores["loglik"], scores["n_answer_tokens"], scores["n_answer_bytes"], kind)
+    return scores.assign(score=oriented(value, kind))
