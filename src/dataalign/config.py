@@ -359,14 +359,19 @@ def _check_panel(name: str, panel: Config, models: Config, datasets: Config) -> 
                 f"config key {key}.prompts.{dataset}: not the candidate or a benchmark of this "
                 "panel; remove it or fix the name."
             )
-    for role, dataset in [("candidate", panel["candidate"])] + [
-        ("benchmarks", b) for b in panel["benchmarks"]
-    ]:
+    roles = [("candidate", panel["candidate"])] + [("benchmarks", b) for b in panel["benchmarks"]]
+    for role, dataset in roles + [("controls", c) for c in panel["controls"]]:
         if dataset not in datasets or "mixture" in datasets[dataset]:
             raise ConfigError(
                 f"config key {key}.{role}: {dataset!r} is not a dataset with a source of its "
                 f"own; declare it under datasets: (known: {sorted(datasets)})."
             )
+    if panel["target"] is not None and panel["target"] not in panel["benchmarks"]:
+        raise ConfigError(
+            f"config key {key}.target: {panel['target']!r} is not one of the panel's benchmarks "
+            f"{panel['benchmarks']}; name one of them (or leave it out for the first)."
+        )
+    for _, dataset in roles:
         prompt = panel_prompt(panel, dataset)
         used = PLACEHOLDER.findall(prompt["question"] + prompt["answer"])
         missing = [f for f in used if f not in datasets[dataset]["fields"]]
@@ -380,7 +385,8 @@ def _check_panel(name: str, panel: Config, models: Config, datasets: Config) -> 
     if not panel["benchmarks"] and not panel["benchmark_scores"]:
         raise ConfigError(
             f"config key {key}: a panel needs benchmarks to compare with; give benchmarks: "
-            "(datasets scored like the candidate) and/or benchmark_scores: (a CSV)."
+            "(datasets scored like the candidate) and/or benchmark_scores: (a CSV or lm_eval "
+            "tasks)."
         )
 
 
@@ -607,13 +613,90 @@ def panel_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
     requests = [
         {
             "dataset": dataset,
-            "prompt": panel_prompt(spec, dataset),
+            "prompt": (
+                control_prompt(config["datasets"][dataset]["fields"])
+                if dataset in spec["controls"]
+                else panel_prompt(spec, dataset)
+            ),
             "examples": spec["examples"],
             "seed": spec["seed"],
         }
         for dataset in panel_datasets(config, experiment)
     ]
     return [{**request, "request": content_digest(request)} for request in requests]
+
+
+def control_prompt(fields: list[str]) -> dict[str, Any]:
+    """A control corpus is scored as running text: its first field, no question, no shots."""
+    return {"question": "", "answer": "{" + fields[0] + "}", "shots": 0, "separator": ""}
+
+
+def score_kinds(config: Config, experiment: str) -> dict[str, str]:
+    """The score each dataset of a panel is summarised by: the panel's; controls: bits per byte."""
+    spec = config["experiments"][experiment]
+    return {
+        dataset: "bits_per_byte" if dataset in spec["controls"] else spec["score"]
+        for dataset in panel_datasets(config, experiment)
+    }
+
+
+def panel_params(config: Config, experiment: str) -> dict[str, Any]:
+    """What a panel's correlation job needs: its roles, score kinds, fit and test settings."""
+    spec = config["experiments"][experiment]
+    scores = spec["benchmark_scores"]
+    return {
+        "models": spec["models"],
+        "candidate": spec["candidate"],
+        "benchmarks": spec["benchmarks"],
+        "controls": spec["controls"],
+        "target": spec["target"],
+        "kinds": score_kinds(config, experiment),
+        "fit": spec["fit"],
+        "flag_fdr": spec["flag_fdr"],
+        "bootstrap": spec["bootstrap"],
+        "seed": spec["seed"],
+        "metrics": scores["lm_eval"].get("metrics", {}) if isinstance(scores, dict) else {},
+    }
+
+
+HARNESS_DEFAULTS = {
+    "data_dir": None,
+    "include_path": None,
+    "limit": None,
+    "num_fewshot": None,
+    "gen_kwargs": None,
+    "batch_size": 8,
+    "metrics": {},
+}
+
+
+class HarnessRun(NamedTuple):
+    """One panel member's lm-evaluation-harness job for one panel's task settings."""
+
+    model: str
+    params: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return content_digest(self.params)
+
+    @property
+    def path(self) -> str:
+        return f"results/panel/{self.model}/lm_eval-{self.digest}.json"
+
+
+def harness_runs(config: Config, experiment: str) -> list[HarnessRun]:
+    """The lm-eval jobs a panel's `benchmark_scores: {lm_eval: ...}` asks for, one per member."""
+    scores = config["experiments"][experiment]["benchmark_scores"]
+    if not isinstance(scores, dict):
+        return []
+    settings = {**HARNESS_DEFAULTS, **scores["lm_eval"]}
+    settings.pop("metrics")  # read from the results; running the tasks does not depend on it
+    common = {"settings": settings, "precision": config["precision"]}
+    return [
+        HarnessRun(model, {**panel_model(config, model), **common})
+        for model in config["experiments"][experiment]["models"]
+    ]
 
 
 class PanelScoring(NamedTuple):
@@ -656,9 +739,9 @@ def panel_scorings(config: Config) -> dict[str, PanelScoring]:
 
 
 def panel_datasets(config: Config, experiment: str) -> list[str]:
-    """The datasets every panel member scores: the candidate first, then the benchmarks."""
+    """The datasets every panel member scores: the candidate, the benchmarks, the controls."""
     spec = config["experiments"][experiment]
-    return [spec["candidate"], *spec["benchmarks"]]
+    return [spec["candidate"], *spec["benchmarks"], *spec["controls"]]
 
 
 def panel_prompt(panel: Config, dataset: str) -> dict[str, Any]:

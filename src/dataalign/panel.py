@@ -142,7 +142,7 @@ def answer_loglik(
 
 
 def read_benchmark_scores(path: str, models: Sequence[str]) -> pd.DataFrame:
-    """A user's table of benchmark scores (columns model, benchmark, score) for the panel.
+    """A user's table of benchmark scores (columns model, benchmark, score; higher is better).
 
     Rows for models outside the panel are ignored; a panel model missing from a benchmark is
     an error, since a rank correlation over a silently smaller panel would mislead.
@@ -162,7 +162,8 @@ def read_benchmark_scores(path: str, models: Sequence[str]) -> pd.DataFrame:
                 f"benchmark_scores '{path}': benchmark {benchmark!r} has no score for panel "
                 f"model(s) {absent}. Fix: add them, or drop them from the panel."
             )
-    return table[["model", "benchmark", "score"]].reset_index(drop=True)
+    table = table.assign(kind="supplied", value=table["score"])
+    return table[["model", "benchmark", "kind", "value", "score"]].reset_index(drop=True)
 
 
 SCORES = {
@@ -212,8 +213,7 @@ def summarise_scores(scores: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataF
     table = table.rename(columns={"dataset": "benchmark"})
     table.insert(2, "kind", table["benchmark"].map(kinds))
     values = [
-        score_value(r.loglik, r.answer_tokens, r.answer_bytes, r.kind)
-        for r in table.itertuples()
+        score_value(r.loglik, r.answer_tokens, r.answer_bytes, r.kind) for r in table.itertuples()
     ]
     table.insert(3, "value", values)
     table.insert(4, "score", [oriented(v, k) for v, k in zip(values, table["kind"], strict=True)])

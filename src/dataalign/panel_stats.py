@@ -158,9 +158,7 @@ def panel_correlations(
     return table
 
 
-def example_signal(
-    examples: pd.DataFrame, scores: pd.Series, fdr: float = 0.05
-) -> pd.DataFrame:
+def example_signal(examples: pd.DataFrame, scores: pd.Series, fdr: float = 0.05) -> pd.DataFrame:
     """Per candidate example: Kendall's tau across models of its score vs the benchmark's.
 
     `examples` has columns model, row, score (oriented); `scores` is the benchmark score by

@@ -115,41 +115,47 @@ def _save(plt: Any, figure: Any, paths: Sequence[str | Path]) -> None:
 
 
 def plot_panel(
-    totals: pd.Series,
-    benchmarks: pd.DataFrame,
+    summary: pd.DataFrame,
     table: pd.DataFrame,
     candidate: str,
+    fit: str,
     paths: Sequence[str | Path],
 ) -> None:
-    """Benchmark score against candidate log-likelihood, one panel per benchmark.
+    """Each benchmark's (and control's) score against the candidate's, one panel each.
 
-    Each model is a labelled point; the linear and the logarithmic fit (score = a + b ln(-LL))
-    are drawn with their r², so one can see which shape the relation takes.
+    Each model is a labelled point; the chosen fit is drawn, and the title gives tau, the
+    partial tau given the controls, and the r² of every fit, so one sees which shape fits.
     """
     import numpy as np
 
+    from dataalign.panel import SCORES
+    from dataalign.panel_stats import FITS, fit_curve
+
     plt, _ = _pyplot()
-    names = sorted(benchmarks["benchmark"].unique())
-    figure, panels = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.8), squeeze=False)
-    fits = table.set_index("benchmark")
+    names = table["benchmark"].tolist()
+    figure, panels = plt.subplots(1, len(names), figsize=(4.4 * len(names), 4.0), squeeze=False)
+    rows = table.set_index("benchmark")
+    values = summary.pivot(index="model", columns="benchmark", values="value")
+    kinds = summary.drop_duplicates("benchmark").set_index("benchmark")["kind"]
     for axes, name in zip(panels[0], names, strict=True):
-        scores = benchmarks[benchmarks["benchmark"] == name].set_index("model")["score"]
-        joined = pd.DataFrame({"loglik": totals, "score": scores}).dropna()
-        x, y = joined["loglik"].to_numpy(float), joined["score"].to_numpy(float)
+        joined = values[[candidate, name]].dropna()
+        x, y = joined[candidate].to_numpy(float), joined[name].to_numpy(float)
         axes.scatter(x, y, s=30)
-        for model, row in joined.iterrows():
-            axes.annotate(str(model), (row["loglik"], row["score"]), fontsize=7,
-                          xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        for model, (px, py) in zip(joined.index, zip(x, y, strict=True), strict=True):
+            axes.annotate(str(model), (px, py), fontsize=7, xytext=(3, 3),
+                          textcoords="offset points")  # fmt: skip
         grid = np.linspace(x.min(), x.max(), 200)
-        if len(x) >= 3 and np.ptp(x) > 0:
-            axes.plot(grid, np.polyval(np.polyfit(x, y, 1), grid), linewidth=1.2,
-                      label=f"linear, r² = {fits.loc[name, 'linear_r2']:.2f}")  # fmt: skip
-            if (x < 0).all():
-                curve = np.polyval(np.polyfit(np.log(-x), y, 1), np.log(-grid))
-                axes.plot(grid, curve, linestyle="--", linewidth=1.2,
-                          label=f"log, r² = {fits.loc[name, 'log_r2']:.2f}")  # fmt: skip
+        curve = fit_curve(x, y, fit, grid) if len(x) >= 3 else None
+        if curve is not None:
+            axes.plot(grid, curve, linewidth=1.2, label=f"{fit} fit")
             axes.legend(fontsize=7)
-        axes.set_title(f"{name}: Kendall τ = {fits.loc[name, 'kendall_tau']:.2f}")
-        axes.set_xlabel(f"summed answer log-likelihood on {candidate}")
-        axes.set_ylabel(f"{name} score")
+        row = rows.loc[name]
+        r2 = ", ".join(f"{f} {row[f'{f}_r2']:.2f}" for f in FITS)
+        partial = "" if np.isnan(row["partial_tau"]) else f", partial τ {row['partial_tau']:.2f}"
+        axes.set_title(f"{name} ({row['role']}): τ {row['kendall_tau']:.2f}{partial}\nr²: {r2}",
+                       fontsize=8)  # fmt: skip
+        axes.set_xlabel(
+            f"{candidate}: {SCORES.get(kinds[candidate], kinds[candidate])}", fontsize=8
+        )
+        axes.set_ylabel(f"{name}: {SCORES.get(kinds[name], kinds[name])}", fontsize=8)
     _save(plt, figure, paths)

@@ -20,6 +20,9 @@ from dataalign.config import (
     eval_subset,
     evaluation_runs,
     experiment_evaluations,
+    experiments_of_kind,
+    harness_runs,
+    panel_params,
     panel_requests,
     panel_scorings,
     shared_row_warnings,
@@ -47,6 +50,11 @@ for warning in shared_row_warnings(config):
 TRAININGS = training_runs(config)
 EVALUATIONS = evaluation_runs(config)
 PANEL_SCORINGS = panel_scorings(config)
+HARNESS_RUNS = {
+    (run.model, run.digest): run
+    for name in experiments_of_kind(config, "panel")
+    for run in harness_runs(config, name)
+}
 
 # Datasets with rows of their own (not mixtures): from the Hub (a failed download is retried),
 # or offline from a local file or an installed corpus (a failed read is the data's: not retried).
@@ -93,7 +101,7 @@ def stage_workload(stage, wildcards):
         entry = base.params["model"]["entry"] if base else evaluation.params["model"]["entry"]
         budget = evaluation.subset.budget
         return entry, None if budget == "all" else budget, False
-    if stage == "score_panel":
+    if stage in ("score_panel", "lm_eval"):
         trained = config["models"][wildcards.model].get("trained")
         if trained:
             run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
@@ -206,18 +214,30 @@ def panel_scoring_inputs(wildcards):
     (so it runs first)."""
     scoring = PANEL_SCORINGS[wildcards.model]
     inputs = {f"rows_{ds}": f"resources/datasets/{ds}.parquet" for ds in scoring.datasets}
+    return inputs | trained_weights(wildcards)
+
+
+def trained_weights(wildcards):
+    """A panel member this pipeline trains: its weights, so jobs that load it run after training."""
     trained = config["models"][wildcards.model].get("trained")
-    if trained:
-        run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
-        inputs["weights"] = f"{run.folder}/model.safetensors"
-    return inputs
+    if not trained:
+        return {}
+    run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
+    return {"weights": f"{run.folder}/model.safetensors"}
 
 
 def panel_results(wildcards):
-    """Every member's scores (shared with other panels), and the user's benchmark table if any."""
+    """Every member's scores (shared with other panels), and its lm-eval results or the user's
+    benchmark table, if any."""
     experiment = config["experiments"][wildcards.exp]
     scores = [PANEL_SCORINGS[model].path for model in experiment["models"]]
-    return {"scores": scores, "benchmark_scores": experiment["benchmark_scores"] or []}
+    table = experiment["benchmark_scores"]
+    return {
+        "scores": scores,
+        "harness": [run.path for run in harness_runs(config, wildcards.exp)],
+        "benchmark_scores": table if isinstance(table, str) else [],
+    }
+
 
 
 def download_params(wildcards):

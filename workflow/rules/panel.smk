@@ -25,6 +25,29 @@ rule score_panel:
         "../scripts/score_panel.py"
 
 
+# Benchmark accuracy from lm-evaluation-harness, one job (one model load) per member and setting.
+rule lm_eval:
+    input:
+        unpack(trained_weights),
+    output:
+        results="results/panel/{model}/lm_eval-{digest}.json",
+    params:
+        run=lambda wildcards: HARNESS_RUNS[(wildcards.model, wildcards.digest)].params,
+    log:
+        "logs/lm_eval/{model}/{digest}.log",
+    benchmark:
+        "results/benchmarks/lm_eval/{model}/{digest}.tsv"
+    threads: threads_for("lm_eval", 2)
+    resources:
+        gpu=GPUS,
+        mem_mb=sized("lm_eval", "mem_mb"),
+        runtime=sized("lm_eval", "runtime"),
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/lm_eval.py"
+
+
 rule correlate_panel:
     input:
         unpack(panel_results),
@@ -37,7 +60,12 @@ rule correlate_panel:
         ),
         markdown="results/tables/{exp}/panel_correlation.md",
         latex="results/tables/{exp}/panel_correlation.tex",
-        totals="results/tables/{exp}/panel_scores.csv",
+        totals=report(
+            "results/tables/{exp}/panel_scores.csv",
+            caption="../report/panel_scores.rst",
+            category="{exp}",
+            labels={"table": "panel scores"},
+        ),
         examples=report(
             "results/tables/{exp}/panel_examples.csv",
             caption="../report/panel_examples.rst",
@@ -52,8 +80,7 @@ rule correlate_panel:
         ),
         pdf="results/plots/{exp}/panel.pdf",
     params:
-        models=lambda wildcards: config["experiments"][wildcards.exp]["models"],
-        candidate=lambda wildcards: config["experiments"][wildcards.exp]["candidate"],
+        panel=lambda wildcards: panel_params(config, wildcards.exp),
         requests=lambda wildcards: [r["request"] for r in panel_requests(config, wildcards.exp)],
     log:
         "logs/correlate_panel/{exp}.log",
