@@ -112,6 +112,20 @@ CASES = {
         lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, bench=False),
         r"config key experiments.panel: a panel needs benchmarks to compare with",
     ),
+    "panel control that is not a dataset": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, controls=["web"]),
+        r"config key experiments.panel.controls: 'web' is not a dataset with a source",
+    ),
+    "panel target that is not a benchmark": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, target="prose"),
+        r"config key experiments.panel.target: 'prose' is not one of the panel's benchmarks",
+    ),
+    "lm_eval without tasks": (
+        lambda c: with_panel(
+            c, trained={"experiment": "demo", "train": "pairs"}, scores={"lm_eval": {}}
+        ),
+        r"experiments.panel.benchmark_scores",
+    ),
     "stride not below context": (
         lambda c: c["experiments"]["demo"].update(evaluation={"context": 64, "stride": 64}),
         r"config key experiments.demo.evaluation.stride: 64 is not below the context of 64 "
@@ -138,7 +152,7 @@ CASES = {
 }
 
 
-def with_panel(config, trained, hub=None, prompt="{informal}", bench=True):
+def with_panel(config, trained, hub=None, prompt="{informal}", bench=True, scores=None, **extra):
     """Add a panel over the fixture model and one trained model; return the demo experiment."""
     config["models"]["tuned"] = {"trained": trained, **({"hub": hub} if hub else {})}
     config["models"]["other"] = {"path": config["models"]["words"]["path"]}
@@ -148,6 +162,8 @@ def with_panel(config, trained, hub=None, prompt="{informal}", bench=True):
         "candidate": "pairs",
         "benchmarks": ["pairs_split"] if bench else [],
         "prompt": {"question": prompt, "answer": " {formal}"},
+        **({"benchmark_scores": scores} if scores is not None else {}),
+        **extra,
     }
     return config["experiments"]["demo"]
 

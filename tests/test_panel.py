@@ -290,6 +290,9 @@ def test_panel_workflow_scores_pipeline_trained_models_against_a_score_table(
         "models": list(members),
         "candidate": "pairs",
         "benchmark_scores": str(table),
+        "controls": ["prose"],
+        "score": "bits_per_byte",
+        "bootstrap": 200,
         "prompt": {
             "question": "informal statement {informal} formal statement",
             "answer": " {formal}",
@@ -310,19 +313,47 @@ def test_panel_workflow_scores_pipeline_trained_models_against_a_score_table(
         (log,) = (tmp_path / "logs/score_panel" / member).glob("*.log")
         assert log.read_text().count(f"loaded {member}: ") == 1
         (path,) = (tmp_path / "results/panel" / member).glob("scores-*.parquet")
-        assert set(pd.read_parquet(path)["dataset"]) == {"pairs", "pairs_split"}
+        assert set(pd.read_parquet(path)["dataset"]) == {"pairs", "pairs_split", "prose"}
     result = pd.read_csv(tmp_path / "results/tables/panel/panel_correlation.csv")
-    assert result["benchmark"].tolist() == ["board", "other"]
+    assert result["benchmark"].tolist() == ["board", "other", "prose"]
+    assert result["role"].tolist() == ["target", "benchmark", "control"]
     assert result["kendall_tau"].iloc[0] == pytest.approx(-result["kendall_tau"].iloc[1])
+    # a control that ranks the models exactly like the candidate leaves nothing to partial on
+    perfect = abs(result["kendall_tau"].iloc[2]) == 1
+    assert result["partial_tau"].iloc[:2].isna().all() == perfect
     scores = pd.concat(
         pd.read_parquet(next((tmp_path / "results/panel" / m).glob("scores-*.parquet")))
         for m in members
     )
-    totals = scores.groupby("model")["loglik"].sum()[list(members)]
-    assert result["kendall_tau"].iloc[0] == pytest.approx(stats.kendalltau(totals, range(4))[0])
+    candidate = scores[scores["dataset"] == "pairs"].groupby("model").sum(numeric_only=True)
+    bits = candidate["loglik"] / (np.log(2) * candidate["n_answer_bytes"])  # -bits per byte
+    assert result["kendall_tau"].iloc[0] == pytest.approx(
+        stats.kendalltau(bits[list(members)], range(4))[0]
+    )
+    summary = pd.read_csv(tmp_path / "results/tables/panel/panel_scores.csv")
+    assert set(summary.loc[summary["benchmark"] == "prose", "kind"]) == {"bits_per_byte"}
+    assert (summary.loc[summary["kind"] == "bits_per_byte", "value"] > 0).all()
     examples = pd.read_csv(tmp_path / "results/tables/panel/panel_examples.csv")
     assert len(examples) == 2 * 20 and set(examples["benchmark"]) == {"board", "other"}
     assert (tmp_path / "results/plots/panel/panel.pdf").stat().st_size
+
+
+def test_lm_eval_benchmarks_run_once_per_member_after_training(fixture_data, tiny_lm_dir, tmp_path):
+    config = fixture_config(fixture_data, tiny_lm_dir)
+    config["models"]["tuned"] = {"trained": {"experiment": "demo", "train": "prose"}}
+    config["models"]["other"] = {"path": str(tiny_lm_dir)}
+    harness = {"lm_eval": {"tasks": ["dataalign_arc_challenge"], "data_dir": str(tmp_path)}}
+    config["experiments"]["panel"] = {
+        "kind": "panel", "models": ["words", "tuned", "other"], "candidate": "pairs",
+        "benchmark_scores": harness, "prompt": {"question": "{informal}", "answer": " {formal}"},
+    }  # fmt: skip
+    configfile = write_config(config, tmp_path / "config.yaml")
+    target = "results/tables/panel/panel_correlation.csv"
+    jobs = run_snakemake(tmp_path, configfile, [target], dryrun=True)
+    lm_eval = [j for j in jobs if j.rule == "lm_eval"]
+    assert sorted(j.wildcards["model"] for j in lm_eval) == ["other", "tuned", "words"]
+    rules = pd.Series([j.rule for j in jobs]).value_counts()
+    assert rules["score_panel"] == 3 and rules["finetune"] == 1  # the trained member first
 
 
 def test_quantized_loading_falls_back_to_full_precision_on_cpu(tiny_lm_dir, caplog):
