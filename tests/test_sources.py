@@ -131,6 +131,9 @@ def test_streamed_hub_source_is_written_a_batch_at_a_time(monkeypatch, tmp_path)
     assert (
         write_rows("big", ["text"], capped, hub=source, max_rows=1_500, batch_rows=1_000) == 1_500
     )
+    sliced = load_rows("big", ["text"], hub=source, skip_rows=2_000, batch_rows=1_000)
+    assert sliced["row"].tolist() == list(range(2_000, 2_500))
+    assert sliced["text"].iloc[0].startswith("document 2000 ")
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -150,6 +153,13 @@ def test_local_jsonl_is_read_a_batch_at_a_time(tmp_path, compress):
     assert write_rows("big", ["text"], out, local=local, batch_rows=1_000) == 2_500
     assert pq.ParquetFile(out).metadata.num_row_groups == 3
     assert write_rows("big", ["text"], out, local=local, max_rows=1_200, batch_rows=1_000) == 1_200
+    # two disjoint slices of one file, across batch boundaries, keep the file's row numbers
+    head = load_rows("big", ["text"], local=local, max_rows=1_500, batch_rows=1_000)
+    tail = load_rows("big", ["text"], local=local, skip_rows=1_500, batch_rows=1_000)
+    assert head["row"].tolist() + tail["row"].tolist() == list(range(2_500))
+    assert tail["text"].iloc[0] == "line 1500"
+    with pytest.raises(DatasetError, match=r"'big' is empty \(0 rows after skip_rows 3000\)"):
+        load_rows("big", ["text"], local=local, skip_rows=3_000)
 
 
 def test_valid_text_containing_the_replacement_character_gets_no_warning(tmp_path, caplog):

@@ -398,7 +398,8 @@ def download_spec(config: Config, dataset: str) -> dict[str, Any]:
     """
     entry = config["datasets"][dataset]
     kind = next(k for k in SOURCES if k in entry)
-    return {kind: entry[kind], **_pick(entry, "fields", "max_rows", "max_missing")}
+    sliced = {"skip_rows": entry["skip_rows"]} if entry.get("skip_rows") else {}
+    return {kind: entry[kind], **_pick(entry, "fields", "max_rows", "max_missing"), **sliced}
 
 
 def embed_settings(config: Config, metric: str) -> dict[str, Any]:

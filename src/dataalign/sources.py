@@ -39,10 +39,11 @@ def iter_rows(
     installed: Mapping[str, Any] | None = None,
     max_rows: int | None = None,
     max_missing: float = 0.0,
+    skip_rows: int = 0,
     batch_rows: int = ROWS_PER_BATCH,
 ) -> Iterator[pd.DataFrame]:
-    """Rows of `dataset` with only `fields` (strings) and `row`, capped at `max_rows`, in
-    batches: a Hub source (streamed or not) is never held whole.
+    """Rows of `dataset` with only `fields` (strings) and `row`, after the first `skip_rows`
+    and capped at `max_rows`, in batches: a Hub source (streamed or not) is never held whole.
 
     `hub` (id, name, split, revision, streaming), `local` (path, format, separator) and
     `installed` (corpus) are the dataset's config entries; the caller passes the one that wins.
@@ -54,14 +55,15 @@ def iter_rows(
         frames = _local_batches(
             dataset, local["path"], local["format"], local["separator"], batch_rows
         )
-        frames = _capped(frames, max_rows)
+        frames = _sliced(frames, skip_rows, max_rows)
     elif installed is not None:
-        frames = _capped(iter([corpora.load_corpus(dataset, installed["corpus"])]), max_rows)
+        corpus = iter([corpora.load_corpus(dataset, installed["corpus"])])
+        frames = _sliced(corpus, skip_rows, max_rows)
     elif hub is not None:
-        frames = _hub_batches(dataset, hub, fields, max_rows, batch_rows)
+        frames = _hub_batches(dataset, hub, fields, skip_rows, max_rows, batch_rows)
     else:
         raise DatasetError(f"dataset '{dataset}': give a hub:, local: or installed: source.")
-    start, missing, first_missing = 0, 0, 0
+    start, missing, first_missing = skip_rows, 0, 0
     for frame in frames:
         if frame.empty:
             continue
@@ -77,10 +79,11 @@ def iter_rows(
             rows = rows[~absent].reset_index(drop=True)
         _require_text(dataset, rows, fields)
         yield rows
-    if start == 0:
-        raise DatasetError(f"dataset '{dataset}' is empty (0 rows). Fix: check its source.")
+    if start == skip_rows:
+        past = f" after skip_rows {skip_rows}" if skip_rows else ""
+        raise DatasetError(f"dataset '{dataset}' is empty (0 rows{past}). Fix: check its source.")
     if missing:
-        _report_missing(dataset, fields, missing, start, first_missing, max_missing)
+        _report_missing(dataset, fields, missing, start - skip_rows, first_missing, max_missing)
 
 
 HASHED_UP_TO = 2**30  # bytes; a larger local file is fingerprinted by size and mtime
@@ -103,10 +106,13 @@ def source_fingerprint(source: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _capped(frames: Iterator[pd.DataFrame], max_rows: int | None) -> Iterator[pd.DataFrame]:
-    """The first `max_rows` rows of a stream of tables (all of them for None)."""
-    left = max_rows
+def _sliced(
+    frames: Iterator[pd.DataFrame], skip_rows: int, max_rows: int | None
+) -> Iterator[pd.DataFrame]:
+    """`max_rows` rows (all for None) of a stream of tables, after its first `skip_rows`."""
+    left, skip = max_rows, skip_rows
     for frame in frames:
+        frame, skip = frame.iloc[skip:], skip - min(skip, len(frame))
         if left is not None:
             frame, left = frame.head(left), left - min(left, len(frame))
         yield frame
@@ -167,7 +173,12 @@ def _report_missing(
 
 
 def _hub_batches(
-    dataset: str, source: Mapping[str, Any], fields: list[str], max_rows: int | None, size: int
+    dataset: str,
+    source: Mapping[str, Any],
+    fields: list[str],
+    skip_rows: int,
+    max_rows: int | None,
+    size: int,
 ) -> Iterator[pd.DataFrame]:
     import datasets
 
@@ -188,11 +199,13 @@ def _hub_batches(
             f"file, which wins over hub: datasets.{dataset}.local: {{path: data/{dataset}.jsonl}}."
         ) from error
     if source["streaming"]:
+        loaded = loaded.skip(skip_rows) if skip_rows else loaded
         loaded = loaded.take(max_rows) if max_rows is not None else loaded
     else:
         _require_fields(dataset, fields, loaded.column_names)
-        if max_rows is not None:
-            loaded = loaded.select(range(min(max_rows, len(loaded))))
+        stop = len(loaded) if max_rows is None else min(skip_rows + max_rows, len(loaded))
+        if skip_rows or stop < len(loaded):
+            loaded = loaded.select(range(min(skip_rows, stop), stop))
     for batch in loaded.iter(batch_size=size):
         yield pd.DataFrame(batch)
 
