@@ -375,7 +375,11 @@ def test_slurm_profile_gives_every_gpu_rule_a_gpu():
                 gpu_rules.add(name.group(1))
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     on_gpu = {rule for rule, res in profile["set-resources"].items() if res.get("gpu") == 1}
-    assert gpu_rules == on_gpu == {"embed", "finetune", "pretrain", "evaluate", "score_panel"}
+    assert (
+        gpu_rules
+        == on_gpu
+        == {"embed", "finetune", "pretrain", "evaluate", "score_panel", "lm_eval"}
+    )
 
 
 def test_changed_source_content_reruns_exactly_its_dependents(tiny_lm_dir, tmp_path, monkeypatch):

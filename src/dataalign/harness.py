@@ -8,7 +8,7 @@ task name goes to lm-eval as is (stock tasks online, or the user's own via `incl
 
 from __future__ import annotations
 
-import logging
+import glob
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,6 @@ import yaml
 
 from dataalign.errors import DatasetError
 
-log = logging.getLogger(__name__)
 TASKS_DIR = Path(__file__).parent / "lm_eval_tasks"
 
 
@@ -39,7 +38,7 @@ def task_configs(tasks: Sequence[str], data_dir: str | None) -> list[str | dict[
         files = config["dataset_kwargs"]["data_files"]
         root = Path(data_dir or ".").resolve()
         resolved = {split: str(root / pattern) for split, pattern in files.items()}
-        absent = [p for p in resolved.values() if not list(Path("/").glob(p.lstrip("/")))]
+        absent = [pattern for pattern in resolved.values() if not glob.glob(pattern)]
         if absent:
             raise DatasetError(
                 f"lm-eval task {task!r}: no file matches {absent}. Fix: set lm_eval.data_dir "

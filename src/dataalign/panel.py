@@ -1,9 +1,10 @@
-"""Score a panel of models on question-answer data by the summed log-likelihood of the answers.
+"""Score a panel of models on question-answer data by the log-likelihood of the answers.
 
 The second study (validating a candidate dataset before training on it): if the models that do
 well on a trusted benchmark also find the candidate's answers likely, the candidate taps the
-same skill. Log-likelihoods are summed over answer tokens, not averaged, because the panel's
-tokenizers differ and a per-token mean would not be comparable across models.
+same skill. Every model scores the same answer characters (joint tokenisation, sliding windows
+where a prompt outgrows a model's window); the score is the summed log-likelihood (the blog's),
+its per-token mean, or bits per byte, the one comparable across tokenizers.
 """
 
 from __future__ import annotations
@@ -92,10 +93,14 @@ def joint_tokens(tokenizer, context: str, continuation: str) -> tuple[list[int],
         raise DatasetError(f"an empty answer cannot be scored (context: {context[-80:]!r})")
     encoded = tokenizer(context + continuation, return_offsets_mapping=True, verbose=False)
     ids, offsets = list(encoded["input_ids"]), list(encoded["offset_mapping"])
-    first = next(i for i, (_, end) in enumerate(offsets) if end > len(context))
+    first = next((i for i, (_, end) in enumerate(offsets) if end > len(context)), len(ids))
+    if first == len(ids):
+        raise DatasetError(
+            f"the answer {continuation!r} gives no token of its own (context: {context[-80:]!r})"
+        )
     if first == 0:
-        prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else None
-        prefix = prefix if prefix is not None else tokenizer.eos_token_id
+        specials = (tokenizer.bos_token_id, tokenizer.eos_token_id)
+        prefix = next((token for token in specials if token is not None), None)
         if prefix is None:
             raise DatasetError(
                 "an answer with no context needs a BOS or EOS token to condition on; the "
