@@ -171,10 +171,10 @@ def read_benchmark_scores(path: str, models: Sequence[str]) -> pd.DataFrame:
     return table[["model", "benchmark", "kind", "value", "score"]].reset_index(drop=True)
 
 
-SCORES = {
+SCORES = {  # what each score is, for tables and axes; bits per byte is lower-is-better
     "loglik": "summed answer log-likelihood (nats)",
-    "mean_loglik": "mean log-likelihood per answer token (nats)",
-    "bits_per_byte": "bits per answer byte (lower is better; negated before correlating)",
+    "mean_loglik": "answer log-likelihood per token (nats)",
+    "bits_per_byte": "bits per answer byte",
 }
 
 

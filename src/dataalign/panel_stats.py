@@ -32,8 +32,9 @@ def partial_kendall(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
     """Kendall's partial tau of x and y given z (Kendall 1942): their association once z's
     common influence on both is taken out."""
     xy, xz, yz = kendall(x, y), kendall(x, z), kendall(y, z)
-    denominator = np.sqrt((1 - xz**2) * (1 - yz**2))
-    return float((xy - xz * yz) / denominator) if denominator > 1e-9 else float("nan")
+    if np.isclose(abs(xz), 1) or np.isclose(abs(yz), 1):
+        return float("nan")  # z orders x (or y) completely: nothing is left to correlate
+    return float((xy - xz * yz) / np.sqrt((1 - xz**2) * (1 - yz**2)))
 
 
 def control_index(wide: pd.DataFrame, controls: Sequence[str]) -> np.ndarray | None:
@@ -79,11 +80,13 @@ def _fit_axes(x: np.ndarray, y: np.ndarray, fit: str) -> tuple[np.ndarray | None
 
 
 def _bootstrap_p(draws: np.ndarray) -> float:
-    """Two-sided bootstrap p of a difference: twice the share of resamples on the far side of 0."""
+    """Two-sided bootstrap p of a difference: twice the share of resamples on the far side of 0,
+    counting the observed sample among them, so it is never below 2 / (resamples + 1)."""
     draws = draws[~np.isnan(draws)]
     if not len(draws):
         return float("nan")
-    return float(min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean())))
+    far = min((draws <= 0).sum(), (draws >= 0).sum())
+    return float(min(1.0, 2 * (far + 1) / (len(draws) + 1)))
 
 
 def _interval(draws: np.ndarray) -> tuple[float, float]:

@@ -145,7 +145,7 @@ def plot_panel(
             axes.annotate(str(model), (px, py), fontsize=7, xytext=(3, 3),
                           textcoords="offset points")  # fmt: skip
         grid = np.linspace(x.min(), x.max(), 200)
-        curve = fit_curve(x, y, fit, grid) if len(x) >= 3 else None
+        curve = fit_curve(x, y, fit, grid) if len(x) >= 3 and np.ptp(y) > 0 else None
         if curve is not None:
             axes.plot(grid, curve, linewidth=1.2, label=f"{fit} fit")
             axes.legend(fontsize=7)
