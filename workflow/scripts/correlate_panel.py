@@ -24,6 +24,8 @@ with job_logging(snakemake.log[0]):
     if snakemake.input.benchmark_scores:
         summary.append(read_benchmark_scores(snakemake.input.benchmark_scores, panel["models"]))
     summary = pd.concat(summary, ignore_index=True)
+    counts = ["answer_tokens", "answer_bytes", "examples", "windowed", "context_cut"]
+    summary[counts] = summary[counts].astype("Int64")  # empty, not NaN, for lm-eval and CSV rows
     write_text(summary.to_csv(index=False), outputs.totals)
     wide = summary.pivot(index="model", columns="benchmark", values="score")
     benchmarks = [b for b in wide.columns if b not in (panel["candidate"], *panel["controls"])]
