@@ -107,7 +107,7 @@ def fixture_config(data: dict[str, Path], model_dir: Path) -> dict[str, Any]:
                 "eval": ["table"],
                 "budget": 120,
                 "seeds": [0, 1],
-                "metrics": ["task2vec", "gzip"],
+                "metrics": ["task2vec", "gzip", "ngram"],
                 "training": {"max_steps": 3, "batch_size": 4, "seq_len": 32, "lr": 1e-3},
                 # pairs and pairs_split read the same rows: 3 train sets, the fewest for a fit
                 "analysis": {"min_train_sets": 3, "bootstrap": 200},

@@ -335,3 +335,48 @@ def test_pair_bootstrap_in_chunks_gives_the_same_draws(monkeypatch):
     monkeypatch.setattr(stats_module, "PAIR_WEIGHTS", 700)  # two resamples at a time
     chunked = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3)
     assert chunked.as_row() == pytest.approx(whole.as_row(), rel=1e-12)
+
+
+def test_ngram_features_are_dsirs_and_the_coefficient_is_one_minus_jsd():
+    from data_selection.hashed_ngram_dsir import get_ngram_counts
+    from scipy.spatial.distance import jensenshannon
+
+    from dataalign.align.ngram import count_matrix, js_coefficient, ngram_counts
+
+    texts = ["The cat sat on the mat.", "A dog, a log; a frog!", ""]
+    matrix = count_matrix(ngram_counts(texts, n=3, buckets=64), 64).toarray()
+    for row, text in zip(matrix, texts, strict=True):
+        np.testing.assert_array_equal(row, get_ngram_counts(text, n=3, num_buckets=64))
+    rng = np.random.default_rng(0)
+    p, q = rng.integers(0, 5, (2, 40)).astype(float)
+    assert js_coefficient(p, q) == pytest.approx(1 - jensenshannon(p, q, base=2) ** 2)
+    assert js_coefficient(np.array([3.0, 0]), np.array([0, 2.0])) == pytest.approx(0.0)
+    assert js_coefficient(p, 2 * p) == pytest.approx(1.0)
+
+
+def test_ngram_alignment_is_one_for_identical_data_and_ordered_by_shared_ngrams():
+    from dataalign.align.ngram import count_matrix, ngram_alignment, ngram_counts
+
+    def matrix(texts):
+        return count_matrix(ngram_counts(texts), 10_000)
+
+    rng = random.Random(0)
+    maths = [
+        "let x be a prime and n a natural number",
+        "then x divides n squared",
+        "the sum of two even numbers is even",
+        "every prime above two is odd",
+    ]
+    recipes = ["whisk the eggs with sugar", "bake the cake for forty minutes",
+               "serve warm with cream", "chop the onions finely"]  # fmt: skip
+    target = [" ".join(rng.choices(maths, k=3)) for _ in range(30)]
+    close = [" ".join(rng.choices(maths, k=2) + rng.choices(recipes, k=1)) for _ in range(30)]
+    far = [" ".join(rng.choices(recipes, k=3)) for _ in range(30)]
+    same = ngram_alignment(matrix(target), matrix(target), resamples=200)
+    assert same.value == pytest.approx(1.0) and np.isnan(same.std) and same.n == 60
+    near = ngram_alignment(matrix(target), matrix(close), resamples=200)
+    away = ngram_alignment(matrix(target), matrix(far), resamples=200)
+    assert 1.0 > near.value > away.value
+    assert near.ci_low <= near.value <= near.ci_high and near.se > 0
+    swapped = ngram_alignment(matrix(close), matrix(target), resamples=200)
+    assert swapped.as_row() == pytest.approx(near.as_row(), nan_ok=True)  # bootstrap included

@@ -79,7 +79,7 @@ CASES = {
     "unknown metric": (
         lambda c: c["experiments"]["demo"].update(metrics=["task2vec", "bleu"]),
         r"config key experiments.demo.metrics.1: 'bleu' is not one of "
-        r"\['task2vec', 'gzip', 'sbert'\]",
+        r"\['task2vec', 'gzip', 'sbert', 'ngram'\]",
     ),
     "probe that is not declared": (
         lambda c: c["alignment"]["task2vec"].update(probe="gpt9"),

@@ -22,8 +22,9 @@ from helpers import (
     write_config,
 )
 
-METRICS = ("task2vec", "gzip")
-EMBED = {"task2vec": "embed", "gzip": "compress"}  # GZIP compresses on CPU; models embed on GPU
+METRICS = ("task2vec", "gzip", "ngram")
+# GZIP compresses and n-gram hashes on CPU; models embed on GPU
+EMBED = {"task2vec": "embed", "gzip": "compress", "ngram": "compress"}
 BY_METRIC = ("compare_metrics", "results/tables/demo/correlations.csv")
 
 

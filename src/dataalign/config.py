@@ -410,6 +410,8 @@ def embed_settings(config: Config, metric: str) -> dict[str, Any]:
         return {"probe": named_model(config, probe), "options": settings}
     if metric == "sbert":
         return {"model": named_model(config, settings["model"]), **_pick(settings, "batch_size")}
+    if metric == "ngram":
+        return _pick(settings, "n", "buckets")
     return _pick(settings, "level")
 
 
@@ -418,7 +420,8 @@ def align_settings(config: Config, metric: str) -> dict[str, Any]:
     of its SE (resamples; seeded by the metric's seed)."""
     settings = config["alignment"][metric]
     resampling = {"bootstrap": config["alignment"]["bootstrap"], "seed": settings["seed"]}
-    return {**resampling, **(_pick(settings, "max_pairs", "level") if metric == "gzip" else {})}
+    own = {"gzip": ("max_pairs", "level"), "ngram": ("buckets",)}.get(metric, ())
+    return {**resampling, **_pick(settings, *own)}
 
 
 def named_model(config: Config, name: str) -> dict[str, Any]:

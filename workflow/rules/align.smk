@@ -1,7 +1,8 @@
 # Alignment: embed each subset once per metric, then combine train x eval pairs cheaply.
 
 
-# Task2Vec and SBERT run a model (a GPU job); GZIP only compresses each example (a CPU job).
+# Task2Vec and SBERT run a model (a GPU job); GZIP compresses and n-gram hashes each example (a
+# CPU job).
 rule embed:
     input:
         subset="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.parquet",
@@ -30,7 +31,7 @@ use rule embed as compress with:
     output:
         embedding="results/embeddings/{metric}/{tokenizer}/{ds}/{budget}-{seed}.parquet",
     wildcard_constraints:
-        metric="gzip",
+        metric="gzip|ngram",
     log:
         "logs/compress/{metric}/{tokenizer}/{ds}/{budget}-{seed}.log",
     benchmark:

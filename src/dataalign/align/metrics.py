@@ -1,7 +1,8 @@
 """One entry point per stage for every metric: embed a subset once, align two embeddings.
 
 Embeddings are tables so they cache as Parquet: Task2Vec and SBERT store a `vector` per batch
-or example; GZIP stores each example's `text` with its compressed `size`.
+or example; GZIP stores each example's `text` with its compressed `size`; n-gram its non-zero
+hashed `buckets` and their `counts`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dataalign.align.compression import compressed_sizes, gzip_alignment
+from dataalign.align.ngram import count_matrix, ngram_alignment, ngram_counts
 from dataalign.align.sbert import embed_sentences, load_sentence_model, sbert_alignment
 from dataalign.align.stats import Alignment
 from dataalign.align.task2vec import Task2VecOptions, embed_task2vec, task2vec_alignment
@@ -20,7 +22,7 @@ from dataalign.errors import ConfigError
 from dataalign.io import ParquetColumn
 from dataalign.models import ModelSpec, load_causal_lm, load_tokenizer, resolve_location
 
-METRICS = ("task2vec", "gzip", "sbert")
+METRICS = ("task2vec", "gzip", "sbert", "ngram")
 
 
 def embed_subset(
@@ -29,12 +31,15 @@ def embed_subset(
     """Embed one subset's texts with `metric`; `settings` is that metric's config slice.
 
     task2vec: {probe: {name, spec}, options}; sbert: {model: {name, spec}, batch_size};
-    gzip: {level}. Task2Vec reads only the texts it draws; GZIP and SBERT embed every text.
+    gzip: {level}; ngram: {n, buckets}. Task2Vec reads only the texts it draws; the others
+    embed every text.
     """
     if metric != "task2vec":
         texts = list(texts)
     if metric == "gzip":
         return pd.DataFrame({"text": texts, "size": compressed_sizes(texts, settings["level"])})
+    if metric == "ngram":
+        return ngram_counts(texts, settings["n"], settings["buckets"])
     if metric == "task2vec":
         spec = ModelSpec.from_config(**settings["probe"])
         tokenizer = load_tokenizer(spec)
@@ -66,6 +71,9 @@ def align_embeddings(
             workers=workers,
             resamples=settings["bootstrap"],
         )
+    if metric == "ngram":
+        counts_a, counts_b = (count_matrix(e, settings["buckets"]) for e in (a, b))
+        return ngram_alignment(counts_a, counts_b, settings["bootstrap"], settings["seed"])
     vectors_a, vectors_b = np.stack(a["vector"].to_numpy()), np.stack(b["vector"].to_numpy())
     if metric == "task2vec":
         return task2vec_alignment(vectors_a, vectors_b, settings["bootstrap"], settings["seed"])
