@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 BEGIN, END = "<!-- demo:begin -->", "<!-- demo:end -->"
-METRICS = {"task2vec": "Task2Vec", "gzip": "GZIP", "sbert": "SBERT", "ngram": "n-gram"}
+METRICS = {"task2vec": "Task2Vec", "gzip": "GZIP", "sbert": "SBERT"}  # the demo's metrics
 ABSOLUTE, RELATIVE = 0.01, 0.02  # a number may differ by 0.01 + 2% of its size
 MINUS, DASH = "\u2212", "\u2013"  # the README's typographic minus sign and range dash
 NUMBER = re.compile(rf"[{MINUS}-]?\d+(?:\.\d+)?(?:e[{MINUS}-]?\d+)?")
