@@ -242,13 +242,19 @@ def write_subset(
     path: str | os.PathLike,
     tokens_path: str | os.PathLike,
 ) -> None:
-    """Write a subset to Parquet and its token ids (EOS after each example) to a .npy memmap.
+    """Write a subset to Parquet and its token ids (EOS after each example) to a .npy memmap."""
+    write_draws(plan_subset(parts, tokenizer, budget, seed), tokenizer, path, tokens_path)
 
-    Both are written a batch at a time and appear only when complete.
+
+def write_draws(
+    draws: Sequence[Draw], tokenizer, path: str | os.PathLike, tokens_path: str | os.PathLike
+) -> None:
+    """Write chosen examples as a subset (Parquet + token ids): every subset, drawn or selected.
+
+    Both files are written a batch at a time and appear only when complete.
     """
     if tokenizer.eos_token_id is None:
         raise DatasetError("the tokenizer has no EOS token to separate packed examples.")
-    draws = plan_subset(parts, tokenizer, budget, seed)
     length = sum(d.n_tokens + len(d.positions) for d in draws)
     dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
     with atomic_path(path) as table_tmp, atomic_path(tokens_path) as ids_tmp:

@@ -41,18 +41,27 @@ def embed_subset(
     if metric == "ngram":
         return ngram_counts(texts, settings["n"], settings["buckets"])
     if metric == "task2vec":
-        spec = ModelSpec.from_config(**settings["probe"])
-        tokenizer = load_tokenizer(spec)
-        model = load_causal_lm(spec, vocab_size=len(tokenizer))
+        model, tokenizer = probe_model(settings["probe"])
         options = Task2VecOptions(**settings["options"])
         vectors = embed_task2vec(model, tokenizer, texts, options, name)
     elif metric == "sbert":
-        spec = ModelSpec.from_config(**settings["model"])
-        where = resolve_location(spec.path, spec.name) if spec.path else spec.hub
-        vectors = embed_sentences(load_sentence_model(where), texts, settings["batch_size"])
+        vectors = embed_sentences(sentence_model(settings["model"]), texts, settings["batch_size"])
     else:
         raise ConfigError(f"unknown alignment metric {metric!r}; use one of {list(METRICS)}.")
     return pd.DataFrame({"vector": list(vectors)})
+
+
+def probe_model(probe: dict[str, Any]):
+    """The Task2Vec probe LM and its tokenizer, from its {name, entry} spec."""
+    spec = ModelSpec.from_config(**probe)
+    tokenizer = load_tokenizer(spec)
+    return load_causal_lm(spec, vocab_size=len(tokenizer)), tokenizer
+
+
+def sentence_model(model: dict[str, Any]):
+    """The SBERT sentence model, from its {name, entry} spec (a local folder or a Hub id)."""
+    spec = ModelSpec.from_config(**model)
+    return load_sentence_model(resolve_location(spec.path, spec.name) if spec.path else spec.hub)
 
 
 def align_embeddings(
