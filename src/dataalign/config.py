@@ -22,6 +22,9 @@ from dataalign.subsets import PLACEHOLDER
 Config = Mapping[str, Any]
 FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
 SOURCES = ("local", "installed", "hub")  # by precedence
+TRAINING_KINDS = ("finetune", "pretrain", "select")  # experiments that train models
+SELECTION_METHODS = ("random", "dsir", "gzip", "sbert", "task2vec", "perplexity_correlations")
+RANKING_METHODS = ("gzip", "sbert", "task2vec")  # rank by a score; a temperature samples instead
 
 
 class SubsetKey(NamedTuple):
@@ -147,9 +150,11 @@ def check_config(config: Config) -> None:
     for name, experiment in config["experiments"].items():
         if experiment["kind"] == "panel":
             _check_panel(name, experiment, models, datasets)
-        else:
-            _check_experiment(name, experiment, models, datasets)
-            _check_sizes(name, experiment, config)
+            continue
+        _check_experiment(name, experiment, models, datasets)
+        if experiment["kind"] == "select":
+            _check_select(name, experiment, config)
+        _check_sizes(name, experiment, config)
     used = {m for e in config["experiments"].values() for m in e.get("metrics", [])}
     for metric, key in (("task2vec", "probe"), ("sbert", "model")):
         chosen = config["alignment"][metric][key]
@@ -207,14 +212,14 @@ def _check_experiment(name: str, experiment: Config, models: Config, datasets: C
             f"declare it under models: (known: {sorted(models)})."
         )
     _check_not_trained(f"{key}.model", experiment["model"], models)
-    for role in ("train", "eval"):
-        for dataset in experiment[role]:
+    for role in ("train", "eval", "pool"):
+        for dataset in experiment.get(role, []):
             if dataset not in datasets:
                 raise ConfigError(
                     f"config key {key}.{role}: unknown dataset {dataset!r}; declare it under "
                     f"datasets: or fix the name (known: {sorted(datasets)})."
                 )
-    for dataset in experiment["budgets"]:
+    for dataset in experiment.get("budgets", {}):
         if dataset not in experiment["train"]:
             raise ConfigError(
                 f"config key {key}.budgets.{dataset}: not one of this experiment's train sets "
@@ -226,9 +231,10 @@ def used_datasets(config: Config) -> list[str]:
     """Every dataset some experiment reads, mixture parts included, in config order."""
     named = set()
     for experiment in config["experiments"].values():
-        roles = ("train", "eval") if experiment["kind"] != "panel" else ("benchmarks",)
-        named |= {d for role in roles for d in experiment[role]}
+        roles = ("train", "eval", "pool") if experiment["kind"] != "panel" else ("benchmarks",)
+        named |= {d for role in roles for d in experiment.get(role, [])}
         named |= {experiment["candidate"]} if experiment["kind"] == "panel" else set()
+        named |= {experiment["target"]} if experiment["kind"] == "select" else set()
     datasets = config["datasets"]
     named |= {part for d in list(named) if d in datasets for part in datasets[d].get("mixture", {})}
     return [d for d in datasets if d in named]
@@ -258,9 +264,10 @@ def _check_sizes(name: str, experiment: Config, config: Config) -> None:
             "tokens, so windows would skip or misplace tokens. Fix: a stride below the context "
             f"(e.g. {context // 2}), or null for half of it."
         )
-    for dataset in experiment["train"]:
-        budget = experiment["budgets"].get(dataset, experiment["budget"])
-        where = f"budgets.{dataset}" if dataset in experiment["budgets"] else "budget"
+    budgets = experiment.get("budgets", {})
+    for dataset in train_sets(config, name):
+        budget = budgets.get(dataset, experiment["budget"])
+        where = f"budgets.{dataset}" if dataset in budgets else "budget"
         if budget < training["seq_len"]:
             raise ConfigError(
                 f"config key {key}.{where}: {budget} tokens is less than one training sequence "
@@ -274,7 +281,8 @@ def _check_sizes(name: str, experiment: Config, config: Config) -> None:
                 f"{task2vec} sequences. Fix: raise the budget or lower "
                 "alignment.task2vec.batch_size."
             )
-        _check_draws_fit(key, dataset, budget, experiment["seeds"], config)
+        if experiment["kind"] != "select":  # a selection's pool is checked by its own job
+            _check_draws_fit(key, dataset, budget, experiment["seeds"], config)
 
 
 def _check_draws_fit(key: str, dataset: str, budget: int, seeds: list[int], config: Config) -> None:
@@ -328,10 +336,11 @@ def _check_trained(name: str, entry: Config, experiments: Config) -> None:
             f"config key {key}.experiment: {trained['experiment']!r} is not a fine-tuning or "
             "pre-training experiment of this config; name one that trains models."
         )
-    if trained["train"] not in experiment["train"] or trained["seed"] not in experiment["seeds"]:
+    trains = train_sets({"experiments": experiments}, trained["experiment"])
+    if trained["train"] not in trains or trained["seed"] not in experiment["seeds"]:
         raise ConfigError(
             f"config key {key}: experiment {trained['experiment']!r} trains "
-            f"{experiment['train']} with seeds {experiment['seeds']}, not "
+            f"{trains} with seeds {experiment['seeds']}, not "
             f"{trained['train']!r} with seed {trained['seed']}; pick one of those."
         )
 
@@ -449,9 +458,9 @@ def trained_model(config: Config, experiment: str, train: str, seed: int) -> Tra
 def training_runs(config: Config) -> dict[str, TrainedModel]:
     """Every distinct model any experiment trains, by name: each is trained once."""
     runs = {}
-    for name in experiments_of_kind(config, "finetune") + experiments_of_kind(config, "pretrain"):
+    for name in training_experiments(config):
         spec = config["experiments"][name]
-        for train in spec["train"]:
+        for train in train_sets(config, name):
             for seed in spec["seeds"]:
                 run = trained_model(config, name, train, seed)
                 runs[run.name] = run
@@ -464,12 +473,12 @@ def experiment_evaluations(config: Config, experiment: str) -> list[Evaluation]:
     spec = config["experiments"][experiment]
     options = {**spec["evaluation"], "precision": config["precision"]}
     models = []
-    for train in spec["train"]:
+    for train in train_sets(config, experiment):
         for seed in spec["seeds"]:
             run = trained_model(config, experiment, train, seed)
             folder = {"name": run.name, "entry": {"path": run.folder}}
             models.append((run.name, folder, folder, {"train": train, "seed": seed}))
-    if spec["kind"] == "finetune":  # the untrained model: the paper's "Standard GPT-2" row
+    if fine_tunes(config, experiment):  # the untrained model: the paper's "Standard GPT-2" row
         base = train_params(config, experiment, 0)
         run = f"{spec['model']}/base/{content_digest([base['model'], base['tokenizer']])}"
         models.append((run, base["model"], base["tokenizer"], {"train": "base", "seed": 0}))
@@ -492,7 +501,7 @@ def experiment_evaluations(config: Config, experiment: str) -> list[Evaluation]:
 def evaluation_runs(config: Config) -> dict[str, Evaluation]:
     """Every distinct evaluation of the config, by output path: each is computed once."""
     runs = {}
-    for name in experiments_of_kind(config, "finetune") + experiments_of_kind(config, "pretrain"):
+    for name in training_experiments(config):
         runs.update((e.path, e) for e in experiment_evaluations(config, name))
     return runs
 
@@ -502,7 +511,7 @@ def analysis_params(config: Config, experiment: str) -> dict[str, Any]:
     spec = config["experiments"][experiment]
     analysis = dict(spec["analysis"])
     if analysis["target"] == "auto":
-        analysis["target"] = "ppl" if spec["kind"] == "finetune" else "ce"
+        analysis["target"] = "ppl" if fine_tunes(config, experiment) else "ce"
     return {**analysis, "units": train_units(config, experiment)}
 
 
@@ -526,6 +535,8 @@ def train_units(config: Config, experiment: str) -> dict[str, str]:
     budgets of one corpus are not independent evidence, so the analysis clusters them as one
     unit named by its members joined with '+'. Mixtures in other proportions stay distinct.
     """
+    if config["experiments"][experiment]["kind"] == "select":  # a strategy is one unit
+        return {name: name for name in train_sets(config, experiment)}
     train = list(config["experiments"][experiment]["train"])
     members: dict[str, list[str]] = {}
     for dataset in train:
@@ -536,7 +547,7 @@ def train_units(config: Config, experiment: str) -> dict[str, str]:
 def shared_row_warnings(config: Config) -> list[str]:
     """One line per experiment whose train sets read the same rows (they count as one unit)."""
     warnings = []
-    for name in experiments_of_kind(config, "finetune") + experiments_of_kind(config, "pretrain"):
+    for name in training_experiments(config):
         for unit in sorted({u for u in train_units(config, name).values() if "+" in u}):
             warnings.append(
                 f"experiments.{name}: train sets {unit.replace('+', ', ')} read the same rows, so "
@@ -547,8 +558,28 @@ def shared_row_warnings(config: Config) -> list[str]:
 
 
 def experiments_of_kind(config: Config, kind: str) -> list[str]:
-    """Names of the experiments of one kind: finetune, pretrain or panel."""
+    """Names of the experiments of one kind: finetune, pretrain, select or panel."""
     return [name for name, spec in config["experiments"].items() if spec["kind"] == kind]
+
+
+def training_experiments(config: Config) -> list[str]:
+    """Names of the experiments that train models (every kind but panel)."""
+    return [n for n, spec in config["experiments"].items() if spec["kind"] in TRAINING_KINDS]
+
+
+def train_sets(config: Config, experiment: str) -> list[str]:
+    """An experiment's train sets: its datasets, or a selection's chosen subset per strategy."""
+    spec = config["experiments"][experiment]
+    if spec["kind"] == "select":
+        return [selection_name(experiment, strategy) for strategy in spec["strategies"]]
+    return list(spec["train"])
+
+
+def fine_tunes(config: Config, experiment: str) -> bool:
+    """Whether an experiment trains pretrained weights (its base model is then evaluated too)."""
+    spec = config["experiments"][experiment]
+    fresh = "architecture" in config["models"][spec["model"]]
+    return spec["kind"] == "finetune" or (spec["kind"] == "select" and not fresh)
 
 
 def _pick(mapping: Mapping[str, Any], *keys: str) -> dict[str, Any]:
@@ -564,7 +595,7 @@ def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetK
     """One subset per seed of a train set, at its budget (the experiment's or its override)."""
     spec = config["experiments"][experiment]
     tokenizer = tokenizer_owner(config, spec["model"])
-    budget = spec["budgets"].get(dataset, spec["budget"])
+    budget = spec.get("budgets", {}).get(dataset, spec["budget"])
     return [SubsetKey(tokenizer, dataset, budget, seed) for seed in spec["seeds"]]
 
 
@@ -719,15 +750,26 @@ class PanelScoring(NamedTuple):
 
 
 def panel_scorings(config: Config) -> dict[str, PanelScoring]:
-    """One scoring job per panel member, by model name, over the union of its panels' requests."""
+    """One scoring job per panel member, by model name, over the union of the requests of its
+    panels and of the perplexity_correlations strategies it sits on."""
+    asked = [
+        (config["experiments"][name]["models"], panel_requests(config, name),
+         config["experiments"][name]["batch_size"])
+        for name in experiments_of_kind(config, "panel")
+    ]  # fmt: skip
+    for selection in selections(config).values():
+        entry = config["experiments"][selection.experiment]["strategies"][selection.strategy]
+        if strategy_method(config, *selection) == "perplexity_correlations":
+            asked.append(
+                (entry["models"], pool_requests(config, selection.experiment), entry["batch_size"])
+            )
     requests: dict[str, dict[str, dict[str, Any]]] = {}
     batch_size: dict[str, int] = {}
-    for name in experiments_of_kind(config, "panel"):
-        spec = config["experiments"][name]
-        for model in spec["models"]:
-            for request in panel_requests(config, name):
+    for models, wanted, size in asked:
+        for model in models:
+            for request in wanted:
                 requests.setdefault(model, {})[request["request"]] = request
-            batch_size[model] = min(batch_size.get(model, spec["batch_size"]), spec["batch_size"])
+            batch_size[model] = min(batch_size.get(model, size), size)
     return {
         model: PanelScoring(
             model,
@@ -751,3 +793,182 @@ def panel_datasets(config: Config, experiment: str) -> list[str]:
 def panel_prompt(panel: Config, dataset: str) -> dict[str, Any]:
     """The prompt a panel scores `dataset` with: its own override, else the panel's."""
     return panel["prompts"].get(dataset, panel["prompt"])
+
+
+def selection_name(experiment: str, strategy: str) -> str:
+    """The train set a strategy's choice becomes: `results/subsets/{tokenizer}/{name}/...`."""
+    return f"{experiment}.{strategy}"
+
+
+def strategy_method(config: Config, experiment: str, strategy: str) -> str:
+    """The registry entry a strategy runs: its `method:`, else its own name."""
+    return config["experiments"][experiment]["strategies"][strategy]["method"] or strategy
+
+
+class Selection(NamedTuple):
+    """One strategy of a selection experiment: its pool scores (computed once for every seed)."""
+
+    experiment: str
+    strategy: str
+
+    @property
+    def folder(self) -> str:
+        return f"results/selection/{self.experiment}/{self.strategy}"
+
+    @property
+    def scores(self) -> str:
+        return f"{self.folder}/scores.parquet"
+
+
+def selections(config: Config) -> dict[str, Selection]:
+    """Every strategy of every selection experiment, by the train-set name its choice gets."""
+    return {
+        selection_name(name, strategy): Selection(name, strategy)
+        for name in experiments_of_kind(config, "select")
+        for strategy in config["experiments"][name]["strategies"]
+    }
+
+
+def pool_parts(config: Config, experiment: str) -> dict[str, dict[str, Any]]:
+    """The datasets a selection's pool holds (a mixture's parts; weights do not apply)."""
+    return {
+        part: spec
+        for dataset in config["experiments"][experiment]["pool"]
+        for part, spec in subset_parts(config, dataset).items()
+    }
+
+
+def strategy_settings(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
+    """The options of a strategy's method (model specs inlined), as its scoring job takes them."""
+    spec = config["experiments"][experiment]
+    entry, method = spec["strategies"][strategy], strategy_method(config, experiment, strategy)
+    if method == "dsir":
+        return _pick(entry, "n", "buckets", "min_example_length")
+    if method == "gzip":
+        return _pick(entry, "level")
+    if method == "sbert":
+        model = entry["model"] or config["alignment"]["sbert"]["model"]
+        return {"model": named_model(config, model), "batch_size": entry["batch_size"]}
+    if method == "task2vec":
+        return {**embed_settings(config, "task2vec"), "chunk": entry["chunk"]}
+    if method == "perplexity_correlations":
+        requests = {r["dataset"]: r["request"] for r in pool_requests(config, experiment)}
+        return {
+            "estimator": entry["estimator"],
+            "models": entry["models"],
+            "requests": requests,
+            "target": spec["target"],
+        }
+    return {}
+
+
+def selection_params(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
+    """What decides a strategy's pool scores: method and options, pool, target, the held-out
+    benchmarks and the tokenizer that counts the budget."""
+    spec = config["experiments"][experiment]
+    return {
+        "method": strategy_method(config, experiment, strategy),
+        "settings": strategy_settings(config, experiment, strategy),
+        "pool": pool_parts(config, experiment),
+        "target": {spec["target"]: subset_parts(config, spec["target"])},
+        "benchmarks": {dataset: subset_parts(config, dataset) for dataset in spec["eval"]},
+        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+    }
+
+
+def choice_params(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
+    """What decides one seed's choice from the scores: method, temperature, budget, pool."""
+    spec = config["experiments"][experiment]
+    return {
+        "method": strategy_method(config, experiment, strategy),
+        "temperature": spec["strategies"][strategy]["temperature"],
+        "pool": pool_parts(config, experiment),
+        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+    }
+
+
+def running_text_prompt(entry: Config) -> dict[str, Any]:
+    """A dataset's examples as running text for a panel member (a pair's template filled)."""
+    if entry["format"] != "pair":
+        return control_prompt(entry["fields"])
+    answer = entry["template"] or "\n".join(f"{{{field}}}" for field in entry["fields"])
+    return {**control_prompt(entry["fields"]), "answer": answer}
+
+
+def pool_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
+    """What perplexity_correlations asks each panel member to score: every pool example and
+    every target example, as running text."""
+    datasets = [*pool_parts(config, experiment), config["experiments"][experiment]["target"]]
+    requests = [
+        {
+            "dataset": dataset,
+            "prompt": running_text_prompt(config["datasets"][dataset]),
+            "examples": None,
+            "seed": 0,
+        }
+        for dataset in dict.fromkeys(datasets)
+    ]
+    return [{**request, "request": content_digest(request)} for request in requests]
+
+
+def selection_panels(config: Config) -> dict[str, list[str]]:
+    """The panel members each perplexity_correlations strategy reads, by selection name."""
+    return {
+        name: config["experiments"][s.experiment]["strategies"][s.strategy]["models"]
+        for name, s in selections(config).items()
+        if strategy_method(config, s.experiment, s.strategy) == "perplexity_correlations"
+    }
+
+
+def _check_select(name: str, spec: Config, config: Config) -> None:
+    key, datasets = f"experiments.{name}", config["datasets"]
+    target = spec["target"]
+    if target not in datasets or "mixture" in datasets[target]:
+        raise ConfigError(
+            f"config key {key}.target: {target!r} is not a dataset with a source of its own; "
+            f"declare the target sample under datasets: (known: {sorted(datasets)})."
+        )
+    if target in spec["eval"]:
+        raise ConfigError(
+            f"config key {key}.target: {target!r} is also a benchmark (eval:); the target "
+            "sample must be held apart from it. Fix: another split or rows of the same data."
+        )
+    parts = list(pool_parts(config, name))
+    if len(parts) != len(set(parts)):
+        raise ConfigError(f"config key {key}.pool: a dataset is in the pool twice: {parts}.")
+    for strategy, entry in spec["strategies"].items():
+        where, method = f"{key}.strategies.{strategy}", entry["method"] or strategy
+        if method not in SELECTION_METHODS:
+            raise ConfigError(
+                f"config key {where}: no method {method!r}; name one with method: "
+                f"({', '.join(SELECTION_METHODS)})."
+            )
+        if entry["temperature"] is not None and method not in RANKING_METHODS:
+            raise ConfigError(
+                f"config key {where}.temperature: {method} does not rank by a score; a "
+                f"temperature applies to {', '.join(RANKING_METHODS)}. Fix: remove it."
+            )
+        if (
+            method == "sbert"
+            and (entry["model"] or config["alignment"]["sbert"]["model"]) not in config["models"]
+        ):
+            raise ConfigError(
+                f"config key {where}.model: declare the sentence model under models:."
+            )
+        if method == "perplexity_correlations":
+            _check_selection_panel(where, entry, [*parts, target], config)
+
+
+def _check_selection_panel(where: str, entry: Config, scored: list[str], config: Config) -> None:
+    models = entry["models"]
+    if len(models) < 3 or any(m not in config["models"] for m in models):
+        raise ConfigError(
+            f"config key {where}.models: name at least 3 models declared under models: (the "
+            f"panel whose losses are correlated; got {models})."
+        )
+    split = [d for d in scored if config["datasets"][d]["format"] == "split"]
+    if split:
+        raise ConfigError(
+            f"config key {where}: panel members score whole rows, but {split} split each row "
+            "into several examples. Fix: format text or pair for those datasets."
+        )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,3 +57,17 @@ def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
     if failure is not None:
         print(failure, file=sys.stderr)
         raise SystemExit(1)
+
+
+@contextmanager
+def measured() -> Iterator[dict[str, float]]:
+    """Wall time of the block and the job's peak memory after it (resident; GPU where CUDA ran),
+    filled into the dict it yields."""
+    usage: dict[str, float] = {}
+    start = time.perf_counter()
+    yield usage
+    usage["wall_s"] = round(time.perf_counter() - start, 3)
+    usage["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        usage["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

@@ -159,3 +159,26 @@ def plot_panel(
         )
         axes.set_ylabel(f"{name}: {SCORES.get(kinds[name], kinds[name])}", fontsize=8)
     _save(plt, figure, paths)
+
+
+def plot_selection(table: pd.DataFrame, target: str, paths: Sequence[str | Path]) -> None:
+    """Benchmark loss of each strategy's models with its interval over seeds, one panel per
+    benchmark; random's mean (dashed) and the untrained model (dotted) for reference."""
+    plt, _ = _pyplot()
+    names = list(dict.fromkeys(table["eval"]))
+    figure, panels = plt.subplots(
+        1, len(names), figsize=(5.2 * len(names), 0.45 * table["strategy"].nunique() + 1.6),
+        squeeze=False,
+    )  # fmt: skip
+    for axes, name in zip(panels[0], names, strict=True):
+        rows = table[(table["eval"] == name) & (table["seeds"] > 1)].iloc[::-1]
+        low, high = rows[f"{target}_ci_low"], rows[f"{target}_ci_high"]
+        error = [rows[target] - low, high - rows[target]]
+        axes.errorbar(rows[target], rows["strategy"], xerr=error, fmt="o", capsize=3)
+        for reference, style in (("random", "--"), ("base (untrained)", ":")):
+            level = table.loc[(table["eval"] == name) & (table["strategy"] == reference), target]
+            if not level.empty:
+                axes.axvline(level.iloc[0], color="grey", linestyle=style, label=reference)
+        axes.set_xlabel(f"{name}: {TARGET_LABELS.get(target, target)} (95% CI over seeds)")
+        axes.legend(fontsize=7)
+    _save(plt, figure, paths)

@@ -59,6 +59,11 @@ class Pool:
             yield examples["text"].tolist()
 
 
+def read_texts(parts: Sequence[Part]) -> list[str]:
+    """Every formatted example of a few (small) datasets: the target's, a benchmark's."""
+    return [text for batch in Pool(tuple(parts)).texts() for text in batch]
+
+
 def text_key(text: str) -> int:
     """An example's identity for overlap checks: a 64-bit hash of its text, case and spacing
     folded."""

@@ -15,6 +15,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 from dataalign.config import (
     align_settings,
     analysis_params,
+    choice_params,
     download_spec,
     embed_settings,
     eval_subset,
@@ -25,8 +26,13 @@ from dataalign.config import (
     panel_params,
     panel_requests,
     panel_scorings,
+    pool_parts,
+    selection_panels,
+    selection_params,
+    selections,
     shared_row_warnings,
     subset_parts,
+    train_sets,
     train_subsets,
     trained_model,
     training_runs,
@@ -50,6 +56,7 @@ for warning in shared_row_warnings(config):
 TRAININGS = training_runs(config)
 EVALUATIONS = evaluation_runs(config)
 PANEL_SCORINGS = panel_scorings(config)
+SELECTIONS = selections(config)
 HARNESS_RUNS = {
     (run.model, run.digest): run
     for name in experiments_of_kind(config, "panel")
@@ -107,8 +114,11 @@ def stage_workload(stage, wildcards):
             run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
             return run.params["model"]["entry"], None, False
         return config["models"][wildcards.model], None, False
-    settings = embed_settings(config, wildcards.metric)  # embed: the probe or sentence model
-    model = settings.get("probe") or settings["model"]
+    if stage == "score_pool":  # a strategy's probe or sentence model (none for the others)
+        settings = selection_params(config, wildcards.exp, wildcards.strategy)["settings"]
+    else:  # embed: the probe or sentence model
+        settings = embed_settings(config, wildcards.metric)
+    model = settings.get("probe") or settings.get("model") or {"entry": {}}
     return model["entry"], None, False
 
 
@@ -142,6 +152,8 @@ def all_targets():
         if experiment["kind"] == "panel":
             targets += [f"results/tables/{name}/panel_correlation.csv"]
             continue
+        if experiment["kind"] == "select":
+            targets += [f"results/tables/{name}/selection.csv"]
         targets += [f"results/tables/{name}/alignment_{m}.csv" for m in experiment["metrics"]]
         targets += [f"results/tables/{name}/correlation_{m}.csv" for m in experiment["metrics"]]
         if len(experiment["metrics"]) > 1:
@@ -204,7 +216,7 @@ def alignment_pairs(wildcards):
     experiment = config["experiments"][wildcards.exp]
     return [
         f"results/alignment/{wildcards.exp}/{wildcards.metric}/{train}__{evaluation}.parquet"
-        for train in experiment["train"]
+        for train in train_sets(config, wildcards.exp)
         for evaluation in experiment["eval"]
     ]
 
@@ -212,9 +224,7 @@ def alignment_pairs(wildcards):
 def panel_scoring_inputs(wildcards):
     """Rows of every dataset the member scores and, for a model this pipeline trains, its weights
     (so it runs first)."""
-    scoring = PANEL_SCORINGS[wildcards.model]
-    inputs = {f"rows_{ds}": f"resources/datasets/{ds}.parquet" for ds in scoring.datasets}
-    return inputs | trained_weights(wildcards)
+    return rows_of(PANEL_SCORINGS[wildcards.model].datasets) | trained_weights(wildcards)
 
 
 def trained_weights(wildcards):
@@ -256,4 +266,58 @@ def subset_rows(wildcards):
     return {
         part: f"resources/datasets/{part}.parquet"
         for part in subset_parts(config, wildcards.ds)
+    }
+
+
+def rows_of(datasets):
+    """Downloaded rows of each dataset, keyed `rows_{dataset}`."""
+    return {f"rows_{ds}": f"resources/datasets/{ds}.parquet" for ds in datasets}
+
+
+def selection_of(wildcards):
+    """The strategy an output path names."""
+    return SELECTIONS[f"{wildcards.exp}.{wildcards.strategy}"]
+
+
+def pool_score_inputs(wildcards):
+    """Rows of the pool, the target and the benchmarks; for perplexity_correlations, every panel
+    member's scores (shared with the panels it sits on)."""
+    params = selection_params(config, wildcards.exp, wildcards.strategy)
+    datasets = [*params["pool"], *params["target"]]
+    datasets += [part for parts in params["benchmarks"].values() for part in parts]
+    members = selection_panels(config).get(f"{wildcards.exp}.{wildcards.strategy}", [])
+    return rows_of(dict.fromkeys(datasets)) | {
+        f"panel_{model}": PANEL_SCORINGS[model].path for model in members
+    }
+
+
+def selection_gpus(wildcards):
+    """A strategy that runs a model (sbert, task2vec) asks for a GPU; the others need none."""
+    method = selection_params(config, wildcards.exp, wildcards.strategy)["method"]
+    return GPUS if method in ("sbert", "task2vec") else 0
+
+
+def choice_inputs(wildcards):
+    """A strategy's pool scores and the pool's rows (the chosen ones are written out)."""
+    return {"scores": selection_of(wildcards).scores} | rows_of(pool_parts(config, wildcards.exp))
+
+
+def selection_summary_inputs(wildcards):
+    """Every evaluation, alignment pair and selection report of a selection experiment."""
+    experiment = config["experiments"][wildcards.exp]
+    strategies = [s for s in SELECTIONS.values() if s.experiment == wildcards.exp]
+    return {
+        "evaluations": evaluations_of(wildcards.exp),
+        "alignments": [
+            f"results/alignment/{wildcards.exp}/{metric}/{train}__{evaluation}.parquet"
+            for metric in experiment["metrics"]
+            for train in train_sets(config, wildcards.exp)
+            for evaluation in experiment["eval"]
+        ],
+        "scores": [f"{strategy.folder}/scores.json" for strategy in strategies],
+        "choices": [
+            key.path.removesuffix(".parquet") + ".choice.json"
+            for train in train_sets(config, wildcards.exp)
+            for key in train_subsets(config, wildcards.exp, train)
+        ],
     }

@@ -41,6 +41,8 @@ rule subset:
     output:
         subset="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.parquet",
         tokens="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.tokens.npy",
+    wildcard_constraints:
+        ds=one_of(config["datasets"]),
     params:
         parts=lambda wildcards: subset_parts(config, wildcards.ds),
         tokenizer=lambda wildcards: config["models"][wildcards.tokenizer],

@@ -1,0 +1,106 @@
+"""Did the choice pay off? Per strategy: benchmark loss over seeds, its difference from random,
+the chosen subset's alignment with the benchmark, its make-up and what choosing it cost.
+
+The seed is the unit: each seed is one choice (for sampled strategies) and one trained model,
+so intervals are Student t over seeds, and the difference from random a Welch t-test over the
+two strategies' seeds, Holm-corrected over every strategy and benchmark compared with random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from dataalign.analysis import adjusted
+
+BASELINE = "random"
+DIFFERENCE = ("vs_random", "vs_random_ci_low", "vs_random_ci_high", "vs_random_p")
+
+
+def seed_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval over seeds (NaN bounds with a single seed)."""
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, np.nan, np.nan
+    half = stats.t.ppf((1 + level) / 2, len(values) - 1) * stats.sem(values)
+    return mean, mean - half, mean + half
+
+
+def welch_difference(
+    a: Sequence[float], b: Sequence[float], level: float = 0.95
+) -> tuple[float, float, float, float]:
+    """mean(a) - mean(b), its Welch interval and two-sided p (NaN with fewer than 2 seeds each)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return diff, np.nan, np.nan, np.nan
+    test = stats.ttest_ind(a, b, equal_var=False)
+    low, high = test.confidence_interval(level)
+    return diff, float(low), float(high), float(test.pvalue)
+
+
+def selection_table(
+    scores: pd.DataFrame,
+    alignments: pd.DataFrame,
+    choices: pd.DataFrame,
+    costs: pd.DataFrame,
+    strategies: Sequence[str],
+    target: str,
+) -> pd.DataFrame:
+    """One row per strategy and benchmark.
+
+    `scores`: evaluations (train, eval, seed, ce, ppl; train is `{experiment}.{strategy}`, or
+    `base` for the untrained model); `alignments`: (train, eval, seed, metric, alignment);
+    `choices`: per strategy and seed, tokens, examples, composition and choose wall time;
+    `costs`: per strategy, the scoring job's wall time and peak memory.
+    """
+    strategy_of = {train: train.rsplit(".", 1)[-1] for train in scores["train"].unique()}
+    scores = scores.assign(strategy=scores["train"].map(strategy_of))
+    alignments = alignments.assign(strategy=alignments["train"].map(lambda t: t.rsplit(".", 1)[-1]))
+    rows = []
+    for benchmark, on_benchmark in scores.groupby("eval", sort=False):
+        by_strategy = {s: g.sort_values("seed") for s, g in on_benchmark.groupby("strategy")}
+        baseline = by_strategy.get(BASELINE)
+        for strategy in strategies:
+            group = by_strategy[strategy]
+            mine = choices[choices["strategy"] == strategy]
+            row = {"strategy": strategy, "eval": benchmark, "seeds": len(group)}
+            for column in ("ce", "ppl"):
+                row[column], row[f"{column}_ci_low"], row[f"{column}_ci_high"] = seed_interval(
+                    group[column]
+                )
+            if baseline is not None and strategy != BASELINE:
+                difference = welch_difference(group[target], baseline[target])
+                row.update(zip((f"{target}_{c}" for c in DIFFERENCE), difference, strict=True))
+            row["tokens"] = float(mine["tokens"].mean())
+            row["distinct_choices"] = int(mine["rows_digest"].nunique())
+            row["composition"] = top_sources(mine["composition"])
+            for metric, values in alignments[
+                (alignments["strategy"] == strategy) & (alignments["eval"] == benchmark)
+            ].groupby("metric"):
+                row[f"alignment_{metric}"] = float(values["alignment"].mean())
+            cost = costs.set_index("strategy").loc[strategy]
+            row["select_s"] = float(cost["wall_s"] + mine["wall_s"].mean())
+            row["peak_rss_mb"] = float(max(cost["peak_rss_mb"], mine["peak_rss_mb"].max()))
+            rows.append(row)
+        base = on_benchmark[on_benchmark["train"] == "base"]
+        if not base.empty:
+            untrained = {"ce": float(base["ce"].mean()), "ppl": float(base["ppl"].mean())}
+            rows.append(
+                {"strategy": "base (untrained)", "eval": benchmark, "seeds": 1, **untrained}
+            )
+    table = pd.DataFrame(rows)
+    p = f"{target}_vs_random_p"
+    if p in table:  # one family: every strategy and benchmark compared with random
+        table[f"{p}_holm"] = adjusted(table[p])
+    return table
+
+
+def top_sources(compositions: pd.Series, shown: int = 3) -> str:
+    """The pool datasets with the largest mean share of the chosen tokens, e.g. `minif2f 0.91`."""
+    shares = pd.DataFrame(list(compositions)).fillna(0.0).mean().sort_values(ascending=False)
+    return ", ".join(f"{name} {share:.2f}" for name, share in shares.head(shown).items() if share)

@@ -1,0 +1,33 @@
+"""Rule selection_table: per strategy, benchmark loss over seeds against random, the choice's
+alignment with the benchmark under every metric, its make-up and cost; table and figure."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from dataalign.io import read_parquet, write_table
+from dataalign.jobs import job_logging
+from dataalign.plots import plot_selection
+from dataalign.select_summary import selection_table
+
+with job_logging(snakemake.log[0]):
+    inputs, params = snakemake.input, snakemake.params
+
+    def reports(paths):
+        return pd.DataFrame([json.loads(Path(path).read_text()) for path in paths])
+
+    alignments = [read_parquet(path) for path in inputs.alignments]
+    table = selection_table(
+        pd.concat([read_parquet(path) for path in inputs.evaluations], ignore_index=True),
+        pd.concat(alignments, ignore_index=True)
+        if alignments
+        else pd.DataFrame(columns=["train", "eval", "seed", "metric", "alignment"]),
+        reports(inputs.choices),
+        reports(inputs.scores),
+        params.strategies,
+        params.target,
+    )
+    outputs = snakemake.output
+    write_table(table, outputs.csv, outputs.markdown, outputs.latex)
+    plot_selection(table, params.target, [outputs.png, outputs.pdf])
