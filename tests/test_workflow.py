@@ -371,15 +371,15 @@ def test_slurm_profile_gives_every_gpu_rule_a_gpu():
     gpu_rules = set()
     for path in (REPO / "workflow" / "rules").glob("*.smk"):
         for block in re.split(r"\n(?=rule |use rule )", path.read_text()):
-            name = re.match(r"(?:use )?rule (\w+)", block)
-            if name and re.search(r"^\s+gpu=", block, re.M) and not block.startswith("use rule"):
+            name = re.match(r"(?:use rule \w+ as |rule )(\w+)", block)
+            if name and re.search(r"^\s+gpu=", block, re.M):
                 gpu_rules.add(name.group(1))
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     on_gpu = {rule for rule, res in profile["set-resources"].items() if res.get("gpu") == 1}
     assert (
         gpu_rules
         == on_gpu
-        == {"embed", "finetune", "pretrain", "evaluate", "score_panel", "lm_eval"}
+        == {"embed", "embed_pool", "finetune", "pretrain", "evaluate", "score_panel", "lm_eval"}
     )
 
 

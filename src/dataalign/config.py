@@ -25,6 +25,7 @@ SOURCES = ("local", "installed", "hub")  # by precedence
 TRAINING_KINDS = ("finetune", "pretrain", "select")  # experiments that train models
 SELECTION_METHODS = ("random", "dsir", "gzip", "sbert", "task2vec", "perplexity_correlations")
 RANKING_METHODS = ("gzip", "sbert", "task2vec")  # rank by a score; a temperature samples instead
+MODEL_METHODS = ("sbert", "task2vec")  # score the pool with a model: a GPU job
 
 
 class SubsetKey(NamedTuple):
@@ -155,6 +156,7 @@ def check_config(config: Config) -> None:
         if experiment["kind"] == "select":
             _check_select(name, experiment, config)
         _check_sizes(name, experiment, config)
+    _check_strategy_names(config)
     used = {m for e in config["experiments"].values() for m in e.get("metrics", [])}
     for metric, key in (("task2vec", "probe"), ("sbert", "model")):
         chosen = config["alignment"][metric][key]
@@ -759,7 +761,7 @@ def panel_scorings(config: Config) -> dict[str, PanelScoring]:
     ]  # fmt: skip
     for selection in selections(config).values():
         entry = config["experiments"][selection.experiment]["strategies"][selection.strategy]
-        if strategy_method(config, *selection) == "perplexity_correlations":
+        if selection.method == "perplexity_correlations":
             asked.append(
                 (entry["models"], pool_requests(config, selection.experiment), entry["batch_size"])
             )
@@ -810,6 +812,7 @@ class Selection(NamedTuple):
 
     experiment: str
     strategy: str
+    method: str
 
     @property
     def folder(self) -> str:
@@ -823,7 +826,9 @@ class Selection(NamedTuple):
 def selections(config: Config) -> dict[str, Selection]:
     """Every strategy of every selection experiment, by the train-set name its choice gets."""
     return {
-        selection_name(name, strategy): Selection(name, strategy)
+        selection_name(name, strategy): Selection(
+            name, strategy, strategy_method(config, name, strategy)
+        )
         for name in experiments_of_kind(config, "select")
         for strategy in config["experiments"][name]["strategies"]
     }
@@ -916,7 +921,7 @@ def selection_panels(config: Config) -> dict[str, list[str]]:
     return {
         name: config["experiments"][s.experiment]["strategies"][s.strategy]["models"]
         for name, s in selections(config).items()
-        if strategy_method(config, s.experiment, s.strategy) == "perplexity_correlations"
+        if s.method == "perplexity_correlations"
     }
 
 
@@ -971,4 +976,18 @@ def _check_selection_panel(where: str, entry: Config, scored: list[str], config:
         raise ConfigError(
             f"config key {where}: panel members score whole rows, but {split} split each row "
             "into several examples. Fix: format text or pair for those datasets."
+        )
+
+
+def _check_strategy_names(config: Config) -> None:
+    """A strategy name runs with a model (a GPU job) or without, in every experiment alike."""
+    on_gpu: dict[str, set[bool]] = {}
+    for name in experiments_of_kind(config, "select"):
+        for strategy, entry in config["experiments"][name]["strategies"].items():
+            on_gpu.setdefault(strategy, set()).add((entry["method"] or strategy) in MODEL_METHODS)
+    mixed = sorted(strategy for strategy, kinds in on_gpu.items() if len(kinds) > 1)
+    if mixed:
+        raise ConfigError(
+            f"config key experiments.*.strategies: {mixed} name a model strategy (sbert, "
+            "task2vec) in one experiment and another method in another; rename one of them."
         )

@@ -13,6 +13,7 @@ sys.path.insert(0, SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 
 from dataalign.config import (
+    MODEL_METHODS,
     align_settings,
     analysis_params,
     choice_params,
@@ -114,11 +115,11 @@ def stage_workload(stage, wildcards):
             run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
             return run.params["model"]["entry"], None, False
         return config["models"][wildcards.model], None, False
-    if stage == "score_pool":  # a strategy's probe or sentence model (none for the others)
+    if stage == "embed_pool":  # a strategy's probe or sentence model
         settings = selection_params(config, wildcards.exp, wildcards.strategy)["settings"]
     else:  # embed: the probe or sentence model
         settings = embed_settings(config, wildcards.metric)
-    model = settings.get("probe") or settings.get("model") or {"entry": {}}
+    model = settings.get("probe") or settings["model"]
     return model["entry"], None, False
 
 
@@ -291,10 +292,9 @@ def pool_score_inputs(wildcards):
     }
 
 
-def selection_gpus(wildcards):
-    """A strategy that runs a model (sbert, task2vec) asks for a GPU; the others need none."""
-    method = selection_params(config, wildcards.exp, wildcards.strategy)["method"]
-    return GPUS if method in ("sbert", "task2vec") else 0
+def strategies_on(gpu):
+    """Names of the strategies that score the pool with a model (SBERT, Task2Vec), or without."""
+    return {s.strategy for s in SELECTIONS.values() if (s.method in MODEL_METHODS) == gpu}
 
 
 def choice_inputs(wildcards):

@@ -1,5 +1,6 @@
 # Selection: choose a pool's examples for a target under a token budget, one strategy at a time.
-# Each pool example is scored once per strategy (the costly step, the same for every seed); each
+# Each pool example is scored once per strategy (the costly step, the same for every seed; random,
+# DSIR, GZIP and perplexity correlations on CPUs, SBERT and Task2Vec with a model); each
 # seed's choice is then an ordinary subset, which the training, evaluation and alignment rules
 # take like any other train set.
 
@@ -10,6 +11,8 @@ rule score_pool:
     output:
         scores="results/selection/{exp}/{strategy}/scores.parquet",
         report="results/selection/{exp}/{strategy}/scores.json",
+    wildcard_constraints:
+        strategy=one_of(strategies_on(gpu=False)),
     params:
         selection=lambda wildcards: selection_params(config, wildcards.exp, wildcards.strategy),
     log:
@@ -18,13 +21,29 @@ rule score_pool:
         "results/benchmarks/score_pool/{exp}/{strategy}.tsv"
     threads: 2
     resources:
-        gpu=selection_gpus,
-        mem_mb=sized("score_pool", "mem_mb"),
-        runtime=sized("score_pool", "runtime"),
+        mem_mb=4000,
     conda:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/score_pool.py"
+
+
+# SBERT and Task2Vec score the pool with a model: a GPU job.
+use rule score_pool as embed_pool with:
+    output:
+        scores="results/selection/{exp}/{strategy}/scores.parquet",
+        report="results/selection/{exp}/{strategy}/scores.json",
+    wildcard_constraints:
+        strategy=one_of(strategies_on(gpu=True)),
+    log:
+        "logs/embed_pool/{exp}/{strategy}.log",
+    benchmark:
+        "results/benchmarks/embed_pool/{exp}/{strategy}.tsv"
+    threads: threads_for("embed_pool", 2)
+    resources:
+        gpu=GPUS,
+        mem_mb=sized("embed_pool", "mem_mb"),
+        runtime=sized("embed_pool", "runtime"),
 
 
 rule select:
