@@ -131,7 +131,9 @@ def test_dsir_choice_equals_the_librarys_own_resampling(planted, tokenizer, tmp_
     """Same pool, target, seed and count: our DSIR choice is the one data-selection's
     `resample` writes (its weights, its length filter, its Gumbel noise)."""
     from data_selection import HashedNgramDSIR
+    from data_selection.hashed_ngram_dsir import get_ngram_counts
 
+    get_ngram_counts("compiles nltk's shared pattern, which DSIR's workers cannot unpickle")
     pool, target, _ = planted
     pool = Pool(pool.parts[:2])  # no held-out copies: the library knows nothing of them
     index = scan_pool(pool, tokenizer, set())

@@ -216,6 +216,7 @@ def dsir_scores(
     One raw "dataset" per pool part keeps DSIR's order the pool's (no virtual shards).
     """
     from data_selection import HashedNgramDSIR
+    from nltk.tokenize import WordPunctTokenizer
 
     loader = PoolLoader(pool, tuple(target))
     names = [part.name for part in pool.parts]
@@ -233,6 +234,9 @@ def dsir_scores(
             num_buckets=settings["buckets"],
             min_example_length=settings["min_example_length"],
         )
+        # DSIR's own tokenizer, a fresh copy: nltk compiles its pattern on first use, and a
+        # compiled pattern (nltk's regex with a timeout) fails to unpickle in DSIR's workers.
+        dsir.tokenizer = WordPunctTokenizer().tokenize
         dsir.fit_importance_estimator(num_tokens_to_fit="all")
         dsir.compute_importance_weights()
         shards = range(len(dsir._get_virtually_sharded_datasets(names)))
