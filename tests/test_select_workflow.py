@@ -131,5 +131,6 @@ def test_selection_table_has_every_strategy_with_intervals_and_alignment(selecti
     assert trained.loc["gzip", "alignment_ngram"] > trained.loc["random", "alignment_ngram"]
     assert trained.loc["gzip", "distinct_choices"] == 1  # a ranking: the same rows every seed
     assert trained.loc["random", "distinct_choices"] == 2
-    assert trained["ppl_vs_random_p_holm"].notna().sum() == 3  # fine-tuning: perplexity
+    assert trained["ce_vs_random_p_holm"].notna().sum() == 3
+    assert (trained["ppl_ci_low"] > 0).all()  # exp of the cross-entropy interval
     assert (selection_run / "results/plots/choose/selection.png").stat().st_size > 0

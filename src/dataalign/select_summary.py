@@ -2,8 +2,9 @@
 the chosen subset's alignment with the benchmark, its make-up and what choosing it cost.
 
 The seed is the unit: each seed is one choice (for sampled strategies) and one trained model,
-so intervals are Student t over seeds, and the difference from random a Welch t-test over the
-two strategies' seeds, Holm-corrected over every strategy and benchmark compared with random.
+so intervals are Student t over seeds of the cross-entropy (perplexity: exp of its mean and
+bounds, the geometric mean over seeds), and the difference from random a Welch t-test of the
+cross-entropies, Holm-corrected over every strategy and benchmark compared with random.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from scipy import stats
 from dataalign.analysis import adjusted
 
 BASELINE = "random"
-DIFFERENCE = ("vs_random", "vs_random_ci_low", "vs_random_ci_high", "vs_random_p")
+DIFFERENCE = ("ce_vs_random", "ce_vs_random_ci_low", "ce_vs_random_ci_high", "ce_vs_random_p")
 
 
 def seed_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -49,7 +50,6 @@ def selection_table(
     choices: pd.DataFrame,
     costs: pd.DataFrame,
     strategies: Sequence[str],
-    target: str,
 ) -> pd.DataFrame:
     """One row per strategy and benchmark.
 
@@ -69,13 +69,12 @@ def selection_table(
             group = by_strategy[strategy]
             mine = choices[choices["strategy"] == strategy]
             row = {"strategy": strategy, "eval": benchmark, "seeds": len(group)}
-            for column in ("ce", "ppl"):
-                row[column], row[f"{column}_ci_low"], row[f"{column}_ci_high"] = seed_interval(
-                    group[column]
-                )
+            interval = seed_interval(group["ce"])
+            row.update(zip(("ce", "ce_ci_low", "ce_ci_high"), interval, strict=True))
+            row.update(zip(("ppl", "ppl_ci_low", "ppl_ci_high"), np.exp(interval), strict=True))
             if baseline is not None and strategy != BASELINE:
-                difference = welch_difference(group[target], baseline[target])
-                row.update(zip((f"{target}_{c}" for c in DIFFERENCE), difference, strict=True))
+                difference = welch_difference(group["ce"], baseline["ce"])
+                row.update(zip(DIFFERENCE, difference, strict=True))
             row["tokens"] = float(mine["tokens"].mean())
             row["distinct_choices"] = int(mine["rows_digest"].nunique())
             row["composition"] = top_sources(mine["composition"])
@@ -94,9 +93,8 @@ def selection_table(
                 {"strategy": "base (untrained)", "eval": benchmark, "seeds": 1, **untrained}
             )
     table = pd.DataFrame(rows)
-    p = f"{target}_vs_random_p"
-    if p in table:  # one family: every strategy and benchmark compared with random
-        table[f"{p}_holm"] = adjusted(table[p])
+    if "ce_vs_random_p" in table:  # one family: every strategy and benchmark compared with random
+        table["ce_vs_random_p_holm"] = adjusted(table["ce_vs_random_p"])
     return table
 
 

@@ -26,7 +26,6 @@ with job_logging(snakemake.log[0]):
         reports(inputs.choices),
         reports(inputs.scores),
         params.strategies,
-        params.target,
     )
     outputs = snakemake.output
     write_table(table, outputs.csv, outputs.markdown, outputs.latex)
