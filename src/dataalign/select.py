@@ -34,7 +34,6 @@ from dataalign.subsets import Draw, Part, count_tokens, example_batches
 
 log = logging.getLogger(__name__)
 ZLIB_WINDOW = 32 * 1024  # a zlib dictionary is used up to its last 32 KiB
-ESTIMATORS = ("spearmanr", "sign_cdf", "sign_sign", "sign")  # all invariant to y's scale
 
 
 @dataclass(frozen=True)

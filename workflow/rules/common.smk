@@ -294,7 +294,7 @@ def pool_score_inputs(wildcards):
 
 def strategies_on(gpu):
     """Names of the strategies that score the pool with a model (SBERT, Task2Vec), or without."""
-    return {s.strategy for s in SELECTIONS.values() if (s.method in MODEL_METHODS) == gpu}
+    return sorted({s.strategy for s in SELECTIONS.values() if (s.method in MODEL_METHODS) == gpu})
 
 
 def choice_inputs(wildcards):

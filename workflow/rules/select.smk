@@ -55,7 +55,7 @@ rule select:
         report="results/subsets/{tokenizer}/{exp}.{strategy}/{budget}-{seed}.choice.json",
     wildcard_constraints:
         exp=one_of(experiments_of_kind(config, "select")),
-        strategy=one_of({s.strategy for s in SELECTIONS.values()}),
+        strategy=one_of(sorted({s.strategy for s in SELECTIONS.values()})),
     params:
         choice=lambda wildcards: choice_params(config, wildcards.exp, wildcards.strategy),
     log:
