@@ -17,6 +17,7 @@ from dataalign.analysis import (
     leave_one_unit_out,
     permutation_p,
     unit_bootstrap_r2,
+    wild_cluster_p,
 )
 
 # the paper's Table 1 shape: 7 train sets, perplexity falling as alignment rises
@@ -45,18 +46,21 @@ def draws(noise: float, seeds: int = 2, units: int = 6, seed: int = 0) -> pd.Dat
 
 
 def test_one_point_per_train_set_matches_statsmodels_and_scipy():
+    """With one point per train set CR2 is HC2, and the wild bootstrap CI inverts its own p."""
     result = correlate(points(), "ppl", resamples=500)
-    groups = np.arange(7)
-    fit = sm.OLS(PPL, sm.add_constant(ALIGN)).fit(
-        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
-    )
+    fit = sm.OLS(PPL, sm.add_constant(ALIGN)).fit(cov_type="HC2")
     assert result["n_points"] == result["n_train_sets"] == 7
     assert result["slope"] == pytest.approx(fit.params[1])
     assert result["intercept"] == pytest.approx(fit.params[0])
     assert result["r2"] == pytest.approx(fit.rsquared)
     assert result["slope_se"] == pytest.approx(fit.bse[1])
-    assert result["p_value"] == pytest.approx(fit.pvalues[1])
-    assert result["slope_ci_low"] == pytest.approx(fit.conf_int()[1][0])
+    assert 1 < result["slope_df"] < 6 and result["p_value"] < 0.01
+    assert result["slope_ci_low"] < result["slope"] < result["slope_ci_high"] < 0
+    x, y, units, z = ALIGN, PPL, np.arange(7).astype(str), np.ones((7, 1))
+    step = 0.02 * result["slope_se"]
+    for bound, outwards in ((result["slope_ci_low"], -step), (result["slope_ci_high"], step)):
+        outside = wild_cluster_p(x, y, z, units, bound + outwards)
+        assert outside < 0.05 <= wild_cluster_p(x, y, z, units, bound - outwards)
     assert result["kendall"] == pytest.approx(stats.kendalltau(ALIGN, PPL)[0])
     assert result["spearman"] == pytest.approx(-1.0)
     assert result["slope"] < 0 and result["r2_ci_low"] <= result["r2"] <= result["r2_ci_high"]
@@ -126,12 +130,26 @@ def test_table_pools_eval_sets_and_holm_corrects_across_metrics():
     both = pd.concat([points("a"), points("b", shift=5.0)])
     table = correlation_table(both, "ppl", resamples=50, permutations=100)
     pooled = table.set_index("eval").loc["pooled"]
-    assert table["eval"].tolist() == ["a", "b", "pooled"]
+    assert table["eval"].tolist() == ["a", "b", "pooled", "pooled_raw"]
     assert pooled["n_points"] == 14 and pooled["n_train_sets"] == 7
     combined = adjust_across({"gzip": table, "sbert": table})
-    expected = multipletests(combined["p_value"], method="holm")[1]
-    assert combined["p_value_holm"].to_numpy() == pytest.approx(expected)
-    assert (combined["p_value_holm"] >= combined["p_value"]).all()
+    family = combined["eval"] != "pooled_raw"
+    expected = multipletests(combined.loc[family, "p_value"], method="holm")[1]
+    assert combined.loc[family, "p_value_holm"].to_numpy() == pytest.approx(expected)
+    assert combined.loc[~family, "p_value_holm"].isna().all()
+    assert (combined.loc[family, "p_value_holm"] >= combined.loc[family, "p_value"]).all()
+
+
+def test_holm_floor_of_the_permutation_p_is_said():
+    """5 train sets allow p >= 1/120; Holm over 16 fits cannot go below 16/120 = 0.133."""
+    five = points().head(5)
+    tables = {f"m{k}": correlation_table(five, "ppl", resamples=20) for k in range(16)}
+    combined = adjust_across(tables)
+    assert combined["p_permutation_min"].iloc[0] == pytest.approx(1 / 120)
+    assert combined["note"].str.contains("no permutation p can go below 0.133").all()
+    assert not adjust_across({"gzip": correlation_table(five, "ppl")})["note"].str.contains(
+        "Holm"
+    ).any()
 
 
 def test_join_keeps_seed_and_pair():
@@ -157,3 +175,34 @@ def test_metric_panels_are_drawn_even_when_a_fit_is_impossible(tmp_path):
     plot_metrics_side_by_side({"gzip": points, "sbert": points}, {"gzip": fit, "sbert": fit},
                               "ppl", None, paths)  # fmt: skip
     assert all(path.stat().st_size for path in paths)
+
+
+def confounded_benchmarks(seed: int) -> pd.DataFrame:
+    """Six train sets x three benchmarks, no relation inside any benchmark, but the easier
+    benchmark both more aligned and lower in loss."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for level, benchmark in enumerate(["easy", "mid", "hard"]):
+        x = 0.8 - 0.25 * level + rng.normal(0, 0.03, 6)
+        y = 2.0 + 1.5 * level + rng.normal(0, 0.2, 6)
+        rows += [
+            {"train": f"t{t}", "unit": f"t{t}", "eval": benchmark, "seed": 0,
+             "alignment": x[t], "ce": y[t], "ppl": np.exp(y[t])}
+            for t in range(6)
+        ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_pooling_fits_within_benchmarks_so_an_easier_benchmark_is_no_fit():
+    """Raw pooling finds a strong fit in every replicate; the within-benchmark pooled row
+    rejects about as often as a 5% test should (1 in 20 here)."""
+    tables = [
+        correlation_table(confounded_benchmarks(seed), "ce", resamples=20).set_index("eval")
+        for seed in range(20)
+    ]
+    raw = pd.DataFrame([t.loc["pooled_raw"] for t in tables])
+    within = pd.DataFrame([t.loc["pooled"] for t in tables])
+    assert (raw["r2"] > 0.8).all() and (raw["p_value"] < 0.05).all() and (raw["slope"] < 0).all()
+    assert within["r2"].median() < 0.1
+    assert (within["p_value"] < 0.05).sum() <= 2 and (within["p_permutation"] < 0.05).sum() <= 2
+    assert within["intercept"].isna().all() and (within["loo_train_sets"] == 6).all()

@@ -178,6 +178,7 @@ def test_sigkilled_finetune_resumes_from_its_checkpoint(tiny_lm_dir, tmp_path):
 
 
 def test_perplexity_matches_appendix_c_computed_directly(tiny_lm_dir):
+    """convention: paper — no token added, each text's first token not scored."""
     model, tokenizer = tiny(tiny_lm_dir)
     texts = TEXTS[:6]
     nll, count = 0.0, 0
@@ -187,10 +188,57 @@ def test_perplexity_matches_appendix_c_computed_directly(tiny_lm_dir):
             log_probs = F.log_softmax(model(input_ids=ids).logits[0, :-1].double(), -1)
             nll -= float(log_probs.gather(-1, ids[0, 1:, None]).sum())
             count += ids.shape[1] - 1
-    scores = perplexity(model, tokenizer, texts, batch_size=4)
+    scores = perplexity(model, tokenizer, texts, batch_size=4, convention="paper")
     assert scores["n_tokens"] == count
     assert scores["nll_sum"] == pytest.approx(nll, rel=1e-5)
     assert scores["ppl"] == pytest.approx(math.exp(nll / count), rel=1e-5)
+
+
+def test_perplexity_equals_lm_eval_loglikelihood_rolling(tiny_lm_dir):
+    """The default convention is lm-eval's: the summed NLL, bits per byte and word perplexity
+    equal what lm-evaluation-harness computes on the same model and texts."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.metrics import bits_per_byte, weighted_perplexity
+    from lm_eval.models.huggingface import HFLM
+
+    model, tokenizer = tiny(tiny_lm_dir)
+    texts = TEXTS[:6]
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=2, max_length=64, device="cpu")
+    requests = [
+        Instance("loglikelihood_rolling", {}, (text,), idx) for idx, text in enumerate(texts)
+    ]
+    logliks = lm.loglikelihood_rolling(requests, disable_tqdm=True)
+    scores = perplexity(model, tokenizer, texts, batch_size=4)
+    words = [len(text.split()) for text in texts]
+    n_bytes = [len(text.encode()) for text in texts]
+    assert scores["nll_sum"] == pytest.approx(-sum(logliks), rel=1e-4)
+    assert scores["n_tokens"] == sum(len(tokenizer(t).input_ids) for t in texts)
+    assert scores["word_perplexity"] == pytest.approx(
+        weighted_perplexity(list(zip(logliks, words, strict=True))), rel=1e-4
+    )
+    assert scores["bits_per_byte"] == pytest.approx(
+        bits_per_byte(list(zip(logliks, n_bytes, strict=True))), rel=1e-4
+    )
+
+
+def test_a_text_longer_than_the_context_equals_a_direct_per_token_loop(tiny_lm_dir):
+    """Each token scored once, with the left context its window gives it: one forward pass
+    per token here, batched windows in `perplexity`."""
+    model, tokenizer = tiny(tiny_lm_dir)
+    text = " ".join(TEXTS[:16])
+    ids = [tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False).input_ids]
+    context, stride = 64, 24
+    assert len(ids) > 3 * context - 10
+    begins = list(range(max(0, 1 + stride - context), len(ids) - 1, stride))
+    nll = 0.0
+    with torch.no_grad():
+        for t in range(1, len(ids)):
+            begin = next(b for b in begins if b + context > t)
+            logits = model(input_ids=torch.tensor([ids[begin:t]])).logits[0, -1].double()
+            nll -= float(F.log_softmax(logits, -1)[ids[t]])
+    scores = perplexity(model, tokenizer, [text], context=context, stride=stride, batch_size=3)
+    assert scores["n_tokens"] == len(ids) - 1
+    assert scores["nll_sum"] == pytest.approx(nll, rel=1e-5)
 
 
 def test_sliding_window_predicts_every_token_once_with_context():
@@ -213,7 +261,7 @@ def test_a_stride_of_the_context_or_more_is_refused_or_clamped(tiny_lm_dir, capl
     long_text = " ".join(TEXTS)
     n = len(tokenizer(long_text, add_special_tokens=False).input_ids)
     scores = perplexity(model, tokenizer, [long_text], context=128, stride=64)  # 64 positions
-    assert scores["n_tokens"] == n - 1
+    assert scores["n_tokens"] == n  # every token, after the prefix token
     assert "context 128 exceeds the model's 64 positions" in caplog.text
     assert "stride 64 is not below the context of 64; using 32" in caplog.text
 
@@ -223,7 +271,7 @@ def test_long_texts_are_scored_with_a_sliding_window(tiny_lm_dir):
     long_text = " ".join(TEXTS)  # far beyond the 64-token context
     n = len(tokenizer(long_text, add_special_tokens=False).input_ids)
     scores = perplexity(model, tokenizer, [long_text])
-    assert n > 64 and scores["n_tokens"] == n - 1 and math.isfinite(scores["ppl"])
+    assert n > 64 and scores["n_tokens"] == n and math.isfinite(scores["ppl"])
 
 
 def test_model_spec_errors_name_the_spec_and_the_fix(tmp_path):

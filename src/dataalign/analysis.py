@@ -1,11 +1,23 @@
-"""Does alignment predict performance? OLS, rank correlations, bootstrap, leave-out, permutation.
+"""Does alignment predict performance? OLS, calibrated cluster tests, leave-out, permutation.
 
 The unit of independence is the train set, not the point: disjoint draws (seeds) of one train
-set, and one trained model scored on several benchmarks, are several points but one unit. So
-standard errors are cluster-robust by train set (t with n_train_sets - 1 degrees of freedom),
-the bootstrap resamples train sets with all their points, leave-out prediction leaves a whole
-train set out, and the permutation test shuffles alignment across train sets. Train sets that
-read the same rows share a unit (`dataalign.config.train_units`).
+set, and one trained model scored on several benchmarks, are several points but one unit. The
+pipeline runs 5-8 train sets, where the usual cluster-robust t-test (CR1, t on G - 1 df) rejects
+a true null 12-20% of the time, so every test here is calibrated at that size:
+
+- the slope's p and CI come from the wild cluster bootstrap with the null imposed (WCR, Webb's
+  six-point weights, all 6^G weight patterns enumerated for G <= 5 train sets), the CI by
+  inverting that test; its SE is CR2 (bias-reduced linearisation) with Bell-McCaffrey degrees
+  of freedom beside it. At 5-7 train sets x 2 draws the WCR p rejects 4-6% of true nulls
+  (`tests/test_calibration.py`), CR2-BM 2.5-3.5% (conservative), CR1 13-17%;
+- the permutation p shuffles alignment across train sets (exact over all n! orders);
+- the r² interval resamples train sets with all their points: descriptive, not a test (at a
+  true r² of 0 its lower bound is above 0);
+- pooling over benchmarks fits alignment *within* benchmarks (a fixed effect per benchmark),
+  so a benchmark that is both easier and more aligned cannot make a fit of its own; the
+  paper's raw pooling is kept as its own row, `pooled_raw`.
+
+Train sets that read the same rows share a unit (`dataalign.config.train_units`).
 """
 
 from __future__ import annotations
@@ -21,6 +33,10 @@ from scipy import stats
 
 log = logging.getLogger(__name__)
 KEYS = ["train", "eval", "seed"]
+LEVEL = 0.95
+WEBB = np.array([-math.sqrt(1.5), -1.0, -math.sqrt(0.5), math.sqrt(0.5), 1.0, math.sqrt(1.5)])
+WILD_DRAWS = 9999  # bootstrap samples; all 6^G weight patterns when fewer (G <= 5)
+POOLED, POOLED_RAW = "pooled", "pooled_raw"
 
 
 def join_points(
@@ -51,31 +67,179 @@ def adjusted(p_values: Sequence[float] | np.ndarray, method: str = "holm") -> np
     return corrected
 
 
-def leave_one_unit_out(x: np.ndarray, y: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """Each point's y predicted by a line fitted to the other train sets' points only."""
+def nuisance(evals: np.ndarray, within: bool) -> np.ndarray:
+    """The columns besides alignment: an intercept, or one per benchmark (fixed effects)."""
+    if not within:
+        return np.ones((len(evals), 1))
+    codes = pd.factorize(evals)[0]
+    return np.eye(codes.max() + 1)[codes]
+
+
+def demeaned(values: np.ndarray, evals: np.ndarray) -> np.ndarray:
+    """`values` minus their benchmark's mean: what a benchmark fixed effect leaves."""
+    codes = pd.factorize(evals)[0]
+    means = np.bincount(codes, values) / np.bincount(codes)
+    return values - means[codes]
+
+
+def cr2_slope(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, units: np.ndarray
+) -> tuple[float, float, float]:
+    """OLS slope of y on x (with nuisance columns z), its CR2 SE and Bell-McCaffrey df.
+
+    CR2 scales each train set's residuals by (I - H_gg)^(-1/2), which undoes OLS shrinking them
+    towards the fit; the df are those of the Satterthwaite approximation under independent
+    errors (Imbens & Kolesar 2016), well below G - 1 when a few train sets carry the leverage.
+    """
+    X = np.column_stack([z, x])
+    bread = np.linalg.pinv(X.T @ X)
+    beta = bread @ X.T @ y
+    residuals = y - X @ beta
+    annihilator = np.eye(len(y)) - X @ bread @ X.T
+    weights = X @ bread[:, -1]  # the slope = weights @ y
+    meat, columns = 0.0, []
+    for unit in np.unique(units):
+        rows = np.flatnonzero(units == unit)
+        values, vectors = np.linalg.eigh(annihilator[np.ix_(rows, rows)])
+        scale = np.where(values > 1e-10, 1 / np.sqrt(np.clip(values, 1e-10, None)), 0.0)
+        adjusted_weights = vectors @ (scale * (vectors.T @ weights[rows]))
+        meat += float(adjusted_weights @ residuals[rows]) ** 2
+        columns.append(annihilator[:, rows] @ adjusted_weights)
+    eigen = np.linalg.eigvalsh(np.array(columns) @ np.array(columns).T)
+    df = float(eigen.sum() ** 2 / (eigen**2).sum()) if eigen.sum() > 0 else float("nan")
+    return float(beta[-1]), math.sqrt(meat), df
+
+
+def wild_cluster_p(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    units: np.ndarray,
+    slope0: float = 0.0,
+    seed: int = 0,
+) -> float:
+    """Two-sided p of slope = `slope0` by the restricted wild cluster bootstrap (Webb weights).
+
+    The null is imposed (y - slope0 x fitted on z alone), each train set's restricted residuals
+    are flipped by one Webb weight, and the CR1 t-statistic of every bootstrap sample is
+    compared with the observed one. With G <= 5 train sets all 6^G weight patterns are
+    enumerated (the p is exact for the bootstrap); beyond, 9,999 are drawn with `seed`.
+    """
+    codes = pd.factorize(units)[0]
+    groups, n = codes.max() + 1, len(y)
+    membership = np.eye(groups)[codes]  # points x train sets
+    X = np.column_stack([z, x])
+    projection = np.linalg.pinv(X)  # coefficients = projection @ y
+    weights = projection[-1]
+    scale = groups / (groups - 1) * (n - 1) / max(n - X.shape[1], 1)
+
+    def t_statistics(samples: np.ndarray) -> np.ndarray:
+        coefficients = samples @ projection.T
+        residuals = samples - coefficients @ X.T
+        scores = (weights * residuals) @ membership
+        se = np.sqrt(scale * (scores**2).sum(axis=1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (coefficients[:, -1] - slope0) / se
+
+    observed = t_statistics(y[None])[0]
+    restricted = y - slope0 * x
+    fitted = z @ np.linalg.lstsq(z, restricted, rcond=None)[0]
+    if len(WEBB) ** groups <= WILD_DRAWS:
+        patterns = np.array(list(itertools.product(WEBB, repeat=groups)))
+        extra = 0
+    else:
+        patterns = WEBB[np.random.default_rng(seed).integers(0, len(WEBB), (WILD_DRAWS, groups))]
+        extra = 1  # the observed sample counts as one of the draws
+    samples = fitted + slope0 * x + patterns[:, codes] * (restricted - fitted)
+    t = t_statistics(samples)
+    far = np.sum(np.abs(t) >= abs(observed) * (1 - 1e-9))
+    return float((far + extra) / (len(t) + extra))
+
+
+def wild_cluster_ci(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    units: np.ndarray,
+    slope: float,
+    se: float,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> tuple[float, float]:
+    """The slopes the wild cluster test does not reject at 1 - `level`: its inverted CI.
+
+    Each bound is bracketed by stepping out from the estimate in CR2 standard errors, then
+    found by bisection to 1e-3 SE.
+    """
+    alpha = 1 - level
+
+    def rejected(value: float) -> bool:
+        return wild_cluster_p(x, y, z, units, value, seed) < alpha
+
+    bounds = []
+    for direction in (-1.0, 1.0):
+        inside, step = slope, max(se, 1e-12)
+        outside = slope + direction * step
+        while not rejected(outside):
+            inside, step = outside, 2 * step
+            outside = slope + direction * step
+            if step > 1e6 * max(se, 1e-12):
+                outside = direction * math.inf
+                break
+        while math.isfinite(outside) and abs(outside - inside) > 1e-3 * max(se, 1e-12):
+            middle = (inside + outside) / 2
+            inside, outside = (inside, middle) if rejected(middle) else (middle, outside)
+        bounds.append((inside + outside) / 2 if math.isfinite(outside) else outside)
+    return bounds[0], bounds[1]
+
+
+def leave_one_unit_out(
+    x: np.ndarray, y: np.ndarray, units: np.ndarray, evals: np.ndarray | None = None
+) -> np.ndarray:
+    """Each point's y predicted by a line fitted to the other train sets' points only.
+
+    With `evals`, the line is fitted within benchmarks (each benchmark's own level, one common
+    slope) and a point is predicted from its benchmark's level among the others.
+    """
+    evals = np.zeros(len(x), dtype=int) if evals is None else evals
     predictions = np.full(len(x), np.nan)
     for unit in np.unique(units):
-        out = units == unit
-        if len(np.unique(units[~out])) >= 2 and np.ptp(x[~out]) > 0:
-            slope, intercept = np.polyfit(x[~out], y[~out], 1)
-            predictions[out] = slope * x[out] + intercept
+        out, rest = units == unit, units != unit
+        if len(np.unique(units[rest])) < 2:
+            continue
+        dx, dy = demeaned(x[rest], evals[rest]), demeaned(y[rest], evals[rest])
+        if not np.any(dx):
+            continue
+        slope = float(dx @ dy / (dx @ dx))
+        for benchmark in np.unique(evals[out]):
+            own, here = rest & (evals == benchmark), out & (evals == benchmark)
+            if own.any():
+                predictions[here] = y[own].mean() + slope * (x[here] - x[own].mean())
     return predictions
 
 
 def unit_bootstrap_r2(
-    x: np.ndarray, y: np.ndarray, units: np.ndarray, resamples: int, seed: int
+    x: np.ndarray,
+    y: np.ndarray,
+    units: np.ndarray,
+    resamples: int,
+    seed: int,
+    evals: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Percentile 95% CI of r² over resampled train sets, each drawn with all its points.
 
-    Resamples with one distinct alignment or target (no line to fit) are skipped.
+    Descriptive, not a test: r² is never below 0, so the interval cannot cover 0. With `evals`
+    the r² is the within-benchmark one. Resamples with nothing to fit are skipped.
     """
     rng = np.random.default_rng(seed)
+    evals = np.zeros(len(x), dtype=int) if evals is None else evals
     members = [np.flatnonzero(units == unit) for unit in np.unique(units)]
     values = []
     for _ in range(resamples):
         rows = np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))])
-        if np.ptp(x[rows]) > 0 and np.ptp(y[rows]) > 0:
-            values.append(np.corrcoef(x[rows], y[rows])[0, 1] ** 2)
+        dx, dy = demeaned(x[rows], evals[rows]), demeaned(y[rows], evals[rows])
+        if np.ptp(dx) > 0 and np.ptp(dy) > 0:
+            values.append(np.corrcoef(dx, dy)[0, 1] ** 2)
     if not values:
         return float("nan"), float("nan")
     low, high = np.quantile(values, [0.025, 0.975])
@@ -85,11 +249,12 @@ def unit_bootstrap_r2(
 def permutation_p(
     points: pd.DataFrame, target: str, permutations: int, seed: int
 ) -> tuple[float, int]:
-    """Two-sided p of |Pearson r| when alignment is shuffled across train sets; and how many.
+    """Two-sided p of |r| when alignment is shuffled across train sets; and how many orders.
 
     Points are averaged to one cell per (train set, eval set); a permutation gives every train
-    set another's alignments on all eval sets. All n! orders are enumerated when there are at
-    most `permutations` of them (an exact p); otherwise `permutations` random ones are drawn.
+    set another's alignments on all eval sets; r is the correlation within benchmarks (each
+    benchmark's column centred). All n! orders are enumerated when there are at most
+    `permutations` of them (an exact p, at least 1/n!); otherwise `permutations` random ones.
     """
     cells = points.groupby(["unit", "eval"])[["alignment", target]].mean()
     x = cells["alignment"].unstack("eval")
@@ -103,101 +268,131 @@ def permutation_p(
     else:
         rng = np.random.default_rng(seed)
         orders = np.array([np.arange(n)] + [rng.permutation(n) for _ in range(permutations)])
-    shuffled = x[orders].reshape(len(orders), -1)  # one row of alignments per permutation
-    flat_y = y.ravel() - y.mean()
-    centred = shuffled - shuffled.mean(axis=1, keepdims=True)
-    r = centred @ flat_y / (np.linalg.norm(centred, axis=1) * np.linalg.norm(flat_y))
+    shuffled = x[orders] - x.mean(axis=0)  # permutations x train sets x benchmarks
+    centred_y = (y - y.mean(axis=0)).ravel()
+    flat = shuffled.reshape(len(orders), -1)
+    r = flat @ centred_y / (np.linalg.norm(flat, axis=1) * np.linalg.norm(centred_y))
     # the first order is the identity: the observed statistic counts as one of the draws
     return float(np.mean(np.abs(r) >= abs(r[0]) - 1e-12)), len(orders)
 
 
 def correlate(
     points: pd.DataFrame,
-    target: str = "ppl",
+    target: str = "ce",
     resamples: int = 2000,
     permutations: int = 10000,
     min_train_sets: int = 5,
     seed: int = 0,
+    within: bool = False,
 ) -> dict[str, float | str]:
-    """Fit target ~ alignment on `points` with every interval clustered by train set.
+    """Fit target ~ alignment on `points` with every test calibrated for a few train sets.
 
-    Returns n_points and n_train_sets; the OLS slope with its cluster-robust SE, t CI and p;
-    r² with a train-set bootstrap CI; Pearson, Spearman, Kendall over points; the permutation
-    p; and leave-one-train-set-out errors. With fewer than `min_train_sets` train sets the
-    clustered SE, CI, p and bootstrap CI are left out and `note` says why.
+    Returns n_points and n_train_sets; the OLS slope with its CR2 SE and Bell-McCaffrey df, the
+    wild cluster bootstrap p and inverted CI; r² with a train-set bootstrap CI (descriptive);
+    Pearson, Spearman, Kendall over points; the permutation p and the smallest p its orders
+    allow; and leave-one-train-set-out errors with how many train sets were predicted.
+    `within` fits within benchmarks (a fixed effect per benchmark): r² and every correlation
+    are then the within-benchmark ones and there is no single intercept. With fewer than
+    `min_train_sets` train sets the tests and the bootstrap CI are left out and `note` says why.
     """
-    import statsmodels.api as sm
-
+    evals = points["eval"].to_numpy(str)
     x, y = points["alignment"].to_numpy(float), points[target].to_numpy(float)
     units = points["unit"].to_numpy(str)
     n_units = len(np.unique(units))
     result: dict[str, float | str] = {"n_points": len(x), "n_train_sets": n_units, "note": ""}
-    if n_units < 3 or np.ptp(x) == 0:
+    dx, dy = (demeaned(v, evals) for v in (x, y)) if within else (x - x.mean(), y - y.mean())
+    if n_units < 3 or np.ptp(dx) == 0:
         result["note"] = f"{n_units} train set(s) or one distinct alignment: no fit"
         log.warning("%s", result["note"])
         return result
-    codes = pd.factorize(units)[0]
-    fit = sm.OLS(y, sm.add_constant(x)).fit(
-        cov_type="cluster", cov_kwds={"groups": codes}, use_t=True
-    )
-    loo = leave_one_unit_out(x, y, units)
-    p_permutation, _ = permutation_p(points, target, permutations, seed)
+    z = nuisance(evals, within)
+    slope, slope_se, slope_df = cr2_slope(x, y, z, units)
+    loo = leave_one_unit_out(x, y, units, evals if within else None)
+    predicted = ~np.isnan(loo)
+    p_permutation, orders = permutation_p(points, target, permutations, seed)
     result.update(
-        slope=fit.params[1], intercept=fit.params[0], r2=fit.rsquared,
-        pearson=stats.pearsonr(x, y)[0], spearman=stats.spearmanr(x, y)[0],
-        kendall=stats.kendalltau(x, y)[0], p_permutation=p_permutation,
-        loo_mae=float(np.nanmean(np.abs(loo - y))),
-        loo_rmse=float(np.sqrt(np.nanmean((loo - y) ** 2))),
+        slope=slope, intercept=np.nan if within else y.mean() - slope * x.mean(),
+        r2=np.corrcoef(dx, dy)[0, 1] ** 2 if np.ptp(dy) else 0.0,
+        pearson=stats.pearsonr(dx, dy)[0], spearman=stats.spearmanr(dx, dy)[0],
+        kendall=stats.kendalltau(dx, dy)[0], p_permutation=p_permutation,
+        p_permutation_min=1 / orders if orders else np.nan,
+        loo_mae=float(np.mean(np.abs(loo - y)[predicted])) if predicted.any() else np.nan,
+        loo_rmse=float(np.sqrt(np.mean(((loo - y) ** 2)[predicted]))) if predicted.any() else np.nan,
+        loo_train_sets=len(np.unique(units[predicted])),
     )  # fmt: skip
+    if result["loo_train_sets"] < n_units:
+        result["note"] = f"leave-out predicted {result['loo_train_sets']} of {n_units} train sets"
     if n_units < min_train_sets:
         result["note"] = (
-            f"{n_units} train sets < min_train_sets {min_train_sets}: no clustered SE, CI or p"
+            f"{n_units} train sets < min_train_sets {min_train_sets}: no slope SE, CI or p"
         )
-        return result
-    slope_low, slope_high = fit.conf_int(0.05)[1]
-    r2_low, r2_high = unit_bootstrap_r2(x, y, units, resamples, seed)
+        return _floats(result)
+    low, high = wild_cluster_ci(x, y, z, units, slope, slope_se, seed)
+    r2_low, r2_high = unit_bootstrap_r2(x, y, units, resamples, seed, evals if within else None)
     result.update(
-        slope_se=fit.bse[1], slope_ci_low=slope_low, slope_ci_high=slope_high,
-        p_value=fit.pvalues[1], r2_ci_low=r2_low, r2_ci_high=r2_high,
+        slope_se=slope_se, slope_df=slope_df, slope_ci_low=low, slope_ci_high=high,
+        p_value=wild_cluster_p(x, y, z, units, 0.0, seed),
+        p_cr2=2 * stats.t.sf(abs(slope / slope_se), slope_df) if slope_se > 0 else np.nan,
+        r2_ci_low=r2_low, r2_ci_high=r2_high,
     )  # fmt: skip
+    return _floats(result)
+
+
+def _floats(result: dict[str, float | str]) -> dict[str, float | str]:
     return {k: v if isinstance(v, str) else float(v) for k, v in result.items()}
 
 
 COLUMNS = [
-    "eval", "n_points", "n_train_sets", "slope", "slope_se", "slope_ci_low", "slope_ci_high",
-    "intercept", "r2", "r2_ci_low", "r2_ci_high", "p_value", "p_permutation", "pearson",
-    "spearman", "kendall", "loo_mae", "loo_rmse", "note",
+    "eval", "n_points", "n_train_sets", "slope", "slope_se", "slope_df", "slope_ci_low",
+    "slope_ci_high", "intercept", "r2", "r2_ci_low", "r2_ci_high", "p_value", "p_cr2",
+    "p_permutation", "p_permutation_min", "pearson", "spearman", "kendall", "loo_mae",
+    "loo_rmse", "loo_train_sets", "note",
 ]  # fmt: skip
 
 
 def correlation_table(points: pd.DataFrame, target: str, **settings: int) -> pd.DataFrame:
-    """One row per eval set and a `pooled` row over all of them (the paper's Fig. 1).
+    """One row per eval set, and with several a `pooled` row fitted within benchmarks and a
+    `pooled_raw` row that pools every point on one line (the paper's Fig. 1; confounded when
+    a benchmark is both easier and more aligned).
 
     Every row has the same columns; a number that cannot be estimated is empty, and `note`
     says why. `settings` are `correlate`'s resamples, permutations, min_train_sets and seed.
     """
-    groups: Sequence[tuple[str, pd.DataFrame]] = list(points.groupby("eval", sort=True))
+    groups = [(name, group, False) for name, group in points.groupby("eval", sort=True)]
     if len(groups) > 1:
-        groups = [*groups, ("pooled", points)]
-    rows = [{"eval": name, **correlate(group, target, **settings)} for name, group in groups]
+        groups += [(POOLED, points, True), (POOLED_RAW, points, False)]
+    rows = [
+        {"eval": name, **correlate(group, target, within=within, **settings)}
+        for name, group, within in groups
+    ]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
-def adjust_across(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def adjust_across(tables: Mapping[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
     """Every metric's correlation rows in one table with Holm-adjusted p-values.
 
-    The family is every (metric, eval set) fit of an experiment, pooled rows included, so a
-    headline p-value is corrected for how many ways alignment was measured and scored.
+    The family is every (metric, eval set) fit of an experiment, the within-benchmark pooled
+    rows included (the raw pooled rows are descriptive and stay out), so a headline p is
+    corrected for how many ways alignment was measured and scored. Where the family is too
+    large for the smallest permutation p to reach `alpha` after correction, `note` says so.
     """
     rows = pd.concat([t.assign(metric=m) for m, t in tables.items()], ignore_index=True)
     table = rows.reindex(columns=["metric", *COLUMNS])
     table["note"] = table["note"].fillna("")
-    table.insert(table.columns.get_loc("p_value") + 1, "p_value_holm", adjusted(table["p_value"]))
-    table.insert(
-        table.columns.get_loc("p_permutation") + 1,
-        "p_permutation_holm",
-        adjusted(table["p_permutation"]),
-    )
+    family = table["eval"] != POOLED_RAW
+    for column in ("p_value", "p_permutation"):
+        holm = np.full(len(table), np.nan)
+        holm[family.to_numpy()] = adjusted(table.loc[family, column])
+        table.insert(table.columns.get_loc(column) + 1, f"{column}_holm", holm)
+    size = int(table.loc[family, "p_permutation"].notna().sum())
+    floor = table["p_permutation_min"] * size
+    unreachable = family & (floor > alpha)
+    table.loc[unreachable, "note"] = table.loc[unreachable, "note"].str.cat(
+        floor[unreachable].map(
+            lambda f: f"Holm over {size} fits: no permutation p can go below {min(f, 1):.3g}"
+        ),
+        sep="; ",
+    ).str.strip("; ")
     return table
 
 
@@ -208,6 +403,7 @@ def base_scores(scores: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def headline_row(table: pd.DataFrame) -> pd.Series:
-    """The row a one-number summary quotes: `pooled` when there are several benchmarks."""
-    pooled = table[table["eval"] == "pooled"]
+    """The row a one-number summary quotes: the within-benchmark `pooled` row when there are
+    several benchmarks."""
+    pooled = table[table["eval"] == POOLED]
     return (pooled if len(pooled) else table).iloc[0]

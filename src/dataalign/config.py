@@ -511,10 +511,7 @@ def evaluation_runs(config: Config) -> dict[str, Evaluation]:
 def analysis_params(config: Config, experiment: str) -> dict[str, Any]:
     """How an experiment's alignment-vs-performance fit is computed, and its train-set units."""
     spec = config["experiments"][experiment]
-    analysis = dict(spec["analysis"])
-    if analysis["target"] == "auto":
-        analysis["target"] = "ppl" if fine_tunes(config, experiment) else "ce"
-    return {**analysis, "units": train_units(config, experiment)}
+    return {**spec["analysis"], "units": train_units(config, experiment)}
 
 
 def row_source(config: Config, dataset: str) -> str:

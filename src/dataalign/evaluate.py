@@ -1,15 +1,24 @@
-"""Perplexity as the paper's Appendix C defines it: exp of the mean NLL over all predicted tokens.
+"""Perplexity of a model on a benchmark, on lm-evaluation-harness's convention by default.
 
-Each text is scored on its own (no packing, no special tokens added); texts longer than the
-context are scored with a sliding window so every token after the first is predicted exactly
-once, with as much left context as the window allows.
+Each text is scored on its own (no packing). Two conventions (`evaluation.convention`):
+
+- `lm_eval` (default): as lm-eval's `loglikelihood_rolling`, each text is conditioned on one
+  prefix token (the tokenizer's BOS, else its EOS) and every token of the text is scored, so
+  the summed NLL is comparable with published lm-eval numbers; `bits_per_byte`,
+  `byte_perplexity` and `word_perplexity` are computed as lm-eval's wikitext task does.
+- `paper`: the paper's Appendix C, no token added and each text's first token never scored.
+
+Texts longer than the context are scored with a sliding window, so every scored token is
+predicted exactly once, with as much left context as the window allows.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +62,20 @@ def padded_batch(
     return padded, (torch.arange(width, device=device) < lengths[:, None]).long()
 
 
+def prefix_token(tokenizer) -> int:
+    """The token lm-eval conditions a rolling log-likelihood on: BOS, else EOS."""
+    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else None
+    prefix = prefix if prefix is not None else tokenizer.eos_token_id
+    if prefix is None:
+        raise ValueError("the tokenizer has neither a BOS nor an EOS token to condition on")
+    return prefix
+
+
+def count_words(text: str) -> int:
+    """Words as lm-eval's wikitext task counts them (pieces between whitespace runs)."""
+    return len(re.split(r"\s+", text))
+
+
 def perplexity(
     model,
     tokenizer,
@@ -60,8 +83,10 @@ def perplexity(
     context: int | None = None,
     stride: int | None = None,
     batch_size: int = 8,
+    convention: Literal["lm_eval", "paper"] = "lm_eval",
 ) -> dict[str, float]:
-    """n_tokens, nll_sum, ce (mean NLL in nats) and ppl = exp(ce) of `model` on `texts`."""
+    """n_tokens, nll_sum, ce (mean NLL in nats), ppl = exp(ce), and per byte and word: n_bytes,
+    n_words, bits_per_byte, byte_perplexity, word_perplexity of `model` on `texts`."""
     limit = context_length(model) or 1 << 30
     if context is not None and context > limit:
         log.warning("context %d exceeds the model's %d positions; using %d", context, limit, limit)
@@ -72,11 +97,22 @@ def perplexity(
         stride = None
     stride = stride or max(context // 2, 1)
     encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    if convention == "lm_eval":
+        prefix = prefix_token(tokenizer)
+        encoded = [[prefix, *ids] for ids in encoded]
     work = [w for ids in encoded if len(ids) > 1 for w in windows(ids, context, stride)]
     nll_sum = sum(window_nll(model, tokenizer, work, batch_size, "perplexity"))
     n_tokens = sum(sum(label != -100 for label in labels[1:]) for _, labels in work)
+    n_bytes = sum(len(text.encode("utf-8")) for text in texts)
+    n_words = sum(count_words(text) for text in texts)
     ce = nll_sum / n_tokens
-    return {"n_tokens": n_tokens, "nll_sum": nll_sum, "ce": ce, "ppl": math.exp(ce)}
+    return {
+        "n_tokens": n_tokens, "nll_sum": nll_sum, "ce": ce, "ppl": math.exp(ce),
+        "n_bytes": n_bytes, "n_words": n_words,
+        "bits_per_byte": nll_sum / (n_bytes * math.log(2)),
+        "byte_perplexity": math.exp(nll_sum / n_bytes),
+        "word_perplexity": math.exp(nll_sum / n_words),
+    }  # fmt: skip
 
 
 def window_nll(model, tokenizer, work: list[Window], batch_size: int, desc: str) -> list[float]:
