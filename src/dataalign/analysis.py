@@ -309,6 +309,7 @@ def correlate(
     slope, slope_se, slope_df = cr2_slope(x, y, z, units)
     loo = leave_one_unit_out(x, y, units, evals if within else None)
     predicted = ~np.isnan(loo)
+    errors = (loo - y)[predicted] if predicted.any() else np.full(1, np.nan)
     p_permutation, orders = permutation_p(points, target, permutations, seed)
     result.update(
         slope=slope, intercept=np.nan if within else y.mean() - slope * x.mean(),
@@ -316,8 +317,7 @@ def correlate(
         pearson=stats.pearsonr(dx, dy)[0], spearman=stats.spearmanr(dx, dy)[0],
         kendall=stats.kendalltau(dx, dy)[0], p_permutation=p_permutation,
         p_permutation_min=1 / orders if orders else np.nan,
-        loo_mae=float(np.mean(np.abs(loo - y)[predicted])) if predicted.any() else np.nan,
-        loo_rmse=float(np.sqrt(np.mean(((loo - y) ** 2)[predicted]))) if predicted.any() else np.nan,
+        loo_mae=np.mean(np.abs(errors)), loo_rmse=np.sqrt(np.mean(errors**2)),
         loo_train_sets=len(np.unique(units[predicted])),
     )  # fmt: skip
     if result["loo_train_sets"] < n_units:
