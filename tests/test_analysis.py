@@ -147,9 +147,11 @@ def test_holm_floor_of_the_permutation_p_is_said():
     combined = adjust_across(tables)
     assert combined["p_permutation_min"].iloc[0] == pytest.approx(1 / 120)
     assert combined["note"].str.contains("no permutation p can go below 0.133").all()
-    assert not adjust_across({"gzip": correlation_table(five, "ppl")})["note"].str.contains(
-        "Holm"
-    ).any()
+    assert (
+        not adjust_across({"gzip": correlation_table(five, "ppl")})["note"]
+        .str.contains("Holm")
+        .any()
+    )
 
 
 def test_join_keeps_seed_and_pair():

@@ -385,14 +385,10 @@ def adjust_across(tables: Mapping[str, pd.DataFrame], alpha: float = 0.05) -> pd
         holm[family.to_numpy()] = adjusted(table.loc[family, column])
         table.insert(table.columns.get_loc(column) + 1, f"{column}_holm", holm)
     size = int(table.loc[family, "p_permutation"].notna().sum())
-    floor = table["p_permutation_min"] * size
-    unreachable = family & (floor > alpha)
-    table.loc[unreachable, "note"] = table.loc[unreachable, "note"].str.cat(
-        floor[unreachable].map(
-            lambda f: f"Holm over {size} fits: no permutation p can go below {min(f, 1):.3g}"
-        ),
-        sep="; ",
-    ).str.strip("; ")
+    floor = (table["p_permutation_min"] * size).clip(upper=1)
+    for row in table.index[family & (floor > alpha)]:
+        said = f"Holm over {size} fits: no permutation p can go below {floor[row]:.3g}"
+        table.loc[row, "note"] = "; ".join(filter(None, [table.loc[row, "note"], said]))
     return table
 
 
