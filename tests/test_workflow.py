@@ -175,14 +175,15 @@ def test_every_model_and_the_base_model_is_evaluated(pipeline_run):
         for seed in [0] if train == "base" else [0, 1]:
             scores = pd.read_parquet(workdir / evaluation_path(config, "demo", train, seed))
             assert list(scores.columns) == [
-                "train", "eval", "seed", "n_tokens", "nll_sum", "ce", "ppl"
+                "train", "eval", "seed", "n_tokens", "nll_sum", "ce", "ppl", "n_bytes",
+                "n_words", "bits_per_byte", "byte_perplexity", "word_perplexity",
             ]  # fmt: skip
             assert scores[["train", "seed"]].values.tolist() == [[train, seed]]
             assert (scores["ce"] == scores["nll_sum"] / scores["n_tokens"]).all()
             assert np.allclose(scores["ppl"], np.exp(scores["ce"]), rtol=1e-12)
-    # 80 table rows of 4-9 words: every token after each row's first is predicted
+    # 80 table rows of 4-9 words, each after the EOS token lm-eval conditions on: every token
     table = pd.read_parquet(workdir / "results/subsets/words/table/all-0.parquet")
-    assert scores["n_tokens"].iloc[0] == (table["n_tokens"] - 1).sum()
+    assert scores["n_tokens"].iloc[0] == table["n_tokens"].sum()
     log = pd.read_parquet(workdir / model_folder(config, "demo", "prose", 0) / "train_log.parquet")
     assert log["step"].tolist() == [1, 2, 3] and np.isfinite(log["loss"]).all()
     base = pd.read_parquet(workdir / evaluation_path(config, "demo", "base"))["ppl"].iloc[0]

@@ -1,8 +1,8 @@
 """One entry point per stage for every metric: embed a subset once, align two embeddings.
 
-Embeddings are tables so they cache as Parquet: Task2Vec and SBERT store a `vector` per batch
-or example; GZIP stores each example's `text` with its compressed `size`; n-gram its non-zero
-hashed `buckets` and their `counts`.
+Embeddings are tables so they cache as Parquet: Task2Vec stores a `vector` per batch with the
+`rows` (sequences) it holds, SBERT a `vector` per example; GZIP stores each example's `text`
+with its compressed `size`; n-gram its non-zero hashed `buckets` and their `counts`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from dataalign.align.compression import compressed_sizes, gzip_alignment
 from dataalign.align.ngram import count_matrix, ngram_alignment, ngram_counts
 from dataalign.align.sbert import embed_sentences, load_sentence_model, sbert_alignment
 from dataalign.align.stats import Alignment
-from dataalign.align.task2vec import Task2VecOptions, embed_task2vec, task2vec_alignment
+from dataalign.align.task2vec import (
+    Task2VecOptions,
+    batch_groups,
+    batch_rows,
+    embed_task2vec,
+    task2vec_alignment,
+)
 from dataalign.errors import ConfigError
 from dataalign.io import ParquetColumn
 from dataalign.models import ModelSpec, load_causal_lm, load_tokenizer, resolve_location
@@ -44,11 +50,12 @@ def embed_subset(
         model, tokenizer = probe_model(settings["probe"])
         options = Task2VecOptions(**settings["options"])
         vectors = embed_task2vec(model, tokenizer, texts, options, name)
-    elif metric == "sbert":
+        rows = batch_rows(len(texts), options)
+        return pd.DataFrame({"vector": list(vectors), "rows": [r.tolist() for r in rows]})
+    if metric == "sbert":
         vectors = embed_sentences(sentence_model(settings["model"]), texts, settings["batch_size"])
-    else:
-        raise ConfigError(f"unknown alignment metric {metric!r}; use one of {list(METRICS)}.")
-    return pd.DataFrame({"vector": list(vectors)})
+        return pd.DataFrame({"vector": list(vectors)})
+    raise ConfigError(f"unknown alignment metric {metric!r}; use one of {list(METRICS)}.")
 
 
 def probe_model(probe: dict[str, Any]):
@@ -85,7 +92,16 @@ def align_embeddings(
         return ngram_alignment(counts_a, counts_b, settings["bootstrap"], settings["seed"])
     vectors_a, vectors_b = np.stack(a["vector"].to_numpy()), np.stack(b["vector"].to_numpy())
     if metric == "task2vec":
-        return task2vec_alignment(vectors_a, vectors_b, settings["bootstrap"], settings["seed"])
+        if "rows" not in a or "rows" not in b:
+            raise ConfigError(
+                "a Task2Vec embedding has no `rows` column (it predates batches recorded by "
+                "sequence). Fix: snakemake --forcerun embed"
+            )
+        groups = (batch_groups(a["rows"]), batch_groups(b["rows"]))
+        n = sum(len(set(np.concatenate(e["rows"].to_numpy()))) for e in (a, b))
+        return task2vec_alignment(
+            vectors_a, vectors_b, settings["bootstrap"], settings["seed"], groups, n
+        )
     if metric == "sbert":
         return sbert_alignment(vectors_a, vectors_b, settings["bootstrap"], settings["seed"])
     raise ConfigError(f"unknown alignment metric {metric!r}; use one of {list(METRICS)}.")

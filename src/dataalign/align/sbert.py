@@ -57,4 +57,4 @@ def sbert_alignment(
     means_a = resampling_weights(len(a), resamples, rng) @ a / len(a)
     means_b = resampling_weights(len(b), resamples, rng) @ b / len(b)
     draws = np.einsum("rd,rd->r", means_a, means_b)
-    return summarise(value, np.sqrt(max(mean_square - value**2, 0.0)), draws, len(a) * len(b))
+    return summarise(value, np.sqrt(max(mean_square - value**2, 0.0)), draws, len(a) + len(b))

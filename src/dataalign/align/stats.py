@@ -5,9 +5,13 @@ GZIP and SBERT), and every metric reports the same columns with one meaning:
 
 - `std`: the spread (population std) of the pair values: how much pairs differ;
 - `se`, `ci_low`, `ci_high`: the bootstrap standard error and percentile 95% CI of the mean when
-  both datasets' batches or examples are resampled, each dataset on its own. Pairs that share a
-  batch are not independent, so the pairs themselves are never resampled as if they were;
-- `n`: the number of pairs averaged.
+  both datasets' examples are resampled, each dataset on its own, so the error bar is that of
+  the data, not of the pairs drawn from it. Pairs that share an example are not independent, so
+  the pairs themselves are never resampled as if they were. Task2Vec embeds batches of
+  sequences: a dataset of N sequences holds only N // batch_size disjoint groups of them, so
+  each resample draws those groups, every batch embedded from a group with it (a cluster
+  bootstrap; see `task2vec.batch_rows`);
+- `n`: the examples (sequences) of the two datasets that the coefficient reads.
 """
 
 from __future__ import annotations
@@ -41,9 +45,18 @@ class Alignment:
         return {"alignment": self.value, **{k: v for k, v in asdict(self).items() if k != "value"}}
 
 
-def resampling_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """How often each of n items is drawn in each resample (resamples x n multinomial counts)."""
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+def resampling_weights(
+    n: int, resamples: int, rng: np.random.Generator, clusters: np.ndarray | None = None
+) -> np.ndarray:
+    """How often each of n items is drawn in each resample (resamples x n multinomial counts).
+
+    With `clusters` (a cluster id per item) the clusters are drawn, each item as often as its
+    cluster.
+    """
+    if clusters is None:
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    codes = pd.factorize(np.asarray(clusters))[0]
+    return resampling_weights(codes.max() + 1, resamples, rng)[:, codes]
 
 
 def summarise(
@@ -62,17 +75,20 @@ def pair_mean(
     n_b: int | None = None,
     resamples: int = RESAMPLES,
     seed: int = 0,
+    clusters: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    n: int | None = None,
 ) -> Alignment:
     """Mean of `values[k]`, the value of pair (a_i[k], b_j[k]), with a two-sample bootstrap.
 
-    Each resample draws the n_a items of dataset a and the n_b of dataset b with replacement;
-    a pair weighs as often as both its items were drawn. `n_b=None` means both sides are the
-    same dataset (within-dataset pairs, as for diversity), resampled once.
+    Each resample draws the n_a items of dataset a and the n_b of dataset b with replacement
+    (or their `clusters`, each item with its cluster); a pair weighs as often as both its items
+    were drawn. `n_b=None` means both sides are the same dataset (within-dataset pairs, as for
+    diversity), resampled once. `n` is the examples read (default n_a + n_b).
     """
     values = np.asarray(values, dtype=np.float64).ravel()
     rng = np.random.default_rng(seed)
-    w_a = resampling_weights(n_a, resamples, rng)
-    w_b = w_a if n_b is None else resampling_weights(n_b, resamples, rng)
+    w_a = resampling_weights(n_a, resamples, rng, clusters[0])
+    w_b = w_a if n_b is None else resampling_weights(n_b, resamples, rng, clusters[1])
     draws = []
     step = max(1, PAIR_WEIGHTS // max(values.size, 1))  # resamples x pairs held at once
     for start in range(0, resamples, step):
@@ -80,7 +96,8 @@ def pair_mean(
         totals = weights.sum(axis=1)
         usable = totals > 0  # a resample can miss every sampled pair when few pairs are sampled
         draws.append(weights[usable] @ values / totals[usable])
-    return summarise(values.mean(), values.std(), np.concatenate(draws), values.size)
+    examples = n if n is not None else n_a + (n_b or 0)
+    return summarise(values.mean(), values.std(), np.concatenate(draws), examples)
 
 
 def all_pairs(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:

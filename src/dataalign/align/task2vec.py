@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,23 +53,41 @@ class Task2VecOptions:
     include_head: bool = True  # corrected mode: the untied head's rows enter the embedding
 
 
+def batch_rows(n_texts: int, options: Task2VecOptions) -> list[np.ndarray]:
+    """Which texts each of the `batches` batches holds: disjoint groups, reused when they run out.
+
+    One shuffle (seeded) is cut into n_texts // batch_size disjoint groups; batch k holds group
+    k mod that number. With enough texts every batch is new data; with fewer, a group is
+    embedded again (new probe noise and sampled labels, the same sequences), so a resample of
+    the data draws groups, each with all its batches (`batch_groups`).
+    """
+    groups = n_texts // options.batch_size
+    order = np.random.default_rng(options.seed).permutation(n_texts)
+    return [
+        order[(k % groups) * options.batch_size : (k % groups + 1) * options.batch_size]
+        for k in range(options.batches)
+    ]
+
+
+def batch_groups(rows: Sequence[Sequence[int]]) -> np.ndarray:
+    """A group id per batch: batches holding the same sequences share one."""
+    return pd.factorize(pd.Series([tuple(sorted(batch)) for batch in rows]))[0]
+
+
 def draw_batches(
     texts: Sequence[str] | ParquetColumn, tokenizer, options: Task2VecOptions, name: str
 ) -> list[Batch]:
     """`batches` batches of `batch_size` sequences padded/truncated to `seq_len` tokens.
 
-    Batch i takes the first `batch_size` texts of a shuffle seeded with seed + i (no packing).
-    Only the texts drawn are tokenised, so a pre-training subset costs what its batches cost.
+    The batches hold the texts `batch_rows` names (no packing). Only the texts drawn are
+    tokenised, so a pre-training subset costs what its batches cost.
     """
     if len(texts) < options.batch_size:
         raise DatasetError(
             f"dataset '{name}' has {len(texts)} sequences, fewer than one Task2Vec batch "
             f"({options.batch_size}). Fix: lower alignment.task2vec.batch_size or raise the budget."
         )
-    chosen = [
-        np.random.default_rng(options.seed + i).permutation(len(texts))[: options.batch_size]
-        for i in range(options.batches)
-    ]
+    chosen = batch_rows(len(texts), options)
     drawn = np.unique(np.concatenate(chosen))
     encoded = tokenizer(
         texts.take(drawn) if isinstance(texts, ParquetColumn) else [texts[i] for i in drawn],
@@ -250,7 +269,10 @@ def embed_task2vec(
     name: str = "dataset",
     sampler: LabelSampler = sample_labels,
 ) -> np.ndarray:
-    """Task2Vec embeddings (batches x parameters-rows) of `texts`, a fresh probe copy per batch."""
+    """Task2Vec embeddings (batches x parameters-rows) of `texts`, a fresh probe copy per batch.
+
+    Batch k holds the texts `batch_rows(len(texts), options)[k]`.
+    """
     device = next(model.parameters()).device
     reference = options.mode == "reference"
     finetune, fisher = (
@@ -287,19 +309,35 @@ def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def task2vec_alignment(
-    train: np.ndarray, evaluation: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
+    train: np.ndarray,
+    evaluation: np.ndarray,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    groups: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    n: int | None = None,
 ) -> Alignment:
-    """1 - mean distance over all N x M batch pairs; the SE and CI resample both sides' batches."""
+    """1 - mean distance over all N x M batch pairs.
+
+    The SE and CI resample the data, not the batch draw: each resample draws a side's groups
+    of sequences (`groups`: a group id per batch, `batch_groups`; default every batch its own),
+    each with all the batches embedded from it. Resampling batches that reuse sequences as if
+    they were new data shrinks the error bar as more batches are drawn while the data stays
+    the same. `n`: the sequences read (default: the batches).
+    """
     if swap_for_symmetry(np.asarray(train).tobytes(), np.asarray(evaluation).tobytes()):
-        train, evaluation = evaluation, train
+        train, evaluation, groups = evaluation, train, groups[::-1]
     values = 1.0 - distance_matrix(train, evaluation)
-    return pair_mean(values, *all_pairs(*values.shape), *values.shape, resamples, seed)
+    pairs = all_pairs(*values.shape)
+    return pair_mean(values, *pairs, *values.shape, resamples, seed, groups, n)
 
 
 def task2vec_diversity(
-    embeddings: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
+    embeddings: np.ndarray,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    independent: int | None = None,
 ) -> Alignment:
     """Mean distance over distinct batch pairs of one dataset (the diversity coefficient)."""
     i, j = np.triu_indices(len(embeddings), k=1)
     distances = distance_matrix(embeddings, embeddings)[i, j]
-    return pair_mean(distances, i, j, len(embeddings), None, resamples, seed)
+    return pair_mean(distances, i, j, len(embeddings), None, resamples, seed, (independent, None))
