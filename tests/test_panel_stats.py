@@ -76,14 +76,56 @@ def test_holm_runs_over_every_comparison_of_the_table():
     wide = skill_panel(n=12, seed=4)
     table = panel_correlations(wide, "candidate", ["skill_bench", "general_bench"], ["control"],
                                resamples=300)  # fmt: skip
-    family = table[["kendall_p", "tau_diff_p", "partial_diff_p"]].to_numpy().ravel()
+    columns = ["kendall_p", "partial_tau_p", "tau_diff_p", "partial_diff_p"]
+    family = table[columns].to_numpy(float).ravel()
     tested = ~np.isnan(family)
     expected = multipletests(family[tested], method="holm")[1]
-    got = table[["kendall_p_holm", "tau_diff_p_holm", "partial_diff_p_holm"]].to_numpy().ravel()
+    got = table[[f"{c}_holm" for c in columns]].to_numpy(float).ravel()
     np.testing.assert_allclose(got[tested], expected)
     tau, p_value = stats.kendalltau(wide["candidate"], wide["skill_bench"])
     assert table.loc[0, "kendall_tau"] == pytest.approx(tau)
     assert table.loc[0, "kendall_p"] == pytest.approx(p_value)
+
+
+def null_panel(n: int, seed: int) -> pd.DataFrame:
+    """The candidate relates to both benchmarks alike: tau(candidate, a) = tau(candidate, b)."""
+    rng = np.random.default_rng(seed)
+    skill, general = rng.normal(size=n), rng.normal(size=n)
+    columns = {name: skill + general + rng.normal(0, 0.5, n) for name in ("candidate", "a", "b")}
+    columns["control"] = general + rng.normal(0, 0.3, n)
+    return pd.DataFrame(columns, index=[f"m{i}" for i in range(n)])
+
+
+def test_six_members_get_tau_and_its_exact_p_but_no_bootstrap():
+    table = panel_correlations(null_panel(6, 0), "candidate", ["a", "b"], ["control"])
+    paired = [c for c in table if c.startswith(("tau_diff_", "partial_diff_", "partial_tau_"))]
+    assert table[paired].isna().all().all()
+    assert table["note"].str.contains("6 models < 10: tau and its exact p only").all()
+    assert table["kendall_p"].notna().all()
+
+
+def test_undefined_resamples_are_counted_and_refused():
+    """A control that orders the candidate almost completely leaves partial tau undefined in
+    many resamples: the CI and p are NaN and the note gives the share, not a CI of the rest."""
+    wide = null_panel(12, 1)
+    wide["control"] = wide["candidate"].rank() + np.r_[0.0, 0.0, 1.5, *np.zeros(9)]
+    table = panel_correlations(wide, "candidate", ["a", "b"], ["control"], resamples=500)
+    row = table.set_index("benchmark").loc["b"]
+    assert np.isnan(row["partial_diff_p"]) and np.isnan(row["partial_tau_ci_low"])
+    assert "partial_tau undefined in" in row["note"] and "of resamples: no CI or p" in row["note"]
+
+
+@pytest.mark.slow
+def test_paired_p_holds_its_size_with_twelve_members():
+    """A planted null at 12 members (100 panels): the paired p rejects at most 7%."""
+    p_values = [
+        panel_correlations(null_panel(12, seed), "candidate", ["a", "b"], ["control"],
+                           resamples=1000, seed=seed).set_index("benchmark").loc["b"]
+        for seed in range(100)
+    ]  # fmt: skip
+    for column in ("tau_diff_p", "partial_diff_p"):
+        values = np.array([row[column] for row in p_values], float)
+        assert np.isnan(values).mean() < 0.1 and np.mean(values[~np.isnan(values)] < 0.05) <= 0.07
 
 
 def test_fits_recover_their_own_closed_forms():
@@ -93,6 +135,11 @@ def test_fits_recover_their_own_closed_forms():
     assert fit_r2(x, 4 * x**-0.7, "power") == pytest.approx(1.0)
     assert fit_r2(x, 4 * x**-0.7, "linear") < 0.95
     assert np.isnan(fit_r2(np.r_[-1.0, x], np.r_[1.0, x], "log"))  # straddles zero
+    # one scale: the power law's r² is that of y, not of ln y
+    y = 4 * x**-0.7 * np.exp(np.random.default_rng(0).normal(0, 0.2, 12))
+    predicted = fit_curve(x, y, "power", x)
+    expected = 1 - np.sum((y - predicted) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert fit_r2(x, y, "power") == pytest.approx(expected)
     grid = np.array([2.0, 5.0])
     np.testing.assert_allclose(fit_curve(x, 4 * x**-0.7, "power", grid), 4 * grid**-0.7)
     np.testing.assert_allclose(fit_curve(-x, 1 + np.log(x), "log", -grid), 1 + np.log(grid))
