@@ -232,3 +232,43 @@ def test_a_choice_is_written_as_an_ordinary_subset(planted, index, tokenizer, tm
     )
     assert len(np.load(tmp_path / "s.npy")) == subset["n_tokens"].sum() + len(subset)
     assert sum(composition(index, positions).values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_selection_table_pairs_seeds_and_refuses_a_test_without_variance():
+    from scipy import stats
+
+    from dataalign.select_summary import selection_table
+
+    random_ce, dsir_ce = [7.9, 7.6, 8.4, 8.1], [6.9, 6.8, 7.5, 7.2]
+    rows = [
+        {"train": f"x.{strategy}", "eval": "bench", "seed": seed, "ce": ce, "ppl": np.exp(ce)}
+        for strategy, values in (("random", random_ce), ("dsir", dsir_ce), ("gzip", [6.8] * 4))
+        for seed, ce in enumerate(values)
+    ]
+    rows += [{"train": "x.random", "eval": "easy", "seed": s, "ce": 5.0, "ppl": 148.4}
+             for s in range(4)]  # fmt: skip
+    rows += [{"train": f"x.{k}", "eval": "easy", "seed": s, "ce": 5.0, "ppl": 148.4}
+             for k in ("dsir", "gzip") for s in range(4)]  # fmt: skip
+    choices = pd.DataFrame(
+        [{"strategy": k, "seed": s, "tokens": 100, "rows_digest": f"{k}{s}", "wall_s": 1.0,
+          "peak_rss_mb": 10.0, "composition": {"a": 1.0}}
+         for k in ("random", "dsir", "gzip") for s in range(4)]
+    )  # fmt: skip
+    costs = pd.DataFrame(
+        {"strategy": ["random", "dsir", "gzip"], "wall_s": 1.0, "peak_rss_mb": 5.0}
+    )
+    alignments = pd.DataFrame(columns=["train", "eval", "seed", "metric", "alignment"])
+    table = selection_table(
+        pd.DataFrame(rows), alignments, choices, costs, ["random", "dsir", "gzip"]
+    ).set_index(["strategy", "eval"])
+    dsir = table.loc[("dsir", "bench")]
+    paired = stats.ttest_rel(dsir_ce, random_ce)
+    assert dsir["ce_vs_random_paired_p"] == pytest.approx(paired.pvalue)
+    assert dsir["ce_vs_random_p"] == pytest.approx(
+        stats.ttest_ind(dsir_ce, random_ce, equal_var=False).pvalue
+    )
+    assert dsir["ce_vs_random_paired_p"] < dsir["ce_vs_random_p"]  # seeds shared: more power
+    same = table.loc[("gzip", "easy")]
+    assert np.isnan(same["ce_vs_random_p"]) and np.isnan(same["ce_vs_random_ci_low"])
+    assert same["note"] == "no variance over seeds on either side: no test"
+    assert np.isnan(same["ce_vs_random_paired_p"])

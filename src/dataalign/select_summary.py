@@ -3,8 +3,12 @@ the chosen subset's alignment with the benchmark, its make-up and what choosing 
 
 The seed is the unit: each seed is one choice (for sampled strategies) and one trained model,
 so intervals are Student t over seeds of the cross-entropy (perplexity: exp of its mean and
-bounds, the geometric mean over seeds), and the difference from random a Welch t-test of the
-cross-entropies, Holm-corrected over every strategy and benchmark compared with random.
+bounds, the geometric mean over seeds). The difference from random is given twice: a Welch
+t-test of the cross-entropies, and, because every strategy trains with the same seeds, the
+paired t-test of the per-seed differences (seed s of a strategy against seed s of random),
+each Holm-corrected over every strategy and benchmark compared with random. Where both sides
+have no variance (a deterministic choice trained identically) there is no test: NaN, and
+`note` says so.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from dataalign.analysis import adjusted
 
 BASELINE = "random"
 DIFFERENCE = ("ce_vs_random", "ce_vs_random_ci_low", "ce_vs_random_ci_high", "ce_vs_random_p")
+PAIRED = ("ce_vs_random_paired_ci_low", "ce_vs_random_paired_ci_high", "ce_vs_random_paired_p")
+NO_VARIANCE = "no variance over seeds on either side: no test"
 
 
 def seed_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -34,14 +40,28 @@ def seed_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, 
 def welch_difference(
     a: Sequence[float], b: Sequence[float], level: float = 0.95
 ) -> tuple[float, float, float, float]:
-    """mean(a) - mean(b), its Welch interval and two-sided p (NaN with fewer than 2 seeds each)."""
+    """mean(a) - mean(b), its Welch interval and two-sided p (NaN with fewer than 2 seeds each,
+    or when neither side varies)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     diff = float(a.mean() - b.mean())
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
         return diff, np.nan, np.nan, np.nan
     test = stats.ttest_ind(a, b, equal_var=False)
     low, high = test.confidence_interval(level)
     return diff, float(low), float(high), float(test.pvalue)
+
+
+def paired_difference(
+    a: pd.Series, b: pd.Series, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Student-t interval and two-sided p of the per-seed differences a[seed] - b[seed] (seeds
+    in both; NaN with fewer than 2 such seeds or differences that do not vary)."""
+    differences = (a - b).dropna().to_numpy(float)
+    if len(differences) < 2 or np.ptp(differences) == 0:
+        return np.nan, np.nan, np.nan
+    test = stats.ttest_1samp(differences, 0.0)
+    low, high = test.confidence_interval(level)
+    return float(low), float(high), float(test.pvalue)
 
 
 def selection_table(
@@ -75,6 +95,12 @@ def selection_table(
             if baseline is not None and strategy != BASELINE:
                 difference = welch_difference(group["ce"], baseline["ce"])
                 row.update(zip(DIFFERENCE, difference, strict=True))
+                paired = paired_difference(
+                    group.set_index("seed")["ce"], baseline.set_index("seed")["ce"]
+                )
+                row.update(zip(PAIRED, paired, strict=True))
+                if np.isnan(difference[-1]) and len(group) > 1 and len(baseline) > 1:
+                    row["note"] = NO_VARIANCE
             row["tokens"] = float(mine["tokens"].mean())
             row["distinct_choices"] = int(mine["rows_digest"].nunique())
             row["composition"] = top_sources(mine["composition"])
@@ -95,6 +121,9 @@ def selection_table(
     table = pd.DataFrame(rows)
     if "ce_vs_random_p" in table:  # one family: every strategy and benchmark compared with random
         table["ce_vs_random_p_holm"] = adjusted(table["ce_vs_random_p"])
+        table["ce_vs_random_paired_p_holm"] = adjusted(table["ce_vs_random_paired_p"])
+    if "note" in table:
+        table["note"] = table["note"].fillna("")
     return table
 
 
