@@ -27,7 +27,7 @@ NUMBER = re.compile(rf"[{MINUS}-]?\d+(?:\.\d+)?(?:e[{MINUS}-]?\d+)?")
 
 def demo_tables(results: Path, experiment: str = "demo") -> str:
     """The demo's two tables: per train set, CE and alignments (means of draws); per metric,
-    the fit of CE on alignment with its train-set-clustered intervals and Holm-corrected p."""
+    the fit of CE on alignment with its calibrated train-set tests and Holm-corrected p."""
     tables = results / "tables" / experiment
     points = {m: pd.read_csv(tables / f"points_{m}.csv") for m in METRICS}
     first = next(iter(points.values()))
@@ -43,8 +43,9 @@ def demo_tables(results: Path, experiment: str = "demo") -> str:
         lines.append(f"| {train} | {ce:.2f} | " + " | ".join(f"{a:.4f}" for a in alignment) + " |")
     lines += [
         "",
-        "| metric | points / train sets | r² (95% CI) | slope of CE on alignment (95% CI) | "
-        "p, clustered (Holm) | p, permutation (Holm) | leave-one-train-set-out MAE |",
+        "| metric | points / train sets | r² (descriptive 95% CI) | slope of CE on alignment "
+        "(95% CI) | p, wild cluster bootstrap (Holm) | p, permutation (Holm) | "
+        "leave-one-train-set-out MAE |",
         "|---|---:|---|---|---|---|---|",
     ]
     fits = pd.read_csv(tables / "correlations.csv").groupby("metric").last()
