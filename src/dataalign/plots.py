@@ -19,9 +19,9 @@ def fit_caption(fit: Mapping[str, Any]) -> str:
     if pd.isna(r2):
         return f"no fit ({n})"
     low, high = fit.get("r2_ci_low", math.nan), fit.get("r2_ci_high", math.nan)
-    interval = (
-        "no CI: too few train sets" if pd.isna(low) else f"descriptive 95% CI {low:.2f} to {high:.2f}"
-    )
+    interval = f"descriptive 95% CI {low:.2f} to {high:.2f}"
+    if pd.isna(low):
+        interval = "no CI: too few train sets"
     return f"r² = {r2:.2f} ({interval})\n{n}"
 
 
