@@ -43,3 +43,36 @@ def test_slope_p_rejects_a_true_null_about_five_percent_of_the_time(train_sets, 
         for _ in range(REPLICATES)
     ]
     assert 0.03 <= np.mean(rejections) <= 0.07
+
+
+def test_stat_power_benchmark_runs_in_its_quick_mode():
+    """The benchmark behind README's size and power table still runs (a few replicates)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "stat_power.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--replicates", "3"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 5 |")]
+    assert len(rows) == 2 and "null (size)" in rows[0]
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_selection_differences_hold_their_size_with_shared_seeds(seeds):
+    """Strategies trained with the same seeds share a seed effect; under the null (no strategy
+    effect) the paired and the Welch p each reject about 5% at the seed counts studies run."""
+    from dataalign.select_summary import paired_difference, welch_difference
+
+    rng = np.random.default_rng(seeds)
+    paired, welch = [], []
+    for _ in range(4000):
+        seed_effect = rng.normal(0, 1.0, seeds)
+        strategy = pd.Series(7 + seed_effect + rng.normal(0, 0.3, seeds))
+        random = pd.Series(7 + seed_effect + rng.normal(0, 0.3, seeds))
+        paired.append(paired_difference(strategy, random)[2] < 0.05)
+        welch.append(welch_difference(strategy, random)[3] < 0.05)
+    assert 0.04 <= np.mean(paired) <= 0.06
+    assert np.mean(welch) <= 0.06  # conservative when seeds are shared: the paired test is the one

@@ -64,8 +64,9 @@ def padded_batch(
 
 def prefix_token(tokenizer) -> int:
     """The token lm-eval conditions a rolling log-likelihood on: BOS, else EOS."""
-    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else None
-    prefix = prefix if prefix is not None else tokenizer.eos_token_id
+    prefix = tokenizer.bos_token_id
+    if prefix is None:
+        prefix = tokenizer.eos_token_id
     if prefix is None:
         raise ValueError("the tokenizer has neither a BOS nor an EOS token to condition on")
     return prefix
