@@ -29,4 +29,4 @@ localrules:
 
 rule all:
     input:
-        all_targets(),
+        PLAN.all_targets(),

@@ -130,7 +130,7 @@ def validated(config: dict[str, Any]) -> dict[str, Any]:
     """A copy of `config` with the schema's defaults filled in, as rules see it."""
     import copy
 
-    from dataalign.config import validate_config
+    from dataalign.plan.checks import validate_config
 
     config = copy.deepcopy(config)
     validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -139,14 +139,14 @@ def validated(config: dict[str, Any]) -> dict[str, Any]:
 
 def model_folder(config: dict[str, Any], experiment: str, train: str, seed: int) -> str:
     """Where the model an experiment trains on one draw of a train set is saved."""
-    from dataalign.config import trained_model
+    from dataalign.plan.jobs import trained_model
 
     return trained_model(validated(config), experiment, train, seed).folder
 
 
 def evaluation_path(config: dict[str, Any], experiment: str, train: str, seed: int = 0) -> str:
     """The evaluation file of one model (train set or `base`, seed) of a 1-benchmark experiment."""
-    from dataalign.config import experiment_evaluations
+    from dataalign.plan.jobs import experiment_evaluations
 
     return next(
         e.path

@@ -8,8 +8,11 @@ import pytest
 import yaml
 from helpers import REPO, fixture_config, run_snakemake, write_config
 
-from dataalign.config import analysis_params, shared_row_warnings, train_units, validate_config
 from dataalign.errors import ConfigError
+from dataalign.plan.checks import validate_config
+from dataalign.plan.jobs import shared_row_warnings
+from dataalign.plan.lookup import train_units
+from dataalign.plan.params import analysis_params
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -224,7 +227,7 @@ def test_snakemake_dry_run_names_the_key_in_one_line(tmp_path):
 
 def test_task2vec_include_head_reaches_the_embed_job(config):
     """A documented key is accepted by the schema and arrives in the job's params."""
-    from dataalign.config import embed_settings
+    from dataalign.plan.params import embed_settings
 
     validate_config(config, SCHEMA)
     assert embed_settings(config, "task2vec")["options"]["include_head"] is True

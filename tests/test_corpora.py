@@ -7,10 +7,10 @@ import importlib.util
 
 import pytest
 
-from dataalign.config import download_spec
 from dataalign.corpora import licenses, python_docs, python_functions
 from dataalign.errors import DatasetError
 from dataalign.io import find_installed
+from dataalign.plan.lookup import download_spec
 from dataalign.sources import load_rows
 
 

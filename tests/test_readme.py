@@ -34,7 +34,7 @@ def results(tmp_path):
 
 
 def test_written_tables_pass_the_check_and_an_edited_number_fails_it(results, capsys):
-    args = ["--readme", str(results / "README.md"), "--results", str(results / "results")]
+    args = ["--readme", str(results / "README.md"), "--workdir", str(results)]
     assert main(["write", *args]) == 0
     text = (results / "README.md").read_text()
     assert "| functions | 6.95 |" in text and "| Task2Vec | 6 / 3 | 0.91 (0.50\u20130.99) |" in text

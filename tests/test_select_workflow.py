@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from helpers import fixture_config, run_snakemake, validated, write_config
 
-from dataalign.config import panel_scorings, pool_requests
 from dataalign.errors import ConfigError
+from dataalign.plan.jobs import panel_scorings
+from dataalign.plan.params import pool_requests
 
 STRATEGIES = {
     "random": {},

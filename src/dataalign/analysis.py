@@ -17,7 +17,7 @@ a true null 12-20% of the time, so every test here is calibrated at that size:
   so a benchmark that is both easier and more aligned cannot make a fit of its own; the
   paper's raw pooling is kept as its own row, `pooled_raw`.
 
-Train sets that read the same rows share a unit (`dataalign.config.train_units`).
+Train sets that read the same rows share a unit (`dataalign.plan.lookup.train_units`).
 """
 
 from __future__ import annotations

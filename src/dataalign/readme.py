@@ -1,7 +1,7 @@
 """Write the offline demo's results into README.md, or check that README.md still says them.
 
 README.md holds the demo's tables between `<!-- demo:begin -->` and `<!-- demo:end -->`,
-rendered from the run's own files (results/tables/demo/points_*.csv and correlations.csv), so
+rendered from the run's own tables (the demo experiment's points_*.csv and correlations.csv), so
 no number there is typed by hand. CI runs the demo from a clean clone, then `check`: it fails
 when any number in the block differs from the fresh run by more than the tolerance.
 
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dataalign.plan import paths
+
 BEGIN, END = "<!-- demo:begin -->", "<!-- demo:end -->"
 METRICS = {"task2vec": "Task2Vec", "gzip": "GZIP", "sbert": "SBERT"}  # the demo's metrics
 ABSOLUTE, RELATIVE = 0.01, 0.02  # a number may differ by 0.01 + 2% of its size
@@ -25,11 +27,14 @@ MINUS, DASH = "\u2212", "\u2013"  # the README's typographic minus sign and rang
 NUMBER = re.compile(rf"[{MINUS}-]?\d+(?:\.\d+)?(?:e[{MINUS}-]?\d+)?")
 
 
-def demo_tables(results: Path, experiment: str = "demo") -> str:
+def demo_tables(workdir: Path, experiment: str = "demo") -> str:
     """The demo's two tables: per train set, CE and alignments (means of draws); per metric,
     the fit of CE on alignment with its calibrated train-set tests and Holm-corrected p."""
-    tables = results / "tables" / experiment
-    points = {m: pd.read_csv(tables / f"points_{m}.csv") for m in METRICS}
+
+    def table(stem: str) -> pd.DataFrame:
+        return pd.read_csv(workdir / paths.fill(paths.table(stem), exp=experiment))
+
+    points = {m: table(f"points_{m}") for m in METRICS}
     first = next(iter(points.values()))
     draws = first.groupby("train")["seed"].nunique().max()
     means = first.groupby("train")["ce"].mean().sort_values()
@@ -48,7 +53,7 @@ def demo_tables(results: Path, experiment: str = "demo") -> str:
         "leave-one-train-set-out MAE |",
         "|---|---:|---|---|---|---|---|",
     ]
-    fits = pd.read_csv(tables / "correlations.csv").groupby("metric").last()
+    fits = table("correlations").groupby("metric").last()
     for metric, label in METRICS.items():
         row = fits.loc[metric]
         slope = [signed(row[k]) for k in ("slope", "slope_ci_low", "slope_ci_high")]
@@ -101,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The offline demo's numbers in README.md.")
     parser.add_argument("action", choices=["write", "check"])
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
-    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--workdir", type=Path, default=Path("."), help="where the demo ran")
     args = parser.parse_args(argv)
-    readme, fresh = args.readme.read_text(), demo_tables(args.results)
+    readme, fresh = args.readme.read_text(), demo_tables(args.workdir)
     if args.action == "write":
         args.readme.write_text(replace_block(readme, fresh))
         print(f"wrote the demo's tables into {args.readme}")

@@ -8,8 +8,9 @@ from the size of a local weights file. Unknown sizes fall back to the rule's def
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from dataalign.io import find_installed
 
@@ -18,6 +19,14 @@ UTILISATION = 0.3  # ...of which training typically achieves this share (MFU)
 SAFETY = 2.0  # runtime requested over the estimate (the retry doubles it again)
 ASSUMED_VOCAB = 50_257  # an architecture's vocabulary comes from its tokenizer; GPT-2's here
 GGUF_BYTES_PER_PARAMETER = 0.6  # 4-5 bit quantisations, as shipped GGUF models mostly are
+
+
+class Workload(NamedTuple):
+    """What a model job loads (its model's config entry) and processes, to size its resources."""
+
+    entry: Mapping[str, Any]
+    tokens: float | None = None
+    training: bool = False
 
 
 def parameter_estimate(entry: Mapping[str, Any]) -> float | None:
@@ -85,3 +94,10 @@ def job_threads(parameters: float | None, most: int) -> int:
     """CPU threads for a model job: one for a small model (two such jobs side by side use two
     cores better than one job with two threads), `most` otherwise and when the size is unknown."""
     return 1 if parameters is not None and parameters < SMALL_MODEL else most
+
+
+def gpu_count() -> int:
+    """GPUs a GPU job asks for when run where the workflow is parsed: one if `nvidia-smi` is
+    there, else none (a CPU-only laptop). On a cluster the profile asks for the GPU instead
+    (profiles/slurm), so the compute node, not the submit host, decides."""
+    return int(shutil.which("nvidia-smi") is not None)

@@ -5,22 +5,20 @@
 # CPU job).
 rule embed:
     input:
-        subset="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.parquet",
+        subset=paths.SUBSET,
     output:
-        embedding="results/embeddings/{metric}/{tokenizer}/{ds}/{budget}-{seed}.parquet",
+        embedding=paths.EMBEDDING,
     wildcard_constraints:
         metric="task2vec|sbert",
     params:
-        settings=lambda wildcards: embed_settings(config, wildcards.metric),
+        settings=lambda wildcards: slices.embed_settings(config, wildcards.metric),
     log:
-        "logs/embed/{metric}/{tokenizer}/{ds}/{budget}-{seed}.log",
+        paths.log("embed", paths.EMBEDDING_KEY),
     benchmark:
-        "results/benchmarks/embed/{metric}/{tokenizer}/{ds}/{budget}-{seed}.tsv"
-    threads: threads_for("embed", 2)
+        paths.benchmark("embed", paths.EMBEDDING_KEY)
+    threads: threads_for(PLAN.embed_workload, 2)
     resources:
-        gpu=GPUS,
-        mem_mb=sized("embed", "mem_mb"),
-        runtime=sized("embed", "runtime"),
+        **gpu_job(PLAN.embed_workload),
     conda:
         "../../envs/dataalign.yaml"
     script:
@@ -29,13 +27,13 @@ rule embed:
 
 use rule embed as compress with:
     output:
-        embedding="results/embeddings/{metric}/{tokenizer}/{ds}/{budget}-{seed}.parquet",
+        embedding=paths.EMBEDDING,
     wildcard_constraints:
         metric="gzip|ngram",
     log:
-        "logs/compress/{metric}/{tokenizer}/{ds}/{budget}-{seed}.log",
+        paths.log("compress", paths.EMBEDDING_KEY),
     benchmark:
-        "results/benchmarks/compress/{metric}/{tokenizer}/{ds}/{budget}-{seed}.tsv"
+        paths.benchmark("compress", paths.EMBEDDING_KEY)
     threads: 1
     resources:
         mem_mb=4000,
@@ -44,13 +42,13 @@ use rule embed as compress with:
 
 rule align:
     input:
-        unpack(alignment_inputs),
+        unpack(PLAN.alignment_inputs),
     output:
-        alignment="results/alignment/{exp}/{metric}/{train}__{eval}.parquet",
+        alignment=paths.ALIGNMENT,
     params:
-        settings=lambda wildcards: align_settings(config, wildcards.metric),
+        settings=lambda wildcards: slices.align_settings(config, wildcards.metric),
     log:
-        "logs/align/{exp}/{metric}/{train}__{eval}.log",
+        paths.log("align", paths.PAIR_KEY),
     threads: 2
     # Seconds of numpy on cached embeddings: run on the submit host rather than queue one Slurm
     # job per pair (a job group would instead request the sum of its members' CPUs on one node).
@@ -63,18 +61,18 @@ rule align:
 
 rule alignment_table:
     input:
-        alignment_pairs,
+        lambda wildcards: PLAN.alignment_pairs(wildcards.exp, [wildcards.metric]),
     output:
         csv=report(
-            "results/tables/{exp}/alignment_{metric}.csv",
+            paths.table("alignment_{metric}"),
             caption="../report/alignment_table.rst",
             category="{exp}",
             subcategory="{metric}",
             labels={"table": "alignment"},
         ),
-        markdown="results/tables/{exp}/alignment_{metric}.md",
+        markdown=paths.table("alignment_{metric}", "md"),
     log:
-        "logs/alignment_table/{exp}/{metric}.log",
+        paths.log("alignment_table", "{exp}/{metric}"),
     localrule: True
     conda:
         "../../envs/dataalign.yaml"

@@ -4,31 +4,31 @@
 
 rule correlate:
     input:
-        alignments=alignment_pairs,
-        evaluations=lambda wildcards: evaluations_of(wildcards.exp),
+        alignments=lambda wildcards: PLAN.alignment_pairs(wildcards.exp, [wildcards.metric]),
+        evaluations=lambda wildcards: PLAN.evaluations_of(wildcards.exp),
     output:
         csv=report(
-            "results/tables/{exp}/correlation_{metric}.csv",
+            paths.table("correlation_{metric}"),
             caption="../report/correlation_table.rst",
             category="{exp}",
             subcategory="{metric}",
             labels={"table": "correlation"},
         ),
-        markdown="results/tables/{exp}/correlation_{metric}.md",
-        latex="results/tables/{exp}/correlation_{metric}.tex",
-        points="results/tables/{exp}/points_{metric}.csv",
+        markdown=paths.table("correlation_{metric}", "md"),
+        latex=paths.table("correlation_{metric}", "tex"),
+        points=paths.table("points_{metric}"),
         png=report(
-            "results/plots/{exp}/alignment_vs_performance_{metric}.png",
+            paths.plot("alignment_vs_performance_{metric}"),
             caption="../report/correlation_plot.rst",
             category="{exp}",
             subcategory="{metric}",
             labels={"figure": "alignment vs performance"},
         ),
-        pdf="results/plots/{exp}/alignment_vs_performance_{metric}.pdf",
+        pdf=paths.plot("alignment_vs_performance_{metric}", "pdf"),
     params:
-        analysis=lambda wildcards: analysis_params(config, wildcards.exp),
+        analysis=lambda wildcards: slices.analysis_params(config, wildcards.exp),
     log:
-        "logs/correlate/{exp}/{metric}.log",
+        paths.log("correlate", "{exp}/{metric}"),
     localrule: True
     conda:
         "../../envs/dataalign.yaml"
@@ -39,36 +39,35 @@ rule correlate:
 rule compare_metrics:
     input:
         points=lambda wildcards: expand(
-            "results/tables/{{exp}}/points_{metric}.csv", metric=experiment_metrics(wildcards.exp)
+            paths.table("points_{metric}"), exp=wildcards.exp, metric=metrics_of(wildcards)
         ),
         tables=lambda wildcards: expand(
-            "results/tables/{{exp}}/correlation_{metric}.csv",
-            metric=experiment_metrics(wildcards.exp),
+            paths.table("correlation_{metric}"), exp=wildcards.exp, metric=metrics_of(wildcards)
         ),
-        evaluations=lambda wildcards: evaluations_of(wildcards.exp),
+        evaluations=lambda wildcards: PLAN.evaluations_of(wildcards.exp),
     output:
         csv=report(
-            "results/tables/{exp}/correlations.csv",
+            paths.table("correlations"),
             caption="../report/correlations_table.rst",
             category="{exp}",
             subcategory="all metrics",
             labels={"table": "correlations, Holm-corrected"},
         ),
-        markdown="results/tables/{exp}/correlations.md",
-        latex="results/tables/{exp}/correlations.tex",
+        markdown=paths.table("correlations", "md"),
+        latex=paths.table("correlations", "tex"),
         png=report(
-            "results/plots/{exp}/alignment_vs_performance_by_metric.png",
+            paths.plot("alignment_vs_performance_by_metric"),
             caption="../report/metrics_plot.rst",
             category="{exp}",
             subcategory="all metrics",
             labels={"figure": "alignment vs performance, by metric"},
         ),
-        pdf="results/plots/{exp}/alignment_vs_performance_by_metric.pdf",
+        pdf=paths.plot("alignment_vs_performance_by_metric", "pdf"),
     params:
-        metrics=lambda wildcards: experiment_metrics(wildcards.exp),
-        target=lambda wildcards: analysis_params(config, wildcards.exp)["target"],
+        metrics=metrics_of,
+        target=lambda wildcards: slices.analysis_params(config, wildcards.exp)["target"],
     log:
-        "logs/compare_metrics/{exp}.log",
+        paths.log("compare_metrics", "{exp}"),
     localrule: True
     conda:
         "../../envs/dataalign.yaml"

@@ -4,17 +4,17 @@
 # From the Hub: a failure may be the network, so the job is retried.
 rule download_dataset:
     input:
-        local=local_source,
+        local=PLAN.local_source,
     output:
-        rows="resources/datasets/{ds}.parquet",
+        rows=paths.ROWS,
     wildcard_constraints:
-        ds=one_of(HUB_DATASETS),
+        ds=one_of(PLAN.hub_datasets),
     params:
-        dataset=download_params,
+        dataset=lambda wildcards: lookup.download_spec(config, wildcards.ds),
         # reruns the download (and what uses it) when the content changes but the config does not
-        fingerprint=lambda wildcards: source_fingerprint(download_params(wildcards)),
+        fingerprint=lambda wildcards: source_fingerprint(lookup.download_spec(config, wildcards.ds)),
     log:
-        "logs/download_dataset/{ds}.log",
+        paths.log("download_dataset", "{ds}"),
     retries: 3
     localrule: True
     conda:
@@ -26,30 +26,30 @@ rule download_dataset:
 # From a local file or an installed corpus: a failure is the data, so retrying cannot help.
 use rule download_dataset as read_dataset with:
     output:
-        rows="resources/datasets/{ds}.parquet",
+        rows=paths.ROWS,
     wildcard_constraints:
-        ds=one_of(OFFLINE_DATASETS),
+        ds=one_of(PLAN.offline_datasets),
     log:
-        "logs/read_dataset/{ds}.log",
+        paths.log("read_dataset", "{ds}"),
     retries: 0
     localrule: True
 
 
 rule subset:
     input:
-        unpack(subset_rows),
+        unpack(PLAN.subset_inputs),
     output:
-        subset="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.parquet",
-        tokens="results/subsets/{tokenizer}/{ds}/{budget}-{seed}.tokens.npy",
+        subset=paths.SUBSET,
+        tokens=paths.SUBSET_TOKENS,
     wildcard_constraints:
         ds=one_of(config["datasets"]),
     params:
-        parts=lambda wildcards: subset_parts(config, wildcards.ds),
+        parts=lambda wildcards: lookup.subset_parts(config, wildcards.ds),
         tokenizer=lambda wildcards: config["models"][wildcards.tokenizer],
     log:
-        "logs/subset/{tokenizer}/{ds}/{budget}-{seed}.log",
+        paths.log("subset", paths.SUBSET_KEY),
     benchmark:
-        "results/benchmarks/subset/{tokenizer}/{ds}/{budget}-{seed}.tsv"
+        paths.benchmark("subset", paths.SUBSET_KEY)
     resources:
         mem_mb=4000,
     retries: 0  # a draw that cannot be made from these rows fails the same way every time

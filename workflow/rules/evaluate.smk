@@ -4,22 +4,20 @@
 
 rule evaluate:
     input:
-        unpack(evaluation_inputs),
+        unpack(PLAN.evaluation_inputs),
     output:
-        scores="results/eval/{evaluation}.parquet",
+        scores=paths.EVALUATION,
     wildcard_constraints:
-        evaluation=evaluation_pattern(),
+        evaluation=one_of(PLAN.evaluations),
     params:
-        evaluation=lambda wildcards: evaluation_of(wildcards).params,
+        evaluation=lambda wildcards: PLAN.evaluation(wildcards).params,
     log:
-        "logs/evaluate/{evaluation}.log",
+        paths.log("evaluate", "{evaluation}"),
     benchmark:
-        "results/benchmarks/evaluate/{evaluation}.tsv"
-    threads: threads_for("evaluate", 2)
+        paths.benchmark("evaluate", "{evaluation}")
+    threads: threads_for(PLAN.evaluation_workload, 2)
     resources:
-        gpu=GPUS,
-        mem_mb=sized("evaluate", "mem_mb"),
-        runtime=sized("evaluate", "runtime"),
+        **gpu_job(PLAN.evaluation_workload),
     conda:
         "../../envs/dataalign.yaml"
     script:

@@ -5,20 +5,18 @@
 # it (a 7B model is not reloaded per dataset).
 rule score_panel:
     input:
-        unpack(panel_scoring_inputs),
+        unpack(PLAN.panel_scoring_inputs),
     output:
-        scores="results/panel/{model}/scores-{digest}.parquet",
+        scores=paths.PANEL_SCORES,
     params:
-        scoring=lambda wildcards: PANEL_SCORINGS[wildcards.model].params,
+        scoring=lambda wildcards: PLAN.panel_scorings[wildcards.model].params,
     log:
-        "logs/score_panel/{model}/{digest}.log",
+        paths.log("score_panel", paths.MEMBER_KEY),
     benchmark:
-        "results/benchmarks/score_panel/{model}/{digest}.tsv"
-    threads: threads_for("score_panel", 2)
+        paths.benchmark("score_panel", paths.MEMBER_KEY)
+    threads: threads_for(PLAN.member_workload, 2)
     resources:
-        gpu=GPUS,
-        mem_mb=sized("score_panel", "mem_mb"),
-        runtime=sized("score_panel", "runtime"),
+        **gpu_job(PLAN.member_workload),
     conda:
         "../../envs/dataalign.yaml"
     script:
@@ -28,20 +26,18 @@ rule score_panel:
 # Benchmark accuracy from lm-evaluation-harness, one job (one model load) per member and setting.
 rule lm_eval:
     input:
-        unpack(trained_weights),
+        unpack(PLAN.trained_weights),
     output:
-        results="results/panel/{model}/lm_eval-{digest}.json",
+        results=paths.LM_EVAL,
     params:
-        run=lambda wildcards: HARNESS_RUNS[(wildcards.model, wildcards.digest)].params,
+        run=lambda wildcards: PLAN.harness_runs[(wildcards.model, wildcards.digest)].params,
     log:
-        "logs/lm_eval/{model}/{digest}.log",
+        paths.log("lm_eval", paths.MEMBER_KEY),
     benchmark:
-        "results/benchmarks/lm_eval/{model}/{digest}.tsv"
-    threads: threads_for("lm_eval", 2)
+        paths.benchmark("lm_eval", paths.MEMBER_KEY)
+    threads: threads_for(PLAN.member_workload, 2)
     resources:
-        gpu=GPUS,
-        mem_mb=sized("lm_eval", "mem_mb"),
-        runtime=sized("lm_eval", "runtime"),
+        **gpu_job(PLAN.member_workload),
     conda:
         "../../envs/dataalign.yaml"
     script:
@@ -50,40 +46,42 @@ rule lm_eval:
 
 rule correlate_panel:
     input:
-        unpack(panel_results),
+        unpack(PLAN.panel_results),
     output:
         csv=report(
-            "results/tables/{exp}/panel_correlation.csv",
+            paths.table("panel_correlation"),
             caption="../report/panel_table.rst",
             category="{exp}",
             labels={"table": "panel correlation"},
         ),
-        markdown="results/tables/{exp}/panel_correlation.md",
-        latex="results/tables/{exp}/panel_correlation.tex",
+        markdown=paths.table("panel_correlation", "md"),
+        latex=paths.table("panel_correlation", "tex"),
         totals=report(
-            "results/tables/{exp}/panel_scores.csv",
+            paths.table("panel_scores"),
             caption="../report/panel_scores.rst",
             category="{exp}",
             labels={"table": "panel scores"},
         ),
         examples=report(
-            "results/tables/{exp}/panel_examples.csv",
+            paths.table("panel_examples"),
             caption="../report/panel_examples.rst",
             category="{exp}",
             labels={"table": "example-level signal"},
         ),
         png=report(
-            "results/plots/{exp}/panel.png",
+            paths.plot("panel"),
             caption="../report/panel_plot.rst",
             category="{exp}",
             labels={"figure": "panel"},
         ),
-        pdf="results/plots/{exp}/panel.pdf",
+        pdf=paths.plot("panel", "pdf"),
     params:
-        panel=lambda wildcards: panel_params(config, wildcards.exp),
-        requests=lambda wildcards: [r["request"] for r in panel_requests(config, wildcards.exp)],
+        panel=lambda wildcards: slices.panel_params(config, wildcards.exp),
+        requests=lambda wildcards: [
+            r["request"] for r in slices.panel_requests(config, wildcards.exp)
+        ],
     log:
-        "logs/correlate_panel/{exp}.log",
+        paths.log("correlate_panel", "{exp}"),
     localrule: True
     conda:
         "../../envs/dataalign.yaml"

@@ -7,18 +7,20 @@
 
 rule score_pool:
     input:
-        unpack(pool_score_inputs),
+        unpack(PLAN.pool_score_inputs),
     output:
-        scores="results/selection/{exp}/{strategy}/scores.parquet",
-        report="results/selection/{exp}/{strategy}/scores.json",
+        scores=paths.POOL_SCORES,
+        report=paths.POOL_REPORT,
     wildcard_constraints:
-        strategy=one_of(strategies_on(gpu=False)),
+        strategy=one_of(PLAN.strategies_on(gpu=False)),
     params:
-        selection=lambda wildcards: selection_params(config, wildcards.exp, wildcards.strategy),
+        selection=lambda wildcards: slices.selection_params(
+            config, wildcards.exp, wildcards.strategy
+        ),
     log:
-        "logs/score_pool/{exp}/{strategy}.log",
+        paths.log("score_pool", "{exp}/{strategy}"),
     benchmark:
-        "results/benchmarks/score_pool/{exp}/{strategy}.tsv"
+        paths.benchmark("score_pool", "{exp}/{strategy}")
     threads: 2
     resources:
         mem_mb=4000,
@@ -31,35 +33,33 @@ rule score_pool:
 # SBERT and Task2Vec score the pool with a model: a GPU job.
 use rule score_pool as embed_pool with:
     output:
-        scores="results/selection/{exp}/{strategy}/scores.parquet",
-        report="results/selection/{exp}/{strategy}/scores.json",
+        scores=paths.POOL_SCORES,
+        report=paths.POOL_REPORT,
     wildcard_constraints:
-        strategy=one_of(strategies_on(gpu=True)),
+        strategy=one_of(PLAN.strategies_on(gpu=True)),
     log:
-        "logs/embed_pool/{exp}/{strategy}.log",
+        paths.log("embed_pool", "{exp}/{strategy}"),
     benchmark:
-        "results/benchmarks/embed_pool/{exp}/{strategy}.tsv"
-    threads: threads_for("embed_pool", 2)
+        paths.benchmark("embed_pool", "{exp}/{strategy}")
+    threads: threads_for(PLAN.pool_embed_workload, 2)
     resources:
-        gpu=GPUS,
-        mem_mb=sized("embed_pool", "mem_mb"),
-        runtime=sized("embed_pool", "runtime"),
+        **gpu_job(PLAN.pool_embed_workload),
 
 
 rule select:
     input:
-        unpack(choice_inputs),
+        unpack(PLAN.choice_inputs),
     output:
-        subset="results/subsets/{tokenizer}/{exp}.{strategy}/{budget}-{seed}.parquet",
-        tokens="results/subsets/{tokenizer}/{exp}.{strategy}/{budget}-{seed}.tokens.npy",
-        report="results/subsets/{tokenizer}/{exp}.{strategy}/{budget}-{seed}.choice.json",
+        subset=paths.fill(paths.SUBSET, ds=paths.SELECTED),
+        tokens=paths.fill(paths.SUBSET_TOKENS, ds=paths.SELECTED),
+        report=paths.fill(paths.CHOICE, ds=paths.SELECTED),
     wildcard_constraints:
-        exp=one_of(experiments_of_kind(config, "select")),
-        strategy=one_of(sorted({s.strategy for s in SELECTIONS.values()})),
+        exp=one_of(lookup.experiments_of_kind(config, "select")),
+        strategy=one_of(sorted({s.strategy for s in PLAN.selections.values()})),
     params:
-        choice=lambda wildcards: choice_params(config, wildcards.exp, wildcards.strategy),
+        choice=lambda wildcards: slices.choice_params(config, wildcards.exp, wildcards.strategy),
     log:
-        "logs/select/{tokenizer}/{exp}.{strategy}/{budget}-{seed}.log",
+        paths.log("select", paths.fill(paths.SUBSET_KEY, ds=paths.SELECTED)),
     resources:
         mem_mb=4000,
     retries: 0  # a choice that cannot be made from this pool fails the same way every time
@@ -71,28 +71,28 @@ rule select:
 
 rule selection_table:
     input:
-        unpack(selection_summary_inputs),
+        unpack(PLAN.selection_summary_inputs),
     output:
         csv=report(
-            "results/tables/{exp}/selection.csv",
+            paths.table("selection"),
             caption="../report/selection_table.rst",
             category="{exp}",
             labels={"table": "selection"},
         ),
-        markdown="results/tables/{exp}/selection.md",
-        latex="results/tables/{exp}/selection.tex",
+        markdown=paths.table("selection", "md"),
+        latex=paths.table("selection", "tex"),
         png=report(
-            "results/plots/{exp}/selection.png",
+            paths.plot("selection"),
             caption="../report/selection_plot.rst",
             category="{exp}",
             labels={"figure": "benchmark loss by strategy"},
         ),
-        pdf="results/plots/{exp}/selection.pdf",
+        pdf=paths.plot("selection", "pdf"),
     params:
         strategies=lambda wildcards: list(config["experiments"][wildcards.exp]["strategies"]),
-        target=lambda wildcards: analysis_params(config, wildcards.exp)["target"],
+        target=lambda wildcards: slices.analysis_params(config, wildcards.exp)["target"],
     log:
-        "logs/selection_table/{exp}.log",
+        paths.log("selection_table", "{exp}"),
     localrule: True
     conda:
         "../../envs/dataalign.yaml"

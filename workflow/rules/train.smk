@@ -1,59 +1,40 @@
 # Training: one job per distinct model (base model, training options, subset), however many
 # experiments use it. Fine-tuning and pre-training from scratch run the same code; they differ in
 # what they ask of a cluster. `pretrain` trains models built from an `architecture:`, `finetune`
-# models that start from pretrained weights. Checkpoints live in results/checkpoints/{run}/,
+# models that start from pretrained weights. Checkpoints live in their own folder per model,
 # owned by that job.
 
 
 rule finetune:
     input:
-        unpack(training_inputs),
+        unpack(PLAN.training_inputs),
     output:
-        weights="results/models/{run}/model.safetensors",
-        config="results/models/{run}/config.json",
-        log="results/models/{run}/train_log.parquet",
+        weights=paths.MODEL_WEIGHTS,
+        config=paths.MODEL_CONFIG,
+        log=paths.TRAIN_LOG,
     wildcard_constraints:
-        run=training_runs_pattern(from_scratch=False),
+        run=one_of(PLAN.training_names(from_scratch=False)),
     params:
-        training=lambda wildcards: TRAININGS[wildcards.run].params,
-        checkpoints="results/checkpoints/{run}",
+        training=lambda wildcards: PLAN.trainings[wildcards.run].params,
+        checkpoints=paths.CHECKPOINTS,
     log:
-        "logs/finetune/{run}.log",
+        paths.log("finetune", "{run}"),
     benchmark:
-        "results/benchmarks/finetune/{run}.tsv"
-    threads: threads_for("train", 2)
+        paths.benchmark("finetune", "{run}")
+    threads: threads_for(PLAN.training_workload, 2)
     resources:
-        gpu=GPUS,
-        mem_mb=sized("train", "mem_mb"),
-        runtime=sized("train", "runtime"),
+        **gpu_job(PLAN.training_workload),
     conda:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/train.py"
 
 
-rule pretrain:
-    input:
-        unpack(training_inputs),
-    output:
-        weights="results/models/{run}/model.safetensors",
-        config="results/models/{run}/config.json",
-        log="results/models/{run}/train_log.parquet",
+use rule finetune as pretrain with:
     wildcard_constraints:
-        run=training_runs_pattern(from_scratch=True),
-    params:
-        training=lambda wildcards: TRAININGS[wildcards.run].params,
-        checkpoints="results/checkpoints/{run}",
+        run=one_of(PLAN.training_names(from_scratch=True)),
     log:
-        "logs/pretrain/{run}.log",
+        paths.log("pretrain", "{run}"),
     benchmark:
-        "results/benchmarks/pretrain/{run}.tsv"
-    threads: threads_for("train", 4)
-    resources:
-        gpu=GPUS,
-        mem_mb=sized("train", "mem_mb"),
-        runtime=sized("train", "runtime"),
-    conda:
-        "../../envs/dataalign.yaml"
-    script:
-        "../scripts/train.py"
+        paths.benchmark("pretrain", "{run}")
+    threads: threads_for(PLAN.training_workload, 4)

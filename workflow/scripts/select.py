@@ -3,10 +3,10 @@ with a report of its size, its make-up by pool dataset and its cost."""
 
 import json
 
-from dataalign.config import content_digest
 from dataalign.io import read_parquet, write_text
 from dataalign.jobs import job_logging, measured
 from dataalign.models import ModelSpec, load_tokenizer
+from dataalign.plan.records import content_digest
 from dataalign.select import Pool, choose, chosen_draws, composition
 from dataalign.subsets import Part, write_draws
 

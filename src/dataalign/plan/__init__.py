@@ -1,0 +1,248 @@
+"""A validated config as a plan of jobs: what the rules ask, answered in one place.
+
+`Plan(config)` enumerates every distinct job once (each model trained once, each evaluation scored
+once, however many experiments ask) and answers the rules' questions by wildcards: which inputs a
+job reads, which config slice it receives (`params`), and how large it is (`Workload`). The
+modules beneath it:
+
+- `paths`: the one registry of artefact path patterns;
+- `records`: output identities (a subset, a trained model, an evaluation, a panel scoring);
+- `checks`: cross-reference checks run at parse time;
+- `lookup`: reads of the config; `params`: each job's slice of it; `jobs`: the job enumeration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dataalign.plan import paths
+from dataalign.plan.jobs import (
+    evaluation_runs,
+    experiment_evaluations,
+    harness_runs,
+    panel_model,
+    panel_scorings,
+    selection_panels,
+    selections,
+    training_runs,
+)
+from dataalign.plan.lookup import (
+    MODEL_METHODS,
+    Config,
+    download_spec,
+    eval_subset,
+    experiments_of_kind,
+    pool_parts,
+    subset_parts,
+    train_sets,
+    train_subsets,
+)
+from dataalign.plan.params import embed_settings, selection_params
+from dataalign.plan.records import Evaluation, Selection
+from dataalign.resources import Workload, training_tokens
+
+
+class Plan:
+    """Every job of a validated config, and the rules' lookups by wildcards."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.trainings = training_runs(config)
+        self.evaluations = {e.name: e for e in evaluation_runs(config).values()}
+        self.panel_scorings = panel_scorings(config)
+        self.selections = selections(config)
+        self.harness_runs = {
+            (run.model, run.digest): run
+            for name in experiments_of_kind(config, "panel")
+            for run in harness_runs(config, name)
+        }
+        # Datasets with rows of their own (not mixtures): from the Hub, or offline.
+        sourced = [d for d, entry in config["datasets"].items() if "mixture" not in entry]
+        self.hub_datasets = [d for d in sourced if "hub" in download_spec(config, d)]
+        self.offline_datasets = [d for d in sourced if d not in self.hub_datasets]
+
+    # What `snakemake` with no target builds.
+
+    def all_targets(self) -> list[str]:
+        """Every experiment's tables, figures and evaluations (a panel's correlation table)."""
+        targets = []
+        for name, experiment in self.config["experiments"].items():
+            if experiment["kind"] == "panel":
+                targets.append(paths.fill(paths.table("panel_correlation"), exp=name))
+                continue
+            stems = ["selection"] if experiment["kind"] == "select" else []
+            metrics = experiment["metrics"]
+            stems += [f"{table}_{m}" for table in ("alignment", "correlation") for m in metrics]
+            targets += [paths.fill(paths.table(stem), exp=name) for stem in stems]
+            if len(metrics) > 1:
+                by_metric = paths.plot("alignment_vs_performance_by_metric")
+                targets.append(paths.fill(by_metric, exp=name))
+            targets += self.evaluations_of(name)
+        return targets
+
+    # Names a wildcard may take in one rule (so two rules never claim one output).
+
+    def training_names(self, from_scratch: bool) -> list[str]:
+        """The models pre-trained from scratch, or those fine-tuned."""
+        return [n for n, run in self.trainings.items() if run.from_scratch == from_scratch]
+
+    def strategies_on(self, gpu: bool) -> list[str]:
+        """The strategies that score the pool with a model (a GPU job), or without."""
+        methods = self.selections.values()
+        return sorted({s.strategy for s in methods if (s.method in MODEL_METHODS) == gpu})
+
+    # Lookups by an output's wildcards.
+
+    def evaluation(self, wildcards: Any) -> Evaluation:
+        return self.evaluations[wildcards.evaluation]
+
+    def selection(self, wildcards: Any) -> Selection:
+        return self.selections[paths.fill(paths.SELECTED, **wildcards)]
+
+    def member(self, wildcards: Any) -> dict[str, Any]:
+        """A panel member's model entry as its jobs load it (a trained one from its folder)."""
+        return panel_model(self.config, wildcards.model)["model"]["entry"]
+
+    def evaluations_of(self, experiment: str) -> list[str]:
+        """The shared evaluation files an experiment's tables gather."""
+        return [e.path for e in experiment_evaluations(self.config, experiment)]
+
+    # Input functions.
+
+    def rows(self, datasets: Any) -> dict[str, str]:
+        """Downloaded rows of each dataset, keyed `rows_{dataset}`."""
+        return {f"rows_{ds}": paths.fill(paths.ROWS, ds=ds) for ds in datasets}
+
+    def local_source(self, wildcards: Any) -> list[str]:
+        """A local source file is an input, so editing it reruns the download."""
+        from dataalign.io import find_installed
+
+        path = download_spec(self.config, wildcards.ds).get("local", {}).get("path")
+        return [str(find_installed(path) or path)] if path else []
+
+    def subset_inputs(self, wildcards: Any) -> dict[str, str]:
+        """Rows of the dataset, or of each part of a mixture, keyed by dataset name."""
+        return {ds: paths.fill(paths.ROWS, ds=ds) for ds in subset_parts(self.config, wildcards.ds)}
+
+    def training_inputs(self, wildcards: Any) -> dict[str, str]:
+        """A model trains on its subset's memory-mapped token ids (the Parquet for its size)."""
+        subset = self.trainings[wildcards.run].subset
+        return {"subset": subset.path, "tokens": subset.tokens}
+
+    def evaluation_inputs(self, wildcards: Any) -> dict[str, str]:
+        """The eval subset and, for a trained model, its weights (so it is trained first)."""
+        evaluation = self.evaluation(wildcards)
+        inputs = {"subset": evaluation.subset.path}
+        if evaluation.run in self.trainings:
+            inputs["weights"] = self.trainings[evaluation.run].weights
+        return inputs
+
+    def alignment_inputs(self, wildcards: Any) -> dict[str, str]:
+        """The cached embeddings of the eval subset and of every seed's train subset."""
+        metric, exp = wildcards.metric, wildcards.exp
+        return {
+            "eval": eval_subset(self.config, exp, wildcards.eval).embedding(metric),
+            **{
+                f"train_{key.seed}": key.embedding(metric)
+                for key in train_subsets(self.config, exp, wildcards.train)
+            },
+        }
+
+    def alignment_pairs(self, experiment: str, metrics: list[str]) -> list[str]:
+        """One alignment file per metric and train x eval pair of an experiment."""
+        return [
+            paths.fill(paths.ALIGNMENT, exp=experiment, metric=metric, train=train, eval=evaluation)
+            for metric in metrics
+            for train in train_sets(self.config, experiment)
+            for evaluation in self.config["experiments"][experiment]["eval"]
+        ]
+
+    def trained_weights(self, wildcards: Any) -> dict[str, str]:
+        """A panel member this pipeline trains: its weights, so jobs that load it run after."""
+        trained = self.config["models"][wildcards.model].get("trained")
+        if not trained:
+            return {}
+        run = self._trained_member(trained)
+        return {"weights": run.weights}
+
+    def panel_scoring_inputs(self, wildcards: Any) -> dict[str, str]:
+        """Rows of every dataset the member scores, and a trained member's weights."""
+        datasets = self.panel_scorings[wildcards.model].datasets
+        return self.rows(datasets) | self.trained_weights(wildcards)
+
+    def panel_results(self, wildcards: Any) -> dict[str, Any]:
+        """Every member's scores (shared with other panels), and its lm-eval results or the
+        user's benchmark table, if any."""
+        experiment = self.config["experiments"][wildcards.exp]
+        table = experiment["benchmark_scores"]
+        return {
+            "scores": [self.panel_scorings[model].path for model in experiment["models"]],
+            "harness": [run.path for run in harness_runs(self.config, wildcards.exp)],
+            "benchmark_scores": table if isinstance(table, str) else [],
+        }
+
+    def pool_score_inputs(self, wildcards: Any) -> dict[str, str]:
+        """Rows of the pool, the target and the benchmarks; for perplexity correlations, every
+        panel member's scores (shared with the panels it sits on)."""
+        params = selection_params(self.config, wildcards.exp, wildcards.strategy)
+        datasets = [*params["pool"], *params["target"]]
+        datasets += [part for parts in params["benchmarks"].values() for part in parts]
+        members = selection_panels(self.config).get(self.selection(wildcards).name, [])
+        scores = {f"panel_{model}": self.panel_scorings[model].path for model in members}
+        return self.rows(dict.fromkeys(datasets)) | scores
+
+    def choice_inputs(self, wildcards: Any) -> dict[str, str]:
+        """A strategy's pool scores and the pool's rows (the chosen ones are written out)."""
+        rows = self.rows(pool_parts(self.config, wildcards.exp))
+        return {"scores": self.selection(wildcards).scores} | rows
+
+    def selection_summary_inputs(self, wildcards: Any) -> dict[str, list[str]]:
+        """Every evaluation, alignment pair and selection report of a selection experiment."""
+        exp = wildcards.exp
+        return {
+            "evaluations": self.evaluations_of(exp),
+            "alignments": self.alignment_pairs(exp, self.config["experiments"][exp]["metrics"]),
+            "scores": [s.report for s in self.selections.values() if s.experiment == exp],
+            "choices": [
+                key.choice
+                for train in train_sets(self.config, exp)
+                for key in train_subsets(self.config, exp, train)
+            ],
+        }
+
+    # What a model job loads and processes, to size its cluster resources.
+
+    def training_workload(self, wildcards: Any) -> Workload:
+        run = self.trainings[wildcards.run]
+        tokens = training_tokens(run.params["options"], run.subset.budget)
+        return Workload(run.params["model"]["entry"], tokens, training=True)
+
+    def evaluation_workload(self, wildcards: Any) -> Workload:
+        evaluation = self.evaluation(wildcards)
+        base = self.trainings.get(evaluation.run)
+        entry = base.params["model"]["entry"] if base else evaluation.params["model"]["entry"]
+        budget = evaluation.subset.budget
+        return Workload(entry, None if budget == "all" else budget)
+
+    def member_workload(self, wildcards: Any) -> Workload:
+        trained = self.config["models"][wildcards.model].get("trained")
+        if trained:
+            return Workload(self._trained_member(trained).params["model"]["entry"])
+        return Workload(self.config["models"][wildcards.model])
+
+    def embed_workload(self, wildcards: Any) -> Workload:
+        return _model_workload(embed_settings(self.config, wildcards.metric))
+
+    def pool_embed_workload(self, wildcards: Any) -> Workload:
+        settings = selection_params(self.config, wildcards.exp, wildcards.strategy)["settings"]
+        return _model_workload(settings)
+
+    def _trained_member(self, trained: dict[str, Any]):
+        from dataalign.plan.jobs import trained_model
+
+        return trained_model(self.config, trained["experiment"], trained["train"], trained["seed"])
+
+
+def _model_workload(settings: dict[str, Any]) -> Workload:
+    """A probe or sentence model's inference."""
+    return Workload((settings.get("probe") or settings["model"])["entry"])

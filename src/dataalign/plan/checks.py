@@ -1,0 +1,395 @@
+"""Checks on a config that a JSON schema cannot express, run at parse time before any job.
+
+The schema (workflow/schemas/config.schema.yaml) fixes keys, types and defaults; these check the
+cross-references (experiments name datasets and models that exist, formats name the fields they
+need, budgets fit the data) and raise ConfigError naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dataalign.errors import ConfigError, ModelSpecError
+from dataalign.io import find_installed
+from dataalign.models import ModelSpec
+from dataalign.plan.lookup import (
+    MODEL_METHODS,
+    RANKING_METHODS,
+    SELECTION_METHODS,
+    SOURCES,
+    Config,
+    experiments_of_kind,
+    panel_prompt,
+    pool_parts,
+    subset_parts,
+    train_sets,
+    used_datasets,
+)
+from dataalign.subsets import PLACEHOLDER
+
+FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
+
+
+def explain_schema_error(error: Exception) -> str:
+    """Turn Snakemake's wrapped jsonschema error into one line naming the key and the fix."""
+    cause = error.__context__  # Snakemake raises its WorkflowError while handling jsonschema's
+    if not hasattr(cause, "absolute_path"):
+        return str(error)
+    key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
+    fix = {
+        "additionalProperties": "remove or rename it; config/README.md lists every key",
+        "required": "add it; config/README.md explains it",
+        "type": f"give a value of type {cause.validator_value}",
+        "minimum": f"use a value of at least {cause.validator_value}",
+        "exclusiveMinimum": f"use a value above {cause.validator_value}",
+    }.get(cause.validator, "see config/README.md for the allowed values")
+    return f"config key {key}: {cause.message}. Fix: {fix}."
+
+
+def validate_config(config: dict[str, Any], schema: str | Path) -> None:
+    """Fill schema defaults into `config` in place, then check it; ConfigError on the first fault.
+
+    The Snakefile calls this at parse time, so a bad config stops the run before any job starts.
+    """
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, schema=str(schema))
+    except WorkflowError as error:
+        raise ConfigError(explain_schema_error(error)) from None
+    check_config(config)
+
+
+def check_config(config: Config) -> None:
+    """Raise ConfigError on the first cross-reference a schema cannot check.
+
+    Expects a config whose defaults the schema already filled (see `validate_config`).
+    """
+    models, datasets = config["models"], config["datasets"]
+    for name, entry in models.items():
+        if "trained" in entry:
+            _check_trained(name, entry, config["experiments"])
+            continue
+        try:
+            spec = ModelSpec.from_config(name, entry)
+        except ModelSpecError as error:
+            raise ConfigError(f"config key {error}") from None
+        if spec.architecture is not None and spec.tokenizer not in models:
+            raise ConfigError(
+                f"config key models.{name}.tokenizer: a fresh architecture needs a tokenizer; "
+                f"name a model under models: (got {spec.tokenizer!r})."
+            )
+    for name, entry in datasets.items():
+        _check_dataset(name, entry, datasets)
+    for name in used_datasets(config):
+        _check_local_path(name, datasets[name])
+    for name, experiment in config["experiments"].items():
+        if experiment["kind"] == "panel":
+            _check_panel(name, experiment, models, datasets)
+            continue
+        _check_experiment(name, experiment, models, datasets)
+        if experiment["kind"] == "select":
+            _check_select(name, experiment, config)
+        _check_sizes(name, experiment, config)
+    _check_strategy_names(config)
+    used = {m for e in config["experiments"].values() for m in e.get("metrics", [])}
+    for metric, key in (("task2vec", "probe"), ("sbert", "model")):
+        chosen = config["alignment"][metric][key]
+        if metric in used and chosen not in models:
+            raise ConfigError(
+                f"config key alignment.{metric}.{key}: unknown model {chosen!r}; declare it under "
+                f"models: (known: {sorted(models)})."
+            )
+        if metric in used:
+            _check_not_trained(f"alignment.{metric}.{key}", chosen, models)
+
+
+def _check_dataset(name: str, entry: Mapping[str, Any], datasets: Config) -> None:
+    key = f"datasets.{name}"
+    if "mixture" in entry and set(SOURCES) & set(entry):
+        raise ConfigError(f"config key {key}: a mixture has no hub:, local: or installed:.")
+    if not {*SOURCES, "mixture"} & set(entry):
+        raise ConfigError(
+            f"config key {key}: say where its rows come from: hub:, local:, installed: or mixture:."
+        )
+    if "mixture" in entry:
+        for part in entry["mixture"]:
+            if part not in datasets or "mixture" in datasets[part]:
+                raise ConfigError(
+                    f"config key {key}.mixture.{part}: a mixture combines datasets with a source "
+                    "of their own; declare it under datasets: or remove it."
+                )
+        return
+    fields = entry.get("fields")
+    if not fields:
+        raise ConfigError(
+            f"config key {key}.fields is missing: name the column(s) holding the text, "
+            "e.g. fields: [text]."
+        )
+    low, high = FIELDS_NEEDED[entry["format"]]
+    if len(fields) < low or (high is not None and len(fields) > high):
+        wanted = f"{low}" if low == high else f"at least {low}"
+        raise ConfigError(
+            f"config key {key}.fields: format '{entry['format']}' needs {wanted} field(s), "
+            f"got {len(fields)}: {fields}."
+        )
+    unknown = [p for p in PLACEHOLDER.findall(entry.get("template") or "") if p not in fields]
+    if unknown:
+        raise ConfigError(
+            f"config key {key}.template: placeholder(s) {unknown} are not in fields {fields}; "
+            "each {name} in the template must be one of the fields."
+        )
+
+
+def _check_experiment(name: str, experiment: Config, models: Config, datasets: Config) -> None:
+    key = f"experiments.{name}"
+    if experiment["model"] not in models:
+        raise ConfigError(
+            f"config key {key}.model: unknown model {experiment['model']!r}; "
+            f"declare it under models: (known: {sorted(models)})."
+        )
+    _check_not_trained(f"{key}.model", experiment["model"], models)
+    for role in ("train", "eval", "pool"):
+        for dataset in experiment.get(role, []):
+            if dataset not in datasets:
+                raise ConfigError(
+                    f"config key {key}.{role}: unknown dataset {dataset!r}; declare it under "
+                    f"datasets: or fix the name (known: {sorted(datasets)})."
+                )
+    for dataset in experiment.get("budgets", {}):
+        if dataset not in experiment["train"]:
+            raise ConfigError(
+                f"config key {key}.budgets.{dataset}: not one of this experiment's train sets "
+                f"{experiment['train']}; remove it or add the dataset to train."
+            )
+
+
+def _check_local_path(name: str, entry: Config) -> None:
+    if "local" in entry and find_installed(entry["local"]["path"]) is None:
+        raise ConfigError(
+            f"config key datasets.{name}.local.path: {entry['local']['path']!r} does not exist "
+            f"(looked in {Path.cwd()} and in installed packages). Fix: correct the path, or run "
+            "from the folder it is relative to."
+        )
+
+
+def _check_sizes(name: str, experiment: Config, config: Config) -> None:
+    """Budgets, windows and seeds that cannot work are rejected before any job runs."""
+    key, training = f"experiments.{name}", experiment["training"]
+    architecture = config["models"][experiment["model"]].get("architecture", {})
+    stride = experiment["evaluation"]["stride"]
+    context = experiment["evaluation"]["context"] or next(
+        (architecture[k] for k in ("n_positions", "max_position_embeddings") if k in architecture),
+        None,
+    )
+    if stride is not None and context is not None and stride >= context:
+        raise ConfigError(
+            f"config key {key}.evaluation.stride: {stride} is not below the context of {context} "
+            "tokens, so windows would skip or misplace tokens. Fix: a stride below the context "
+            f"(e.g. {context // 2}), or null for half of it."
+        )
+    budgets = experiment.get("budgets", {})
+    for dataset in train_sets(config, name):
+        budget = budgets.get(dataset, experiment["budget"])
+        where = f"budgets.{dataset}" if dataset in budgets else "budget"
+        if budget < training["seq_len"]:
+            raise ConfigError(
+                f"config key {key}.{where}: {budget} tokens is less than one training sequence "
+                f"(training.seq_len {training['seq_len']}). Fix: raise the budget or lower "
+                f"{key}.training.seq_len."
+            )
+        task2vec = config["alignment"]["task2vec"]["batch_size"]
+        if "task2vec" in experiment["metrics"] and budget < task2vec:
+            raise ConfigError(
+                f"config key {key}.{where}: {budget} tokens cannot hold one Task2Vec batch of "
+                f"{task2vec} sequences. Fix: raise the budget or lower "
+                "alignment.task2vec.batch_size."
+            )
+        if experiment["kind"] != "select":  # a selection's pool is checked by its own job
+            _check_draws_fit(key, dataset, budget, experiment["seeds"], config)
+
+
+def _check_draws_fit(key: str, dataset: str, budget: int, seeds: list[int], config: Config) -> None:
+    """Seed k is the k-th disjoint draw: a local file too small for seed max+1 draws is refused.
+
+    A file of n bytes holds at most n tokens (every tokenizer here spends a byte or more per
+    token), so this catches only what is certainly impossible; the subset job checks the rest.
+    """
+    draws, parts = max(seeds) + 1, subset_parts(config, dataset)
+    total = sum(spec["weight"] for spec in parts.values())
+    for part, spec in parts.items():
+        entry = config["datasets"][part]
+        if "local" not in entry or spec["format"] == "pair":  # a template adds its own words
+            continue
+        path = find_installed(entry["local"]["path"])
+        size = _uncompressed_bytes(path) if path is not None else None
+        share = spec["weight"] / total
+        if size is not None and draws * budget * share > size:
+            fit = int(size // (budget * share))
+            raise ConfigError(
+                f"config key {key}.seeds: seed {max(seeds)} is draw {draws} of {budget} tokens "
+                f"from {part!r}, but its file has {size:,} bytes (at most that many tokens), "
+                f"room for {fit} disjoint draw(s). Fix: seeds from 0 to {max(fit - 1, 0)} (seed k "
+                "is the k-th disjoint draw), or a smaller budget."
+            )
+
+
+def _uncompressed_bytes(path: Path) -> int | None:
+    """A local file's size as text: gzip's recorded size, none for Parquet (it is compressed)."""
+    if path.suffix == ".parquet" or not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        if handle.read(2) != b"\x1f\x8b":
+            return path.stat().st_size
+        handle.seek(-4, os.SEEK_END)  # ISIZE: the uncompressed size modulo 2^32
+        size = int.from_bytes(handle.read(4), "little")
+    return size if path.stat().st_size < 2**32 else None
+
+
+def _check_trained(name: str, entry: Config, experiments: Config) -> None:
+    key, trained = f"models.{name}.trained", entry["trained"]
+    others = [k for k in ("hub", "path", "gguf", "architecture", "tokenizer") if k in entry]
+    if others:
+        raise ConfigError(
+            f"config key models.{name}: a trained: model is this pipeline's output; remove "
+            f"{others} or declare the other source as a model of its own."
+        )
+    experiment = experiments.get(trained["experiment"])
+    if experiment is None or experiment["kind"] == "panel":
+        raise ConfigError(
+            f"config key {key}.experiment: {trained['experiment']!r} is not a fine-tuning or "
+            "pre-training experiment of this config; name one that trains models."
+        )
+    trains = train_sets({"experiments": experiments}, trained["experiment"])
+    if trained["train"] not in trains or trained["seed"] not in experiment["seeds"]:
+        raise ConfigError(
+            f"config key {key}: experiment {trained['experiment']!r} trains "
+            f"{trains} with seeds {experiment['seeds']}, not "
+            f"{trained['train']!r} with seed {trained['seed']}; pick one of those."
+        )
+
+
+def _check_not_trained(key: str, model: str, models: Config) -> None:
+    """Only panels load a `trained:` model (they wait for it); elsewhere it has no weights yet."""
+    if "trained" in models[model]:
+        raise ConfigError(
+            f"config key {key}: {model!r} is a trained: model, which only panels can use; "
+            "name a model with its own source (hub, path, gguf or architecture)."
+        )
+
+
+def _check_panel(name: str, panel: Config, models: Config, datasets: Config) -> None:
+    key = f"experiments.{name}"
+    for model in panel["models"]:
+        if model not in models:
+            raise ConfigError(
+                f"config key {key}.models: unknown model {model!r}; declare it under models: "
+                f"(known: {sorted(models)})."
+            )
+    for dataset in panel["prompts"]:
+        if dataset not in [panel["candidate"], *panel["benchmarks"]]:
+            raise ConfigError(
+                f"config key {key}.prompts.{dataset}: not the candidate or a benchmark of this "
+                "panel; remove it or fix the name."
+            )
+    roles = [("candidate", panel["candidate"])] + [("benchmarks", b) for b in panel["benchmarks"]]
+    for role, dataset in roles + [("controls", c) for c in panel["controls"]]:
+        if dataset not in datasets or "mixture" in datasets[dataset]:
+            raise ConfigError(
+                f"config key {key}.{role}: {dataset!r} is not a dataset with a source of its "
+                f"own; declare it under datasets: (known: {sorted(datasets)})."
+            )
+    if panel["target"] is not None and panel["target"] not in panel["benchmarks"]:
+        raise ConfigError(
+            f"config key {key}.target: {panel['target']!r} is not one of the panel's benchmarks "
+            f"{panel['benchmarks']}; name one of them (or leave it out for the first)."
+        )
+    for _, dataset in roles:
+        prompt = panel_prompt(panel, dataset)
+        used = PLACEHOLDER.findall(prompt["question"] + prompt["answer"])
+        missing = [f for f in used if f not in datasets[dataset]["fields"]]
+        if missing:
+            where = f"prompts.{dataset}" if dataset in panel["prompts"] else "prompt"
+            raise ConfigError(
+                f"config key {key}.{where}: placeholder(s) {missing} are not fields of dataset "
+                f"{dataset!r} ({datasets[dataset]['fields']}); add them to its fields or give "
+                f"{key}.prompts.{dataset} its own templates."
+            )
+    if not panel["benchmarks"] and not panel["benchmark_scores"]:
+        raise ConfigError(
+            f"config key {key}: a panel needs benchmarks to compare with; give benchmarks: "
+            "(datasets scored like the candidate) and/or benchmark_scores: (a CSV or lm_eval "
+            "tasks)."
+        )
+
+
+def _check_select(name: str, spec: Config, config: Config) -> None:
+    key, datasets = f"experiments.{name}", config["datasets"]
+    target = spec["target"]
+    if target not in datasets or "mixture" in datasets[target]:
+        raise ConfigError(
+            f"config key {key}.target: {target!r} is not a dataset with a source of its own; "
+            f"declare the target sample under datasets: (known: {sorted(datasets)})."
+        )
+    if target in spec["eval"]:
+        raise ConfigError(
+            f"config key {key}.target: {target!r} is also a benchmark (eval:); the target "
+            "sample must be held apart from it. Fix: another split or rows of the same data."
+        )
+    parts = list(pool_parts(config, name))
+    if len(parts) != len(set(parts)):
+        raise ConfigError(f"config key {key}.pool: a dataset is in the pool twice: {parts}.")
+    for strategy, entry in spec["strategies"].items():
+        where, method = f"{key}.strategies.{strategy}", entry["method"] or strategy
+        if method not in SELECTION_METHODS:
+            raise ConfigError(
+                f"config key {where}: no method {method!r}; name one with method: "
+                f"({', '.join(SELECTION_METHODS)})."
+            )
+        if entry["temperature"] is not None and method not in RANKING_METHODS:
+            raise ConfigError(
+                f"config key {where}.temperature: {method} does not rank by a score; a "
+                f"temperature applies to {', '.join(RANKING_METHODS)}. Fix: remove it."
+            )
+        if (
+            method == "sbert"
+            and (entry["model"] or config["alignment"]["sbert"]["model"]) not in config["models"]
+        ):
+            raise ConfigError(
+                f"config key {where}.model: declare the sentence model under models:."
+            )
+        if method == "perplexity_correlations":
+            _check_selection_panel(where, entry, [*parts, target], config)
+
+
+def _check_selection_panel(where: str, entry: Config, scored: list[str], config: Config) -> None:
+    models = entry["models"]
+    if len(models) < 3 or any(m not in config["models"] for m in models):
+        raise ConfigError(
+            f"config key {where}.models: name at least 3 models declared under models: (the "
+            f"panel whose losses are correlated; got {models})."
+        )
+    split = [d for d in scored if config["datasets"][d]["format"] == "split"]
+    if split:
+        raise ConfigError(
+            f"config key {where}: panel members score whole rows, but {split} split each row "
+            "into several examples. Fix: format text or pair for those datasets."
+        )
+
+
+def _check_strategy_names(config: Config) -> None:
+    """A strategy name runs with a model (a GPU job) or without, in every experiment alike."""
+    on_gpu: dict[str, set[bool]] = {}
+    for name in experiments_of_kind(config, "select"):
+        for strategy, entry in config["experiments"][name]["strategies"].items():
+            on_gpu.setdefault(strategy, set()).add((entry["method"] or strategy) in MODEL_METHODS)
+    mixed = sorted(strategy for strategy, kinds in on_gpu.items() if len(kinds) > 1)
+    if mixed:
+        raise ConfigError(
+            f"config key experiments.*.strategies: {mixed} name a model strategy (sbert, "
+            "task2vec) in one experiment and another method in another; rename one of them."
+        )

@@ -1,0 +1,188 @@
+"""Reads of a validated config: which datasets, subsets and train sets an experiment names.
+
+Pure lookups with no job behind them; `params` slices the config into what each job needs and
+`jobs` enumerates the distinct jobs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from dataalign.plan import paths
+from dataalign.plan.records import SubsetKey
+
+Config = Mapping[str, Any]
+SOURCES = ("local", "installed", "hub")  # by precedence
+TRAINING_KINDS = ("finetune", "pretrain", "select")  # experiments that train models
+SELECTION_METHODS = ("random", "dsir", "gzip", "sbert", "task2vec", "perplexity_correlations")
+RANKING_METHODS = ("gzip", "sbert", "task2vec")  # rank by a score; a temperature samples instead
+MODEL_METHODS = ("sbert", "task2vec")  # score the pool with a model: a GPU job
+
+
+def used_datasets(config: Config) -> list[str]:
+    """Every dataset some experiment reads, mixture parts included, in config order."""
+    named = set()
+    for experiment in config["experiments"].values():
+        roles = ("train", "eval", "pool") if experiment["kind"] != "panel" else ("benchmarks",)
+        named |= {d for role in roles for d in experiment.get(role, [])}
+        named |= {experiment["candidate"]} if experiment["kind"] == "panel" else set()
+        named |= {experiment["target"]} if experiment["kind"] == "select" else set()
+    datasets = config["datasets"]
+    named |= {part for d in list(named) if d in datasets for part in datasets[d].get("mixture", {})}
+    return [d for d in datasets if d in named]
+
+
+def download_spec(config: Config, dataset: str) -> dict[str, Any]:
+    """What decides a dataset's downloaded rows: its effective source, fields and row cap.
+
+    A local file wins over an installed corpus, which wins over the Hub, so an overlay config
+    can take a dataset offline without deleting its hub: entry.
+    """
+    entry = config["datasets"][dataset]
+    kind = next(k for k in SOURCES if k in entry)
+    sliced = {"skip_rows": entry["skip_rows"]} if entry.get("skip_rows") else {}
+    return {kind: entry[kind], **pick(entry, "fields", "max_rows", "max_missing"), **sliced}
+
+
+def named_model(config: Config, name: str) -> dict[str, Any]:
+    """A model's spec together with its name, as jobs receive it."""
+    return {"name": name, "entry": config["models"][name]}
+
+
+def experiments_of_kind(config: Config, kind: str) -> list[str]:
+    """Names of the experiments of one kind: finetune, pretrain, select or panel."""
+    return [name for name, spec in config["experiments"].items() if spec["kind"] == kind]
+
+
+def training_experiments(config: Config) -> list[str]:
+    """Names of the experiments that train models (every kind but panel)."""
+    return [n for n, spec in config["experiments"].items() if spec["kind"] in TRAINING_KINDS]
+
+
+def train_sets(config: Config, experiment: str) -> list[str]:
+    """An experiment's train sets: its datasets, or a selection's chosen subset per strategy."""
+    spec = config["experiments"][experiment]
+    if spec["kind"] == "select":
+        return [selection_name(experiment, strategy) for strategy in spec["strategies"]]
+    return list(spec["train"])
+
+
+def fine_tunes(config: Config, experiment: str) -> bool:
+    """Whether an experiment trains pretrained weights (its base model is then evaluated too)."""
+    spec = config["experiments"][experiment]
+    fresh = "architecture" in config["models"][spec["model"]]
+    return spec["kind"] == "finetune" or (spec["kind"] == "select" and not fresh)
+
+
+def pick(mapping: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: mapping[key] for key in keys}
+
+
+def tokenizer_owner(config: Config, model: str) -> str:
+    """Name of the model whose tokenizer `model` uses (itself unless it is a fresh architecture)."""
+    return config["models"][model].get("tokenizer") or model
+
+
+def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetKey]:
+    """One subset per seed of a train set, at its budget (the experiment's or its override)."""
+    spec = config["experiments"][experiment]
+    tokenizer = tokenizer_owner(config, spec["model"])
+    budget = spec.get("budgets", {}).get(dataset, spec["budget"])
+    return [SubsetKey(tokenizer, dataset, budget, seed) for seed in spec["seeds"]]
+
+
+def eval_subset(config: Config, experiment: str, dataset: str) -> SubsetKey:
+    """The one subset of a benchmark, at the experiment's eval budget."""
+    spec = config["experiments"][experiment]
+    tokenizer = tokenizer_owner(config, spec["model"])
+    return SubsetKey(tokenizer, dataset, spec["eval_budget"], 0)
+
+
+def subset_parts(config: Config, dataset: str) -> dict[str, dict[str, Any]]:
+    """The datasets a subset draws from with their weights: itself, or a mixture's components."""
+    entry = config["datasets"][dataset]
+    weights = entry.get("mixture") or {dataset: 1}
+    return {
+        part: {
+            "weight": weight,
+            **{
+                k: config["datasets"][part][k]
+                for k in ("fields", "format", "template", "shuffle_seed")
+            },
+        }
+        for part, weight in weights.items()
+    }
+
+
+def panel_datasets(config: Config, experiment: str) -> list[str]:
+    """The datasets every panel member scores: the candidate, the benchmarks, the controls."""
+    spec = config["experiments"][experiment]
+    return [spec["candidate"], *spec["benchmarks"], *spec["controls"]]
+
+
+def panel_prompt(panel: Config, dataset: str) -> dict[str, Any]:
+    """The prompt a panel scores `dataset` with: its own override, else the panel's."""
+    return panel["prompts"].get(dataset, panel["prompt"])
+
+
+def control_prompt(fields: list[str]) -> dict[str, Any]:
+    """A control corpus is scored as running text: its first field, no question, no shots."""
+    return {"question": "", "answer": "{" + fields[0] + "}", "shots": 0, "separator": ""}
+
+
+def running_text_prompt(entry: Config) -> dict[str, Any]:
+    """A dataset's examples as running text for a panel member (a pair's template filled)."""
+    if entry["format"] != "pair":
+        return control_prompt(entry["fields"])
+    answer = entry["template"] or "\n".join(f"{{{field}}}" for field in entry["fields"])
+    return {**control_prompt(entry["fields"]), "answer": answer}
+
+
+def selection_name(experiment: str, strategy: str) -> str:
+    """The train set a strategy's choice becomes (its subsets are named like any dataset's)."""
+    return paths.fill(paths.SELECTED, exp=experiment, strategy=strategy)
+
+
+def strategy_method(config: Config, experiment: str, strategy: str) -> str:
+    """The registry entry a strategy runs: its `method:`, else its own name."""
+    return config["experiments"][experiment]["strategies"][strategy]["method"] or strategy
+
+
+def pool_parts(config: Config, experiment: str) -> dict[str, dict[str, Any]]:
+    """The datasets a selection's pool holds (a mixture's parts; weights do not apply)."""
+    return {
+        part: spec
+        for dataset in config["experiments"][experiment]["pool"]
+        for part, spec in subset_parts(config, dataset).items()
+    }
+
+
+def row_source(config: Config, dataset: str) -> str:
+    """What a dataset's rows are: its source, or its mixture parts' sources with their shares."""
+    datasets = config["datasets"]
+    weights = datasets[dataset].get("mixture") or {dataset: 1}
+    total = sum(weights.values())
+    parts = {
+        json.dumps({k: v for k, v in download_spec(config, part).items() if k in SOURCES}):
+        round(weight / total, 12)
+        for part, weight in weights.items()
+    }  # fmt: skip
+    return json.dumps(sorted(parts.items()))
+
+
+def train_units(config: Config, experiment: str) -> dict[str, str]:
+    """Each train set's unit of independence: train sets that read the same rows share one.
+
+    Two definitions of one file (say one formatted as pairs, one split into statements) or two
+    budgets of one corpus are not independent evidence, so the analysis clusters them as one
+    unit named by its members joined with '+'. Mixtures in other proportions stay distinct.
+    """
+    if config["experiments"][experiment]["kind"] == "select":  # a strategy is one unit
+        return {name: name for name in train_sets(config, experiment)}
+    train = list(config["experiments"][experiment]["train"])
+    members: dict[str, list[str]] = {}
+    for dataset in train:
+        members.setdefault(row_source(config, dataset), []).append(dataset)
+    return {dataset: "+".join(group) for group in members.values() for dataset in group}

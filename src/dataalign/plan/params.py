@@ -1,0 +1,186 @@
+"""Each job's slice of the config: exactly what decides its output, and nothing else, so editing
+one value reruns only the jobs that read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dataalign.plan.lookup import (
+    Config,
+    control_prompt,
+    named_model,
+    panel_datasets,
+    panel_prompt,
+    pick,
+    pool_parts,
+    running_text_prompt,
+    strategy_method,
+    subset_parts,
+    tokenizer_owner,
+    train_units,
+)
+from dataalign.plan.records import content_digest
+
+HARNESS_DEFAULTS = {
+    "data_dir": None,
+    "include_path": None,
+    "limit": None,
+    "num_fewshot": None,
+    "gen_kwargs": None,
+    "batch_size": 8,
+    "metrics": {},
+}
+
+
+def embed_settings(config: Config, metric: str) -> dict[str, Any]:
+    """The config slice that decides a dataset's embedding under `metric` (model specs inlined)."""
+    settings = dict(config["alignment"][metric])
+    if metric == "task2vec":
+        probe = settings.pop("probe")
+        return {"probe": named_model(config, probe), "options": settings}
+    if metric == "sbert":
+        return {"model": named_model(config, settings["model"]), **pick(settings, "batch_size")}
+    if metric == "ngram":
+        return pick(settings, "n", "buckets")
+    return pick(settings, "level")
+
+
+def align_settings(config: Config, metric: str) -> dict[str, Any]:
+    """The config slice that decides how two embeddings combine under `metric`, and the bootstrap
+    of its SE (resamples; seeded by the metric's seed)."""
+    settings = config["alignment"][metric]
+    resampling = {"bootstrap": config["alignment"]["bootstrap"], "seed": settings["seed"]}
+    own = {"gzip": ("max_pairs", "level"), "ngram": ("buckets",)}.get(metric, ())
+    return {**resampling, **pick(settings, *own)}
+
+
+def train_params(config: Config, experiment: str, seed: int) -> dict[str, Any]:
+    """What decides a trained model: base model, tokenizer, hyper-parameters, seed, precision."""
+    spec = config["experiments"][experiment]
+    return {
+        "model": named_model(config, spec["model"]),
+        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+        "options": {**spec["training"], "seed": seed, "precision": config["precision"]},
+    }
+
+
+def analysis_params(config: Config, experiment: str) -> dict[str, Any]:
+    """How an experiment's alignment-vs-performance fit is computed, and its train-set units."""
+    spec = config["experiments"][experiment]
+    return {**spec["analysis"], "units": train_units(config, experiment)}
+
+
+def panel_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
+    """What a panel asks every member to score: each dataset with its prompt and sample.
+
+    A request's digest (its `request` column in the scores) lets an experiment pick its rows
+    out of a member's scores, which other panels may share.
+    """
+    spec = config["experiments"][experiment]
+    requests = [
+        {
+            "dataset": dataset,
+            "prompt": (
+                control_prompt(config["datasets"][dataset]["fields"])
+                if dataset in spec["controls"]
+                else panel_prompt(spec, dataset)
+            ),
+            "examples": spec["examples"],
+            "seed": spec["seed"],
+        }
+        for dataset in panel_datasets(config, experiment)
+    ]
+    return [{**request, "request": content_digest(request)} for request in requests]
+
+
+def score_kinds(config: Config, experiment: str) -> dict[str, str]:
+    """The score each dataset of a panel is summarised by: the panel's; controls: bits per byte."""
+    spec = config["experiments"][experiment]
+    return {
+        dataset: "bits_per_byte" if dataset in spec["controls"] else spec["score"]
+        for dataset in panel_datasets(config, experiment)
+    }
+
+
+def panel_params(config: Config, experiment: str) -> dict[str, Any]:
+    """What a panel's correlation job needs: its roles, score kinds, fit and test settings."""
+    spec = config["experiments"][experiment]
+    scores = spec["benchmark_scores"]
+    return {
+        "models": spec["models"],
+        "candidate": spec["candidate"],
+        "benchmarks": spec["benchmarks"],
+        "controls": spec["controls"],
+        "target": spec["target"],
+        "kinds": score_kinds(config, experiment),
+        "fit": spec["fit"],
+        "flag_fdr": spec["flag_fdr"],
+        "bootstrap": spec["bootstrap"],
+        "seed": spec["seed"],
+        "metrics": scores["lm_eval"].get("metrics", {}) if isinstance(scores, dict) else {},
+    }
+
+
+def strategy_settings(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
+    """The options of a strategy's method (model specs inlined), as its scoring job takes them."""
+    spec = config["experiments"][experiment]
+    entry, method = spec["strategies"][strategy], strategy_method(config, experiment, strategy)
+    if method == "dsir":
+        return pick(entry, "n", "buckets", "min_example_length")
+    if method == "gzip":
+        return pick(entry, "level")
+    if method == "sbert":
+        model = entry["model"] or config["alignment"]["sbert"]["model"]
+        return {"model": named_model(config, model), "batch_size": entry["batch_size"]}
+    if method == "task2vec":
+        return {**embed_settings(config, "task2vec"), "chunk": entry["chunk"]}
+    if method == "perplexity_correlations":
+        requests = {r["dataset"]: r["request"] for r in pool_requests(config, experiment)}
+        return {
+            "estimator": entry["estimator"],
+            "models": entry["models"],
+            "requests": requests,
+            "target": spec["target"],
+        }
+    return {}
+
+
+def selection_params(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
+    """What decides a strategy's pool scores: method and options, pool, target, the held-out
+    benchmarks and the tokenizer that counts the budget."""
+    spec = config["experiments"][experiment]
+    return {
+        "method": strategy_method(config, experiment, strategy),
+        "settings": strategy_settings(config, experiment, strategy),
+        "pool": pool_parts(config, experiment),
+        "target": {spec["target"]: subset_parts(config, spec["target"])},
+        "benchmarks": {dataset: subset_parts(config, dataset) for dataset in spec["eval"]},
+        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+    }
+
+
+def choice_params(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
+    """What decides one seed's choice from the scores: method, temperature, budget, pool."""
+    spec = config["experiments"][experiment]
+    return {
+        "method": strategy_method(config, experiment, strategy),
+        "temperature": spec["strategies"][strategy]["temperature"],
+        "pool": pool_parts(config, experiment),
+        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+    }
+
+
+def pool_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
+    """What perplexity_correlations asks each panel member to score: every pool example and
+    every target example, as running text."""
+    datasets = [*pool_parts(config, experiment), config["experiments"][experiment]["target"]]
+    requests = [
+        {
+            "dataset": dataset,
+            "prompt": running_text_prompt(config["datasets"][dataset]),
+            "examples": None,
+            "seed": 0,
+        }
+        for dataset in dict.fromkeys(datasets)
+    ]
+    return [{**request, "request": content_digest(request)} for request in requests]
