@@ -64,7 +64,7 @@ def test_stat_power_benchmark_runs_in_its_quick_mode():
 def test_selection_differences_hold_their_size_with_shared_seeds(seeds):
     """Strategies trained with the same seeds share a seed effect; under the null (no strategy
     effect) the paired and the Welch p each reject about 5% at the seed counts studies run."""
-    from dataalign.select_summary import paired_difference, welch_difference
+    from dataalign.select.summary import paired_difference, welch_difference
 
     rng = np.random.default_rng(seeds)
     paired, welch = [], []

@@ -81,8 +81,8 @@ CASES = {
     ),
     "unknown metric": (
         lambda c: c["experiments"]["demo"].update(metrics=["task2vec", "bleu"]),
-        r"config key experiments.demo.metrics.1: 'bleu' is not one of "
-        r"\['task2vec', 'gzip', 'sbert', 'ngram'\]",
+        r"config key experiments.demo.metrics: no alignment metric 'bleu'; use one of "
+        r"\['gzip', 'ngram', 'sbert', 'task2vec'\]",
     ),
     "probe that is not declared": (
         lambda c: c["alignment"]["task2vec"].update(probe="gpt9"),

@@ -20,10 +20,10 @@ from dataalign.select import (
     chosen_draws,
     composition,
     held_out_keys,
-    panel_bits_per_byte,
     scan_pool,
     score_pool,
 )
+from dataalign.select.strategies.perplexity_correlations import panel_bits_per_byte
 from dataalign.subsets import Part, write_draws
 
 DSIR = {"n": 2, "buckets": 4096, "min_example_length": 2}
@@ -237,7 +237,7 @@ def test_a_choice_is_written_as_an_ordinary_subset(planted, index, tokenizer, tm
 def test_selection_table_pairs_seeds_and_refuses_a_test_without_variance():
     from scipy import stats
 
-    from dataalign.select_summary import selection_table
+    from dataalign.select.summary import selection_table
 
     random_ce, dsir_ce = [7.9, 7.6, 8.4, 8.1], [6.9, 6.8, 7.5, 7.2]
     rows = [

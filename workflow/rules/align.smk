@@ -1,15 +1,15 @@
 # Alignment: embed each subset once per metric, then combine train x eval pairs cheaply.
 
 
-# Task2Vec and SBERT run a model (a GPU job); GZIP compresses and n-gram hashes each example (a
-# CPU job).
+# Metrics that embed with a model (Task2Vec, SBERT) are GPU jobs; the others (GZIP compresses,
+# n-gram hashes each example) are CPU jobs.
 rule embed:
     input:
         subset=paths.SUBSET,
     output:
         embedding=paths.EMBEDDING,
     wildcard_constraints:
-        metric="task2vec|sbert",
+        metric=one_of(PLAN.metrics_on(gpu=True)),
     params:
         settings=lambda wildcards: slices.embed_settings(config, wildcards.metric),
     log:
@@ -29,7 +29,7 @@ use rule embed as compress with:
     output:
         embedding=paths.EMBEDDING,
     wildcard_constraints:
-        metric="gzip|ngram",
+        metric=one_of(PLAN.metrics_on(gpu=False)),
     log:
         paths.log("compress", paths.EMBEDDING_KEY),
     benchmark:

@@ -71,7 +71,7 @@ wildcard_constraints:
     tokenizer=r"[A-Za-z0-9_.\-]+",
     budget=r"[0-9]+|all",
     seed=r"[0-9]+",
-    metric=r"task2vec|gzip|sbert|ngram",
+    metric=one_of(PLAN.metrics_on(gpu=True) + PLAN.metrics_on(gpu=False)),
     model=r"[A-Za-z0-9_.\-]+",
     digest=r"[0-9a-f]{10}",
 

@@ -7,6 +7,7 @@ from dataalign.io import write_parquet, write_text
 from dataalign.jobs import job_logging, measured
 from dataalign.models import ModelSpec, load_tokenizer
 from dataalign.select import Pool, held_out_keys, read_texts, scan_pool, score_pool
+from dataalign.select.strategies import strategy
 from dataalign.subsets import Part
 
 with job_logging(snakemake.log[0]):
@@ -19,7 +20,7 @@ with job_logging(snakemake.log[0]):
     target = read_texts(parts(target_parts))
     benchmarks = {name: read_texts(parts(specs)) for name, specs in params["benchmarks"].items()}
     settings = dict(params["settings"])
-    if params["method"] == "perplexity_correlations":
+    if strategy(params["method"]).panel:  # the members' scores of the pool, from their jobs
         settings["scores"] = {
             model: snakemake.input[f"panel_{model}"] for model in settings["models"]
         }

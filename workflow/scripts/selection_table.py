@@ -9,7 +9,7 @@ import pandas as pd
 from dataalign.io import read_parquet, write_table
 from dataalign.jobs import job_logging
 from dataalign.plots import plot_selection
-from dataalign.select_summary import selection_table
+from dataalign.select.summary import selection_table
 
 with job_logging(snakemake.log[0]):
     inputs, params = snakemake.input, snakemake.params

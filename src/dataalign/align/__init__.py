@@ -1,7 +1,8 @@
 """Alignment coefficients: embed each dataset once, then combine pairs cheaply.
 
-Three metrics share that shape: Task2Vec (Fisher embeddings of a probe LM), GZIP (normalised
-compression distance) and SBERT (sentence-embedding cosine similarity).
+Every metric shares that shape and is a plug-in of `dataalign.align.metrics`: Task2Vec (Fisher
+embeddings of a probe LM), GZIP (normalised compression distance), SBERT (sentence-embedding
+cosine similarity) and n-gram (hashed n-gram distributions).
 """
 
 from dataalign.align.stats import Alignment, alignment_matrix

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataalign.align.metrics import registry as metric_registry
 from dataalign.plan import paths
 from dataalign.plan.jobs import (
     evaluation_runs,
@@ -27,7 +28,6 @@ from dataalign.plan.jobs import (
     training_runs,
 )
 from dataalign.plan.lookup import (
-    MODEL_METHODS,
     Config,
     download_spec,
     eval_subset,
@@ -40,6 +40,7 @@ from dataalign.plan.lookup import (
 from dataalign.plan.params import embed_settings, selection_params
 from dataalign.plan.records import Evaluation, Selection
 from dataalign.resources import Workload, training_tokens
+from dataalign.select.strategies import strategy
 
 
 class Plan:
@@ -86,10 +87,14 @@ class Plan:
         """The models pre-trained from scratch, or those fine-tuned."""
         return [n for n, run in self.trainings.items() if run.from_scratch == from_scratch]
 
+    def metrics_on(self, gpu: bool) -> list[str]:
+        """The alignment metrics that embed with a model (a GPU job), or without."""
+        return sorted(name for name, m in metric_registry().items() if m.on_gpu == gpu)
+
     def strategies_on(self, gpu: bool) -> list[str]:
         """The strategies that score the pool with a model (a GPU job), or without."""
         methods = self.selections.values()
-        return sorted({s.strategy for s in methods if (s.method in MODEL_METHODS) == gpu})
+        return sorted({s.strategy for s in methods if strategy(s.method).on_gpu == gpu})
 
     # Lookups by an output's wildcards.
 

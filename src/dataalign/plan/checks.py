@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dataalign.align.metrics import metric as registered_metric
+from dataalign.align.metrics import registry as metric_registry
 from dataalign.errors import ConfigError, ModelSpecError
 from dataalign.io import find_installed
 from dataalign.models import ModelSpec
 from dataalign.plan.lookup import (
-    MODEL_METHODS,
-    RANKING_METHODS,
-    SELECTION_METHODS,
     SOURCES,
     Config,
     experiments_of_kind,
@@ -28,6 +27,7 @@ from dataalign.plan.lookup import (
     train_sets,
     used_datasets,
 )
+from dataalign.select.strategies import registry as strategy_registry
 from dataalign.subsets import PLACEHOLDER
 
 FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
@@ -91,21 +91,33 @@ def check_config(config: Config) -> None:
         if experiment["kind"] == "panel":
             _check_panel(name, experiment, models, datasets)
             continue
+        _check_metrics(name, experiment)
         _check_experiment(name, experiment, models, datasets)
         if experiment["kind"] == "select":
             _check_select(name, experiment, config)
         _check_sizes(name, experiment, config)
     _check_strategy_names(config)
     used = {m for e in config["experiments"].values() for m in e.get("metrics", [])}
-    for metric, key in (("task2vec", "probe"), ("sbert", "model")):
-        chosen = config["alignment"][metric][key]
-        if metric in used and chosen not in models:
+    for metric in used:
+        key = registered_metric(metric).model_key
+        chosen = config["alignment"][metric][key] if key else None
+        if key and chosen not in models:
             raise ConfigError(
                 f"config key alignment.{metric}.{key}: unknown model {chosen!r}; declare it under "
                 f"models: (known: {sorted(models)})."
             )
-        if metric in used:
+        if key:
             _check_not_trained(f"alignment.{metric}.{key}", chosen, models)
+
+
+def _check_metrics(name: str, experiment: Config) -> None:
+    """Every metric an experiment names is a registered plug-in (dataalign.align.metrics)."""
+    for metric in experiment.get("metrics", []):
+        if metric not in metric_registry():
+            raise ConfigError(
+                f"config key experiments.{name}.metrics: no alignment metric {metric!r}; use one "
+                f"of {sorted(metric_registry())}."
+            )
 
 
 def _check_dataset(name: str, entry: Mapping[str, Any], datasets: Config) -> None:
@@ -345,40 +357,20 @@ def _check_select(name: str, spec: Config, config: Config) -> None:
         raise ConfigError(f"config key {key}.pool: a dataset is in the pool twice: {parts}.")
     for strategy, entry in spec["strategies"].items():
         where, method = f"{key}.strategies.{strategy}", entry["method"] or strategy
-        if method not in SELECTION_METHODS:
+        if method not in strategy_registry():
             raise ConfigError(
                 f"config key {where}: no method {method!r}; name one with method: "
-                f"({', '.join(SELECTION_METHODS)})."
+                f"({', '.join(sorted(strategy_registry()))})."
             )
-        if entry["temperature"] is not None and method not in RANKING_METHODS:
+        plugin = strategy_registry()[method]
+        if entry["temperature"] is not None and not plugin.ranks:
+            ranking = sorted(n for n, s in strategy_registry().items() if s.ranks)
             raise ConfigError(
                 f"config key {where}.temperature: {method} does not rank by a score; a "
-                f"temperature applies to {', '.join(RANKING_METHODS)}. Fix: remove it."
+                f"temperature applies to {', '.join(ranking)}. Fix: remove it."
             )
-        if (
-            method == "sbert"
-            and (entry["model"] or config["alignment"]["sbert"]["model"]) not in config["models"]
-        ):
-            raise ConfigError(
-                f"config key {where}.model: declare the sentence model under models:."
-            )
-        if method == "perplexity_correlations":
-            _check_selection_panel(where, entry, [*parts, target], config)
-
-
-def _check_selection_panel(where: str, entry: Config, scored: list[str], config: Config) -> None:
-    models = entry["models"]
-    if len(models) < 3 or any(m not in config["models"] for m in models):
-        raise ConfigError(
-            f"config key {where}.models: name at least 3 models declared under models: (the "
-            f"panel whose losses are correlated; got {models})."
-        )
-    split = [d for d in scored if config["datasets"][d]["format"] == "split"]
-    if split:
-        raise ConfigError(
-            f"config key {where}: panel members score whole rows, but {split} split each row "
-            "into several examples. Fix: format text or pair for those datasets."
-        )
+        if plugin.check is not None:
+            plugin.check(where, entry, [*parts, target], config)
 
 
 def _check_strategy_names(config: Config) -> None:
@@ -386,10 +378,11 @@ def _check_strategy_names(config: Config) -> None:
     on_gpu: dict[str, set[bool]] = {}
     for name in experiments_of_kind(config, "select"):
         for strategy, entry in config["experiments"][name]["strategies"].items():
-            on_gpu.setdefault(strategy, set()).add((entry["method"] or strategy) in MODEL_METHODS)
+            method = strategy_registry().get(entry["method"] or strategy)
+            on_gpu.setdefault(strategy, set()).add(method is not None and method.on_gpu)
     mixed = sorted(strategy for strategy, kinds in on_gpu.items() if len(kinds) > 1)
     if mixed:
         raise ConfigError(
-            f"config key experiments.*.strategies: {mixed} name a model strategy (sbert, "
-            "task2vec) in one experiment and another method in another; rename one of them."
+            f"config key experiments.*.strategies: {mixed} name a model strategy (a GPU job) in "
+            "one experiment and another method in another; rename one of them."
         )

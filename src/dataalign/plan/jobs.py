@@ -28,6 +28,7 @@ from dataalign.plan.records import (
     TrainedModel,
     content_digest,
 )
+from dataalign.select.strategies import strategy
 
 
 def trained_model(config: Config, experiment: str, train: str, seed: int) -> TrainedModel:
@@ -120,7 +121,7 @@ def harness_runs(config: Config, experiment: str) -> list[HarnessRun]:
 
 def panel_scorings(config: Config) -> dict[str, PanelScoring]:
     """One scoring job per panel member, by model name, over the union of the requests of its
-    panels and of the perplexity_correlations strategies it sits on."""
+    panels and of the panel-reading strategies (perplexity correlations) it sits on."""
     asked = [
         (config["experiments"][name]["models"], panel_requests(config, name),
          config["experiments"][name]["batch_size"])
@@ -128,7 +129,7 @@ def panel_scorings(config: Config) -> dict[str, PanelScoring]:
     ]  # fmt: skip
     for selection in selections(config).values():
         entry = config["experiments"][selection.experiment]["strategies"][selection.strategy]
-        if selection.method == "perplexity_correlations":
+        if strategy(selection.method).panel:
             asked.append(
                 (entry["models"], pool_requests(config, selection.experiment), entry["batch_size"])
             )
@@ -165,11 +166,11 @@ def selections(config: Config) -> dict[str, Selection]:
 
 
 def selection_panels(config: Config) -> dict[str, list[str]]:
-    """The panel members each perplexity_correlations strategy reads, by selection name."""
+    """The panel members each panel-reading strategy reads, by selection name."""
     return {
         name: config["experiments"][s.experiment]["strategies"][s.strategy]["models"]
         for name, s in selections(config).items()
-        if s.method == "perplexity_correlations"
+        if strategy(s.method).panel
     }
 
 

@@ -16,9 +16,6 @@ from dataalign.plan.records import SubsetKey
 Config = Mapping[str, Any]
 SOURCES = ("local", "installed", "hub")  # by precedence
 TRAINING_KINDS = ("finetune", "pretrain", "select")  # experiments that train models
-SELECTION_METHODS = ("random", "dsir", "gzip", "sbert", "task2vec", "perplexity_correlations")
-RANKING_METHODS = ("gzip", "sbert", "task2vec")  # rank by a score; a temperature samples instead
-MODEL_METHODS = ("sbert", "task2vec")  # score the pool with a model: a GPU job
 
 
 def used_datasets(config: Config) -> list[str]:

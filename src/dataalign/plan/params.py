@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataalign.align.metrics import metric as registered_metric
 from dataalign.plan.lookup import (
     Config,
     control_prompt,
@@ -20,6 +21,7 @@ from dataalign.plan.lookup import (
     train_units,
 )
 from dataalign.plan.records import content_digest
+from dataalign.select.strategies import strategy as registered_strategy
 
 HARNESS_DEFAULTS = {
     "data_dir": None,
@@ -34,24 +36,16 @@ HARNESS_DEFAULTS = {
 
 def embed_settings(config: Config, metric: str) -> dict[str, Any]:
     """The config slice that decides a dataset's embedding under `metric` (model specs inlined)."""
-    settings = dict(config["alignment"][metric])
-    if metric == "task2vec":
-        probe = settings.pop("probe")
-        return {"probe": named_model(config, probe), "options": settings}
-    if metric == "sbert":
-        return {"model": named_model(config, settings["model"]), **pick(settings, "batch_size")}
-    if metric == "ngram":
-        return pick(settings, "n", "buckets")
-    return pick(settings, "level")
+    section = config["alignment"].get(metric, {})
+    return registered_metric(metric).embed_settings(section, lambda name: named_model(config, name))
 
 
 def align_settings(config: Config, metric: str) -> dict[str, Any]:
     """The config slice that decides how two embeddings combine under `metric`, and the bootstrap
     of its SE (resamples; seeded by the metric's seed)."""
-    settings = config["alignment"][metric]
-    resampling = {"bootstrap": config["alignment"]["bootstrap"], "seed": settings["seed"]}
-    own = {"gzip": ("max_pairs", "level"), "ngram": ("buckets",)}.get(metric, ())
-    return {**resampling, **pick(settings, *own)}
+    section = config["alignment"].get(metric, {})
+    own = registered_metric(metric).align_keys
+    return {"bootstrap": config["alignment"]["bootstrap"], **pick(section, *own)}
 
 
 def train_params(config: Config, experiment: str, seed: int) -> dict[str, Any]:
@@ -123,26 +117,9 @@ def panel_params(config: Config, experiment: str) -> dict[str, Any]:
 
 def strategy_settings(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
     """The options of a strategy's method (model specs inlined), as its scoring job takes them."""
-    spec = config["experiments"][experiment]
-    entry, method = spec["strategies"][strategy], strategy_method(config, experiment, strategy)
-    if method == "dsir":
-        return pick(entry, "n", "buckets", "min_example_length")
-    if method == "gzip":
-        return pick(entry, "level")
-    if method == "sbert":
-        model = entry["model"] or config["alignment"]["sbert"]["model"]
-        return {"model": named_model(config, model), "batch_size": entry["batch_size"]}
-    if method == "task2vec":
-        return {**embed_settings(config, "task2vec"), "chunk": entry["chunk"]}
-    if method == "perplexity_correlations":
-        requests = {r["dataset"]: r["request"] for r in pool_requests(config, experiment)}
-        return {
-            "estimator": entry["estimator"],
-            "models": entry["models"],
-            "requests": requests,
-            "target": spec["target"],
-        }
-    return {}
+    entry = config["experiments"][experiment]["strategies"][strategy]
+    method = registered_strategy(strategy_method(config, experiment, strategy))
+    return method.settings(config, experiment, entry)
 
 
 def selection_params(config: Config, experiment: str, strategy: str) -> dict[str, Any]:

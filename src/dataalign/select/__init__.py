@@ -1,0 +1,28 @@
+"""Choose a pool's examples for a target task under a token budget.
+
+The paper's advice, "select the most aligned data", as plug-in strategies that share one
+interface (pool, target, budget, seed -> chosen examples): `pool` scans the pool and writes a
+choice back, `strategies` scores it and chooses (one module per strategy), `summary` says whether
+the choice paid off.
+"""
+
+from dataalign.select.pool import (
+    Pool,
+    chosen_draws,
+    composition,
+    held_out_keys,
+    read_texts,
+    scan_pool,
+)
+from dataalign.select.strategies import choose, score_pool
+
+__all__ = [
+    "Pool",
+    "choose",
+    "chosen_draws",
+    "composition",
+    "held_out_keys",
+    "read_texts",
+    "scan_pool",
+    "score_pool",
+]

@@ -1,0 +1,107 @@
+"""Perplexity correlations (Thrush et al., 2024): weight each example by how a panel's losses
+on it track their losses on the target, by the `perplexity-correlations` package."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dataalign.errors import ConfigError, DatasetError
+from dataalign.select.strategies import Strategy
+
+
+def score(pool, index: pd.DataFrame, target, settings) -> np.ndarray:
+    """`perplexity-correlations`' estimate of each example's weight: how the panel's bits per
+    byte on it track their bits per byte on the target (its estimator, e.g. Spearman).
+
+    Panel members score the pool and the target in their own jobs (rule score_panel); the
+    target's loss plays the benchmark error the library expects. The estimators used depend on
+    its ranks only, so it enters as ranks scaled into (0, 1), the range the library checks.
+    """
+    from perplexity_correlations import estimation
+
+    bits, on_target = panel_bits_per_byte(index, settings)
+    y = (pd.Series(on_target).rank().to_numpy() / (len(on_target) + 1)).astype(np.float64)
+    return getattr(estimation, settings["estimator"])(bits, y)
+
+
+def panel_bits_per_byte(index: pd.DataFrame, settings) -> tuple[np.ndarray, np.ndarray]:
+    """Members x pool examples bits per byte, and each member's bits per byte on the target."""
+    requests = settings["requests"]  # dataset -> request digest
+    keys = pd.MultiIndex.from_arrays([index["dataset"].astype(str), index["row"]])
+    rows, on_target = [], []
+    for model, path in settings["scores"].items():
+        scores = pd.read_parquet(
+            path, columns=["dataset", "request", "row", "loglik", "n_answer_bytes"]
+        )
+        wanted = scores[scores["request"].isin(set(requests.values()))]
+        bits = -wanted["loglik"] / (np.log(2) * wanted["n_answer_bytes"])
+        by_example = pd.Series(
+            bits.to_numpy(), pd.MultiIndex.from_frame(wanted[["dataset", "row"]])
+        )
+        target = wanted[wanted["dataset"] == settings["target"]]
+        on_target.append(-target["loglik"].sum() / (np.log(2) * target["n_answer_bytes"].sum()))
+        row = by_example.reindex(keys).to_numpy()
+        if np.isnan(row).any():
+            raise DatasetError(
+                f"panel member '{model}' has no score for {int(np.isnan(row).sum())} pool "
+                "examples; its scores are stale. Fix: rerun its score_panel job."
+            )
+        rows.append(row)
+    return np.stack(rows), np.array(on_target)
+
+
+def take(scores: np.ndarray, n_tokens: np.ndarray, eligible: np.ndarray, budget: int) -> np.ndarray:
+    """The examples `perplexity_correlations.projection.linear` gives their full cap: the top
+    estimates until the budget (the one it gives a fraction would overflow it)."""
+    from perplexity_correlations.projection import linear
+
+    candidates = np.flatnonzero(eligible)
+    tau = n_tokens[candidates] / budget
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        weights = linear(scores[candidates], tau)
+    return np.sort(candidates[weights >= tau.astype(np.float32)])
+
+
+def settings(config, experiment: str, entry) -> dict[str, Any]:
+    """The estimator, the panel, and the request digests of the pool's and target's scores."""
+    from dataalign.plan.params import pool_requests
+
+    requests = {r["dataset"]: r["request"] for r in pool_requests(config, experiment)}
+    return {
+        "estimator": entry["estimator"],
+        "models": entry["models"],
+        "requests": requests,
+        "target": config["experiments"][experiment]["target"],
+    }
+
+
+def check(key: str, entry, scored: list[str], config) -> None:
+    """At least 3 declared panel members, and datasets they can score whole."""
+    models = entry["models"]
+    if len(models) < 3 or any(m not in config["models"] for m in models):
+        raise ConfigError(
+            f"config key {key}.models: name at least 3 models declared under models: (the "
+            f"panel whose losses are correlated; got {models})."
+        )
+    split = [d for d in scored if config["datasets"][d]["format"] == "split"]
+    if split:
+        raise ConfigError(
+            f"config key {key}: panel members score whole rows, but {split} split each row "
+            "into several examples. Fix: format text or pair for those datasets."
+        )
+
+
+STRATEGY = Strategy(
+    "perplexity_correlations",
+    score=score,
+    settings=settings,
+    ranks=False,
+    take=take,
+    panel=True,
+    check=check,
+)

@@ -1,0 +1,25 @@
+"""Random: the baseline every strategy is compared with; a uniform draw per seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dataalign.select.strategies import Strategy
+
+
+def score(pool, index, target, settings) -> np.ndarray:
+    """Random selection needs no score: the order is drawn from the seed."""
+    return np.zeros(len(index))
+
+
+def priority(scores: np.ndarray, eligible: np.ndarray, seed: int, temperature) -> np.ndarray:
+    return np.random.default_rng(seed).random(len(scores))
+
+
+STRATEGY = Strategy(
+    "random",
+    score=score,
+    settings=lambda config, experiment, entry: {},
+    ranks=False,
+    priority=priority,
+)
