@@ -1,4 +1,5 @@
-"""Session fixtures: fixture corpora and a word-level tokenizer built on the fly."""
+"""Fixtures shared by tests/unit (the library) and tests/workflow (dry-runs, end-to-end runs):
+fixture corpora, a word-level tokenizer built on the fly and a tiny random GPT-2."""
 
 from __future__ import annotations
 
@@ -42,3 +43,10 @@ def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -
     config = GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=64, vocab_size=vocab)
     GPT2LMHeadModel(config).save_pretrained(folder)
     return folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads a real pipeline run is slow: `-m "not slow"` stays a quick loop."""
+    for item in items:
+        if "pipeline_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -133,7 +133,7 @@ def validated(config: dict[str, Any]) -> dict[str, Any]:
     from dataalign.plan.checks import validate_config
 
     config = copy.deepcopy(config)
-    validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    validate_config(config)
     return config
 
 

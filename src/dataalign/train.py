@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from dataalign.errors import DataAlignError
 from dataalign.io import file_digest
 from dataalign.models import check_device_memory, compute_dtype
+from dataalign.schemas import defaults
 
 log = logging.getLogger(__name__)
 
@@ -83,23 +84,27 @@ def check_memory(model, options: TrainOptions, mem_mb: int | None, name: str = "
         )
 
 
+TRAIN_DEFAULTS = defaults("training")
+
+
 @dataclass(frozen=True)
 class TrainOptions:
-    """Hyper-parameters shared by every train set of an experiment (identical conditions)."""
+    """Hyper-parameters shared by every train set of an experiment (identical conditions);
+    defaults: the config schema's. `seed` is the draw's; `precision` the config's."""
 
-    epochs: float = 5.0
-    max_steps: int = -1
-    lr: float = 5e-5
-    schedule: str = "linear"
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    batch_size: int = 4
-    grad_accum: int = 1
-    seq_len: int = 256
-    max_grad_norm: float = 1.0
-    save_steps: int = 50
+    epochs: float = TRAIN_DEFAULTS["epochs"]
+    max_steps: int = TRAIN_DEFAULTS["max_steps"]
+    lr: float = TRAIN_DEFAULTS["lr"]
+    schedule: str = TRAIN_DEFAULTS["schedule"]
+    warmup_ratio: float = TRAIN_DEFAULTS["warmup_ratio"]
+    weight_decay: float = TRAIN_DEFAULTS["weight_decay"]
+    batch_size: int = TRAIN_DEFAULTS["batch_size"]
+    grad_accum: int = TRAIN_DEFAULTS["grad_accum"]
+    seq_len: int = TRAIN_DEFAULTS["seq_len"]
+    max_grad_norm: float = TRAIN_DEFAULTS["max_grad_norm"]
+    save_steps: int = TRAIN_DEFAULTS["save_steps"]
     seed: int = 0
-    precision: str = "auto"
+    precision: str = defaults()["precision"]
 
     def total_steps(self, n_blocks: int) -> int:
         """Optimiser steps the run takes: `max_steps`, else every epoch's accumulated batches."""

@@ -23,7 +23,7 @@ from dataalign.sources import source_fingerprint
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
 try:
-    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    validate_config(config)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 for warning in shared_row_warnings(config):

@@ -30,27 +30,31 @@ from dataalign.align.fisher import per_sequence_row_fisher
 from dataalign.align.stats import RESAMPLES, Alignment, all_pairs, pair_mean, swap_for_symmetry
 from dataalign.errors import DatasetError
 from dataalign.io import ParquetColumn
+from dataalign.schemas import defaults
 
 log = logging.getLogger(__name__)
 Batch = dict[str, torch.Tensor]
 LabelSampler = Callable[[torch.Tensor], torch.Tensor]
 
 
+TASK2VEC_DEFAULTS = defaults("task2vec")  # the reference's, as the config schema gives them
+
+
 @dataclass(frozen=True)
 class Task2VecOptions:
-    """How batches are drawn and the probe is fine-tuned; defaults are the reference's."""
+    """How batches are drawn and the probe is fine-tuned (defaults: the config schema's)."""
 
-    mode: Literal["reference", "corrected"] = "reference"
-    batch_size: int = 512
-    seq_len: int = 128
-    batches: int = 100
-    epochs: int = 5
-    minibatch: int = 8
-    lr: float = 5e-5
-    eps: float = 1e-8
-    weight_decay: float = 1e-4
-    seed: int = 0
-    include_head: bool = True  # corrected mode: the untied head's rows enter the embedding
+    mode: Literal["reference", "corrected"] = TASK2VEC_DEFAULTS["mode"]
+    batch_size: int = TASK2VEC_DEFAULTS["batch_size"]
+    seq_len: int = TASK2VEC_DEFAULTS["seq_len"]
+    batches: int = TASK2VEC_DEFAULTS["batches"]
+    epochs: int = TASK2VEC_DEFAULTS["epochs"]
+    minibatch: int = TASK2VEC_DEFAULTS["minibatch"]
+    lr: float = TASK2VEC_DEFAULTS["lr"]
+    eps: float = TASK2VEC_DEFAULTS["eps"]
+    weight_decay: float = TASK2VEC_DEFAULTS["weight_decay"]
+    seed: int = TASK2VEC_DEFAULTS["seed"]
+    include_head: bool = TASK2VEC_DEFAULTS["include_head"]  # corrected mode: untied head rows
 
 
 def batch_rows(n_texts: int, options: Task2VecOptions) -> list[np.ndarray]:

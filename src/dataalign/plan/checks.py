@@ -1,6 +1,6 @@
 """Checks on a config that a JSON schema cannot express, run at parse time before any job.
 
-The schema (workflow/schemas/config.schema.yaml) fixes keys, types and defaults; these check the
+The schema (dataalign/schemas/config.schema.yaml) fixes keys, types and defaults; these check the
 cross-references (experiments name datasets and models that exist, formats name the fields they
 need, budgets fit the data) and raise ConfigError naming the key and the fix.
 """
@@ -27,6 +27,7 @@ from dataalign.plan.lookup import (
     train_sets,
     used_datasets,
 )
+from dataalign.schemas import CONFIG_SCHEMA
 from dataalign.select.strategies import registry as strategy_registry
 from dataalign.subsets import PLACEHOLDER
 
@@ -49,7 +50,7 @@ def explain_schema_error(error: Exception) -> str:
     return f"config key {key}: {cause.message}. Fix: {fix}."
 
 
-def validate_config(config: dict[str, Any], schema: str | Path) -> None:
+def validate_config(config: dict[str, Any], schema: str | Path = CONFIG_SCHEMA) -> None:
     """Fill schema defaults into `config` in place, then check it; ConfigError on the first fault.
 
     The Snakefile calls this at parse time, so a bad config stops the run before any job starts.

@@ -19,7 +19,7 @@ from dataalign.plan.lookup import (
     train_units,
     training_experiments,
 )
-from dataalign.plan.params import HARNESS_DEFAULTS, panel_requests, pool_requests, train_params
+from dataalign.plan.params import panel_requests, pool_requests, train_params
 from dataalign.plan.records import (
     Evaluation,
     HarnessRun,
@@ -110,7 +110,7 @@ def harness_runs(config: Config, experiment: str) -> list[HarnessRun]:
     scores = config["experiments"][experiment]["benchmark_scores"]
     if not isinstance(scores, dict):
         return []
-    settings = {**HARNESS_DEFAULTS, **scores["lm_eval"]}
+    settings = dict(scores["lm_eval"])  # the schema filled its defaults
     settings.pop("metrics")  # read from the results; running the tasks does not depend on it
     common = {"settings": settings, "precision": config["precision"]}
     return [

@@ -23,16 +23,6 @@ from dataalign.plan.lookup import (
 from dataalign.plan.records import content_digest
 from dataalign.select.strategies import strategy as registered_strategy
 
-HARNESS_DEFAULTS = {
-    "data_dir": None,
-    "include_path": None,
-    "limit": None,
-    "num_fewshot": None,
-    "gen_kwargs": None,
-    "batch_size": 8,
-    "metrics": {},
-}
-
 
 def embed_settings(config: Config, metric: str) -> dict[str, Any]:
     """The config slice that decides a dataset's embedding under `metric` (model specs inlined)."""

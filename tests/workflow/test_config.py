@@ -13,8 +13,7 @@ from dataalign.plan.checks import validate_config
 from dataalign.plan.jobs import shared_row_warnings
 from dataalign.plan.lookup import train_units
 from dataalign.plan.params import analysis_params
-
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+from dataalign.schemas import CONFIG_SCHEMA as SCHEMA
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def test_stat_power_benchmark_runs_in_its_quick_mode():
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "stat_power.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "stat_power.py"
     result = subprocess.run(
         [sys.executable, str(script), "--replicates", "3"],
         capture_output=True, text=True, check=True, timeout=300,

@@ -13,7 +13,7 @@ import pytest
 from dataalign.errors import DatasetError
 from dataalign.harness import harness_scores, shipped_tasks, task_configs
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
 
 

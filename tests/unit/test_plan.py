@@ -1,0 +1,69 @@
+"""The plan's one-place rules: artefact paths only in the registry, defaults only in the schema."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+from helpers import REPO
+
+from dataalign.align.task2vec import Task2VecOptions
+from dataalign.plan import paths
+from dataalign.plan.records import SubsetKey, TrainedModel
+from dataalign.schemas import defaults
+from dataalign.train import TrainOptions
+
+# A quoted path under results/ or resources/ in code (docstrings name them in prose, unquoted).
+PATH_LITERAL = re.compile(r"""["'](?:results|resources)/""")
+
+
+def code_files() -> list:
+    """The rules, the Snakefile, the scripts and the library: everything that names an artefact."""
+    files = [REPO / "Snakefile", *(REPO / "workflow").rglob("*.smk")]
+    files += [*(REPO / "workflow" / "scripts").glob("*.py"), *(REPO / "src").rglob("*.py")]
+    return [f for f in files if f != REPO / "src" / "dataalign" / "plan" / "paths.py"]
+
+
+def test_no_artefact_path_is_written_outside_the_registry():
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in code_files()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if PATH_LITERAL.search(line)
+    ]
+    assert not found, "artefact paths belong in dataalign/plan/paths.py:\n" + "\n".join(found)
+
+
+def test_the_literal_check_finds_a_path_written_in_a_rule():
+    assert PATH_LITERAL.search('        scores="results/eval/{evaluation}.parquet",')
+    assert PATH_LITERAL.search("rows = 'resources/datasets/x.parquet'")
+    assert not PATH_LITERAL.search("the run's tables (results/tables/demo/) in prose")
+
+
+def test_fill_replaces_only_the_given_wildcards():
+    assert paths.fill(paths.SUBSET, ds="{exp}.{strategy}") == (
+        "results/subsets/{tokenizer}/{exp}.{strategy}/{budget}-{seed}.parquet"
+    )
+    key = SubsetKey("gpt2", "c4", 4096, 1)
+    assert key.path == "results/subsets/gpt2/c4/4096-1.parquet"
+    assert key.tokens == "results/subsets/gpt2/c4/4096-1.tokens.npy"
+    assert key.embedding("gzip") == "results/embeddings/gzip/gpt2/c4/4096-1.parquet"
+
+
+def test_a_trained_models_files_are_the_rules_patterns_filled():
+    params = {"model": {"name": "m", "entry": {"hub": "m"}}, "options": {}}
+    run = TrainedModel("m", SubsetKey("t", "d", 10, 0), params)
+    assert run.name.startswith("m/d/10-0-") and len(run.name.rsplit("-", 1)[1]) == 10
+    assert run.weights == paths.fill(paths.MODEL_WEIGHTS, run=run.name)
+    assert run.weights == f"results/models/{run.name}/model.safetensors"
+
+
+@pytest.mark.parametrize(
+    ("options", "definition"), [(Task2VecOptions, "task2vec"), (TrainOptions, "training")]
+)
+def test_option_dataclasses_take_their_defaults_from_the_schema(options, definition):
+    schema = defaults(definition)
+    fields = {f.name: f.default for f in dataclasses.fields(options) if f.name in schema}
+    assert fields == {key: value for key, value in schema.items() if key in fields}
+    assert len(fields) >= 10  # every option the schema defaults, not a few of them

@@ -1,0 +1,100 @@
+"""Adding a metric or a strategy is one module: a toy of each, dropped beside the real ones, is
+checked, planned and run by the unchanged workflow and library."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from helpers import run_snakemake, validated, write_config
+from test_select_workflow import select_config
+
+import dataalign.align.metrics as metrics
+import dataalign.select.strategies as strategies
+from dataalign.errors import ConfigError
+
+TOY_METRIC = '''
+import pandas as pd
+from dataalign.align.metrics import Metric
+from dataalign.align.stats import Alignment
+
+
+def embed(texts, settings, name):
+    return pd.DataFrame({"length": [len(t) for t in texts]})
+
+
+def align(a, b, settings, workers):
+    ratio = a["length"].mean() / b["length"].mean()
+    return Alignment(ratio, 0.0, 0.0, ratio, ratio, len(a) + len(b))
+
+
+METRIC = Metric("toy_length", on_gpu=False, embed=embed, align=align)
+'''
+
+TOY_STRATEGY = '''
+import numpy as np
+from dataalign.select.strategies import Strategy
+
+
+def score(pool, index, target, settings):
+    return -index["n_tokens"].to_numpy(np.float64)  # shortest first
+
+
+STRATEGY = Strategy("toy_short", score=score, settings=lambda config, experiment, entry: {})
+'''
+
+
+@pytest.fixture
+def toys(tmp_path, monkeypatch):
+    """The toy modules in their own folders, on the plug-in packages' search paths."""
+    for package, source, name in (
+        (metrics, TOY_METRIC, "toy_length"),
+        (strategies, TOY_STRATEGY, "toy_short"),
+    ):
+        folder = tmp_path / package.__name__
+        folder.mkdir()
+        (folder / f"{name}.py").write_text(source)
+        monkeypatch.setattr(package, "__path__", [*package.__path__, str(folder)])
+        package.registry.cache_clear()
+    yield
+    metrics.registry.cache_clear()
+    strategies.registry.cache_clear()
+
+
+def toy_config(fixture_data, tiny_lm_dir) -> dict:
+    config = select_config(fixture_data, tiny_lm_dir)
+    experiment = config["experiments"]["choose"]
+    experiment["strategies"] = {"random": {}, "toy_short": {}}
+    experiment["metrics"] = ["gzip", "toy_length"]
+    return config
+
+
+def test_a_toy_metric_and_strategy_are_planned_without_other_edits(
+    toys, fixture_data, tiny_lm_dir, tmp_path
+):
+    config = toy_config(fixture_data, tiny_lm_dir)
+    jobs = run_snakemake(tmp_path, write_config(config, tmp_path / "c.yaml"), dryrun=True)
+    by_rule = pd.DataFrame([{"rule": j.rule, **j.wildcards} for j in jobs])
+    # a CPU metric embeds in the CPU rule, aligns and gets its tables like any other
+    assert set(by_rule.query("rule == 'compress'")["metric"]) == {"gzip", "toy_length"}
+    assert "toy_length" in set(by_rule.query("rule == 'correlate'")["metric"])
+    # the strategy scores the pool once on CPU and chooses once per seed
+    assert set(by_rule.query("rule == 'score_pool'")["strategy"]) == {"random", "toy_short"}
+    assert (by_rule.query("rule == 'select'")["strategy"] == "toy_short").sum() == 2
+
+
+def test_the_toys_run_through_the_librarys_entry_points(toys):
+    from dataalign.align.metrics import align_embeddings, embed_subset
+    from dataalign.select.strategies import choose
+
+    a = embed_subset("toy_length", ["ab", "abcd"], {}, "a")
+    b = embed_subset("toy_length", ["abc"], {}, "b")
+    assert align_embeddings("toy_length", a, b, {}).value == pytest.approx(1.0)
+    index = pd.DataFrame({"n_tokens": [5, 1, 3, 2], "excluded": [False] * 4})
+    scores = strategies.score_pool("toy_short", None, index, [], {})
+    assert list(choose(index, scores, "toy_short", 3, seed=0)) == [1, 3]
+
+
+def test_without_its_module_the_toy_is_an_unknown_name(fixture_data, tiny_lm_dir):
+    metrics.registry.cache_clear()
+    with pytest.raises(ConfigError, match="no alignment metric 'toy_length'"):
+        validated(toy_config(fixture_data, tiny_lm_dir))
