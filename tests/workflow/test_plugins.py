@@ -12,7 +12,7 @@ import dataalign.align.metrics as metrics
 import dataalign.select.strategies as strategies
 from dataalign.errors import ConfigError
 
-TOY_METRIC = '''
+TOY_METRIC = """
 import pandas as pd
 from dataalign.align.metrics import Metric
 from dataalign.align.stats import Alignment
@@ -28,9 +28,9 @@ def align(a, b, settings, workers):
 
 
 METRIC = Metric("toy_length", on_gpu=False, embed=embed, align=align)
-'''
+"""
 
-TOY_STRATEGY = '''
+TOY_STRATEGY = """
 import numpy as np
 from dataalign.select.strategies import Strategy
 
@@ -40,7 +40,7 @@ def score(pool, index, target, settings):
 
 
 STRATEGY = Strategy("toy_short", score=score, settings=lambda config, experiment, entry: {})
-'''
+"""
 
 
 @pytest.fixture
