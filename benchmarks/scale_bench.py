@@ -61,20 +61,20 @@ def stage(name: str, folder: Path, budget: int, steps: int) -> None:
 
     rows, subset, tokens = folder / "rows.parquet", folder / "subset.parquet", folder / "ids.npy"
     if name == "download":
-        from dataalign.sources import write_rows
+        from dataalign.data.sources import write_rows
 
         source = {"path": str(folder / "corpus.jsonl"), "format": None, "separator": "\n"}
         write_rows("bench", ["text"], rows, local=source)
         return
     tokenizer = load_tokenizer(ModelSpec.from_config("smollm2", TOKENIZER))
     if name == "subset":
-        from dataalign.subsets import Part, write_subset
+        from dataalign.data.subsets import Part, write_subset
 
         write_subset([Part("bench", rows, ["text"])], tokenizer, budget, 0, subset, tokens)
         return
     import numpy as np
 
-    from dataalign.train import TrainOptions, train_causal_lm
+    from dataalign.train.trainer import TrainOptions, train_causal_lm
 
     spec = ModelSpec.from_config("tiny", {"architecture": ARCHITECTURE, "tokenizer": "smollm2"})
     model = load_causal_lm(spec, len(tokenizer), device="cpu")

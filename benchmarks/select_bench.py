@@ -105,8 +105,8 @@ def run(strategy: str, pool_path: Path, limit: int | None) -> dict[str, float]:
 
 def timed_scores(strategy: str, rows: Path, tokenizer) -> dict:
     """Scan and score a pool file, timing each step."""
+    from dataalign.data.subsets import Part
     from dataalign.select import Pool, scan_pool, score_pool
-    from dataalign.subsets import Part
 
     pool = Pool((Part("pool", rows, ["text"]),))
     start = time.perf_counter()

@@ -18,7 +18,7 @@ from align_bench import bpe_tokenizer, stdlib_texts
 from torch.utils.data import DataLoader
 from transformers import GPT2Config, GPT2LMHeadModel, get_linear_schedule_with_warmup
 
-from dataalign.train import PackedBlocks, TrainOptions, tokenize_texts, train_causal_lm
+from dataalign.train.trainer import PackedBlocks, TrainOptions, tokenize_texts, train_causal_lm
 
 
 def fresh_model(vocab: int) -> GPT2LMHeadModel:

@@ -3,10 +3,10 @@
 The library behind the Snakemake workflow; every function works without Snakemake too.
 """
 
+from dataalign.data.sources import load_rows
+from dataalign.data.subsets import Part, build_subset, draw_examples, format_examples
 from dataalign.errors import ConfigError, DataAlignError, DatasetError, ModelSpecError
 from dataalign.models import ModelSpec, load_tokenizer
-from dataalign.sources import load_rows
-from dataalign.subsets import Part, build_subset, draw_examples, format_examples
 
 __all__ = [
     "ConfigError",

@@ -9,7 +9,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from dataalign.analysis import (
+from dataalign.analysis.correlation import (
     adjust_across,
     correlate,
     correlation_table,
@@ -164,7 +164,7 @@ def test_join_keeps_seed_and_pair():
 
 def test_metric_panels_are_drawn_even_when_a_fit_is_impossible(tmp_path):
     """Two train sets give no fit (n < 3): the table has no r², the figure still appears."""
-    from dataalign.plots import plot_metrics_side_by_side
+    from dataalign.analysis.plots import plot_metrics_side_by_side
 
     points = pd.DataFrame(
         {"train": ["a", "b"], "eval": ["e", "e"], "seed": [0, 0], "alignment": [0.1, 0.3],

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataalign.analysis import correlate
+from dataalign.analysis.correlation import correlate
 
 REPLICATES = 1000
 

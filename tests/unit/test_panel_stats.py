@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dataalign.panel_stats import (
+from dataalign.panel.stats import (
     example_signal,
     fit_curve,
     fit_r2,

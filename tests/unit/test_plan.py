@@ -12,7 +12,7 @@ from dataalign.align.task2vec import Task2VecOptions
 from dataalign.plan import paths
 from dataalign.plan.records import SubsetKey, TrainedModel
 from dataalign.schemas import defaults
-from dataalign.train import TrainOptions
+from dataalign.train.trainer import TrainOptions
 
 # A quoted path under results/ or resources/ in code (docstrings name them in prose, unquoted).
 PATH_LITERAL = re.compile(r"""["'](?:results|resources)/""")

@@ -12,7 +12,12 @@ from safetensors.torch import load_file
 
 from dataalign.errors import DataAlignError
 from dataalign.models import compute_dtype, load_model_and_tokenizer
-from dataalign.train import TrainOptions, check_master_weights, tokenize_texts, train_causal_lm
+from dataalign.train.trainer import (
+    TrainOptions,
+    check_master_weights,
+    tokenize_texts,
+    train_causal_lm,
+)
 
 TEXTS = ["theorem every prime divides the sum", "the river walked under the old bridge"] * 20
 TINY_LR = 1e-6  # ~100x below bf16's spacing for weights of size ~0.02

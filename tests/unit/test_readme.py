@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from dataalign.readme import BEGIN, END, main, numbers
+from readme import BEGIN, END, main, numbers
 
 TRAINS = {"functions": 6.9, "code_50": 7.2, "licenses": 9.0}
 

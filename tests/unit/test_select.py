@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from helpers import PROSE, WORDS, sentence
 
+from dataalign.data.subsets import Part, write_draws
 from dataalign.errors import DatasetError
 from dataalign.select import (
     Pool,
@@ -24,7 +25,6 @@ from dataalign.select import (
     score_pool,
 )
 from dataalign.select.strategies.perplexity_correlations import panel_bits_per_byte
-from dataalign.subsets import Part, write_draws
 
 DSIR = {"n": 2, "buckets": 4096, "min_example_length": 2}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dataalign.data.sources import load_rows
 from dataalign.errors import DatasetError
-from dataalign.sources import load_rows
 
 
 def local(path: Path, **extra) -> dict:
@@ -82,7 +82,7 @@ def test_missing_file_and_unknown_format(tmp_path):
 def test_hub_source_offline_says_how_to_use_a_local_file(tmp_path):
     """The real Hub code path, with HF_HUB_OFFLINE set (as on an air-gapped node)."""
     code = (
-        "from dataalign.sources import load_rows\n"
+        "from dataalign.data.sources import load_rows\n"
         "load_rows('af', ['text'], hub={'id': 'brando/debug1_af', 'name': None, "
         "'split': 'train', 'revision': 'main', 'streaming': False})\n"
     )
@@ -112,7 +112,7 @@ def test_streamed_hub_source_is_written_a_batch_at_a_time(monkeypatch, tmp_path)
     import datasets
     import pyarrow.parquet as pq
 
-    from dataalign.sources import write_rows
+    from dataalign.data.sources import write_rows
 
     seen = []
     stream = hub_stream(2_500)
@@ -143,7 +143,7 @@ def test_local_jsonl_is_read_a_batch_at_a_time(tmp_path, compress):
 
     import pyarrow.parquet as pq
 
-    from dataalign.sources import write_rows
+    from dataalign.data.sources import write_rows
 
     lines = "\n".join(json.dumps({"text": f"line {i}"}) for i in range(2_500)).encode()
     path = tmp_path / ("big.jsonl.gz" if compress else "big.jsonl")
@@ -231,7 +231,7 @@ BAD_FILES = {
 @pytest.mark.parametrize("case", BAD_FILES)
 def test_a_bad_file_fails_with_one_line_naming_dataset_file_and_fix(tmp_path, case):
     """Each fails through `write_rows` with one line (no traceback text) and writes nothing."""
-    from dataalign.sources import write_rows
+    from dataalign.data.sources import write_rows
 
     make, message = BAD_FILES[case]
     path = make(tmp_path)

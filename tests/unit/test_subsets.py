@@ -7,10 +7,10 @@ import hashlib
 import pandas as pd
 import pytest
 
+from dataalign.data.sources import load_rows
+from dataalign.data.subsets import Part, build_subset, count_tokens, draw_examples, format_examples
 from dataalign.errors import DatasetError
 from dataalign.io import write_parquet
-from dataalign.sources import load_rows
-from dataalign.subsets import Part, build_subset, count_tokens, draw_examples, format_examples
 
 ROWS = pd.DataFrame({"row": [0, 1, 2], "a": ["x y", "", "z"], "b": ["1 2 3", "4", " "]})
 

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from helpers import WORDS, sentence
 
 from dataalign.errors import ModelSpecError
-from dataalign.evaluate import perplexity, windows
 from dataalign.models import ModelSpec, load_causal_lm, load_model_and_tokenizer
-from dataalign.train import (
+from dataalign.train.evaluate import perplexity, windows
+from dataalign.train.trainer import (
     TrainingDiverged,
     TrainOptions,
     clamp_seq_len,
@@ -124,7 +124,7 @@ def test_sequence_length_above_context_is_clamped(tiny_lm_dir, caplog):
 RESUME_SCRIPT = """
 import logging, sys, time
 from dataalign.models import load_model_and_tokenizer
-from dataalign.train import TrainOptions, tokenize_texts, train_causal_lm
+from dataalign.train.trainer import TrainOptions, tokenize_texts, train_causal_lm
 logging.basicConfig(level=logging.INFO, stream=sys.stdout)
 tiny_dir, texts_file, out, ckpt = sys.argv[1:5]
 entry = {{"name": "tiny", "entry": {{"path": tiny_dir}}}}
@@ -333,7 +333,7 @@ def test_sigterm_saves_a_checkpoint_stops_and_the_rerun_resumes(tiny_lm_dir, tmp
 
 def test_too_little_memory_fails_fast_naming_the_need(tiny_lm_dir):
     from dataalign.errors import DataAlignError
-    from dataalign.train import check_memory, training_memory_mb
+    from dataalign.train.trainer import check_memory, training_memory_mb
 
     model, _ = tiny(tiny_lm_dir)
     need = training_memory_mb(model, OPTIONS)

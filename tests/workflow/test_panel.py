@@ -12,8 +12,7 @@ from helpers import build_word_tokenizer, fixture_config, run_snakemake, write_c
 from scipy import stats
 
 from dataalign.errors import DatasetError
-from dataalign.evaluate import windows
-from dataalign.panel import (
+from dataalign.panel.scoring import (
     PromptFormat,
     answer_loglik,
     build_prompts,
@@ -22,7 +21,8 @@ from dataalign.panel import (
     read_benchmark_scores,
     summarise_scores,
 )
-from dataalign.panel_stats import example_signal, panel_correlations
+from dataalign.panel.stats import example_signal, panel_correlations
+from dataalign.train.evaluate import windows
 
 NUMBERS = range(20)
 SNAPSHOTS = {f"m{s}": s for s in (100, 150, 200, 250, 300, 400, 550, 800)}  # training steps

@@ -22,7 +22,7 @@ from helpers import (
     write_config,
 )
 
-from dataalign.analysis import cr2_slope, wild_cluster_p
+from dataalign.analysis.correlation import cr2_slope, wild_cluster_p
 
 METRICS = ("task2vec", "gzip", "ngram")
 # GZIP compresses and n-gram hashes on CPU; models embed on GPU
@@ -167,7 +167,7 @@ def test_end_to_end_writes_rows_and_subsets(pipeline_run):
     table = pd.read_parquet(workdir / "results/subsets/words/table/all-0.parquet")
     assert len(table) == 80
     log = (workdir / "logs/subset/words/pairs/120-0.log").read_text()
-    assert log.count("dataalign.subsets: pairs: ") == 1  # logged once, not once per handler
+    assert log.count("dataalign.data.subsets: pairs: ") == 1  # logged once, not once per handler
 
 
 def test_every_model_and_the_base_model_is_evaluated(pipeline_run):
@@ -391,7 +391,7 @@ def test_changed_source_content_reruns_exactly_its_dependents(tiny_lm_dir, tmp_p
     under its old modification time: the dry-run reruns their downloads and subsets only."""
     import os
 
-    from dataalign import corpora
+    from dataalign.data import corpora
 
     local = tmp_path / "notes.txt"
     local.write_text("first note about primes\n\nsecond note about groups\n" * 20)

@@ -19,7 +19,7 @@ from dataalign.plan.jobs import shared_row_warnings
 from dataalign.plan import lookup
 from dataalign.plan import params as slices
 from dataalign.resources import gpu_count, job_resources, job_threads, parameter_estimate
-from dataalign.sources import source_fingerprint
+from dataalign.data.sources import source_fingerprint
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
 try:

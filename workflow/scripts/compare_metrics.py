@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from dataalign.analysis import adjust_across, base_scores, headline_row
+from dataalign.analysis.correlation import adjust_across, base_scores, headline_row
+from dataalign.analysis.plots import plot_metrics_side_by_side
 from dataalign.io import read_parquet, write_table
 from dataalign.jobs import job_logging
-from dataalign.plots import plot_metrics_side_by_side
 
 with job_logging(snakemake.log[0]):
     metrics = snakemake.params.metrics

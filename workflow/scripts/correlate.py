@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from dataalign.analysis import base_scores, correlation_table, headline_row, join_points
+from dataalign.analysis.correlation import base_scores, correlation_table, headline_row, join_points
+from dataalign.analysis.plots import plot_alignment_vs_performance
 from dataalign.io import read_parquet, write_table, write_text
 from dataalign.jobs import job_logging
-from dataalign.plots import plot_alignment_vs_performance
 
 with job_logging(snakemake.log[0]):
     analysis = snakemake.params.analysis

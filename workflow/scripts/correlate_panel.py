@@ -5,12 +5,12 @@ import json
 
 import pandas as pd
 
-from dataalign.harness import harness_scores
+from dataalign.analysis.plots import plot_panel
 from dataalign.io import read_parquet, write_table, write_text
 from dataalign.jobs import job_logging
-from dataalign.panel import example_scores, read_benchmark_scores, summarise_scores
-from dataalign.panel_stats import example_signals, panel_correlations
-from dataalign.plots import plot_panel
+from dataalign.panel.harness import harness_scores
+from dataalign.panel.scoring import example_scores, read_benchmark_scores, summarise_scores
+from dataalign.panel.stats import example_signals, panel_correlations
 
 with job_logging(snakemake.log[0]):
     panel, outputs = snakemake.params.panel, snakemake.output

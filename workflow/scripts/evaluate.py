@@ -3,10 +3,10 @@
 import pandas as pd
 import torch
 
-from dataalign.evaluate import perplexity
 from dataalign.io import read_parquet, write_parquet
 from dataalign.jobs import job_logging
 from dataalign.models import compute_dtype, load_model_and_tokenizer
+from dataalign.train.evaluate import perplexity
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)

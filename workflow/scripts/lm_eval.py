@@ -4,10 +4,10 @@ import json
 
 import torch
 
-from dataalign.harness import run_harness
 from dataalign.io import write_text
 from dataalign.jobs import job_logging
 from dataalign.models import compute_dtype, load_model_and_tokenizer
+from dataalign.panel.harness import run_harness
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)

@@ -7,7 +7,7 @@ import torch
 from dataalign.io import read_parquet, write_parquet
 from dataalign.jobs import job_logging
 from dataalign.models import compute_dtype, load_model_and_tokenizer
-from dataalign.panel import PromptFormat, answer_loglik, build_prompts
+from dataalign.panel.scoring import PromptFormat, answer_loglik, build_prompts
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)

@@ -3,12 +3,12 @@ whether it is held out (a target or benchmark example); timed, with the job's pe
 
 import json
 
+from dataalign.data.subsets import Part
 from dataalign.io import write_parquet, write_text
 from dataalign.jobs import job_logging, measured
 from dataalign.models import ModelSpec, load_tokenizer
 from dataalign.select import Pool, held_out_keys, read_texts, scan_pool, score_pool
 from dataalign.select.strategies import strategy
-from dataalign.subsets import Part
 
 with job_logging(snakemake.log[0]):
     params = snakemake.params.selection

@@ -3,12 +3,12 @@ with a report of its size, its make-up by pool dataset and its cost."""
 
 import json
 
+from dataalign.data.subsets import Part, write_draws
 from dataalign.io import read_parquet, write_text
 from dataalign.jobs import job_logging, measured
 from dataalign.models import ModelSpec, load_tokenizer
 from dataalign.plan.records import content_digest
 from dataalign.select import Pool, choose, chosen_draws, composition
-from dataalign.subsets import Part, write_draws
 
 with job_logging(snakemake.log[0]):
     params, wildcards = snakemake.params.choice, snakemake.wildcards

@@ -1,8 +1,8 @@
 """Rule subset: a token-budget draw of one dataset (or mixture), counted with one tokenizer."""
 
+from dataalign.data.subsets import Part, write_subset
 from dataalign.jobs import job_logging
 from dataalign.models import ModelSpec, load_tokenizer
-from dataalign.subsets import Part, write_subset
 
 with job_logging(snakemake.log[0]):
     parts = [

@@ -14,6 +14,7 @@ from typing import Any
 
 from dataalign.align.metrics import metric as registered_metric
 from dataalign.align.metrics import registry as metric_registry
+from dataalign.data.subsets import PLACEHOLDER
 from dataalign.errors import ConfigError, ModelSpecError
 from dataalign.io import find_installed
 from dataalign.models import ModelSpec
@@ -29,7 +30,6 @@ from dataalign.plan.lookup import (
 )
 from dataalign.schemas import CONFIG_SCHEMA
 from dataalign.select.strategies import registry as strategy_registry
-from dataalign.subsets import PLACEHOLDER
 
 FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from dataalign.data.subsets import Draw, Part, count_tokens, example_batches
 from dataalign.errors import DatasetError
-from dataalign.subsets import Draw, Part, count_tokens, example_batches
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dataalign.analysis import adjusted
+from dataalign.analysis.correlation import adjusted
 
 BASELINE = "random"
 DIFFERENCE = ("ce_vs_random", "ce_vs_random_ci_low", "ce_vs_random_ci_high", "ce_vs_random_p")

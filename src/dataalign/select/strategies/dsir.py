@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from dataalign.data.subsets import example_batches
 from dataalign.select.pool import Pool
 from dataalign.select.strategies import Strategy
-from dataalign.subsets import example_batches
 
 log = logging.getLogger(__name__)
 

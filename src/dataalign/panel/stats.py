@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dataalign.analysis import adjusted
+from dataalign.analysis.correlation import adjusted
 
 FITS = ("linear", "log", "power")
 MIN_MEMBERS = 10

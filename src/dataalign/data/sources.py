@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from dataalign import corpora
+from dataalign.data import corpora
 from dataalign.errors import DatasetError
 from dataalign.io import atomic_path, file_digest, find_installed
 

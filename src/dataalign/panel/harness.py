@@ -1,7 +1,7 @@
 """Benchmark scores from lm-evaluation-harness, on an already-loaded panel model.
 
 lm-eval's stock tasks fetch their data from the Hub. dataalign ships task YAMLs for GSM8K,
-ARC-Challenge and MMLU that read local files instead (`dataalign/lm_eval_tasks/`); their
+ARC-Challenge and MMLU that read local files instead (`dataalign/panel/lm_eval_tasks/`); their
 `data_files` are relative to a data directory, which `task_configs` makes absolute. Any other
 task name goes to lm-eval as is (stock tasks online, or the user's own via `include_path`).
 """

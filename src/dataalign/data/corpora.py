@@ -186,6 +186,6 @@ def write_demo_corpus(folder: str | Path, characters: int = DEMO_CHARACTERS) -> 
     return digests
 
 
-if __name__ == "__main__":  # python -m dataalign.corpora src/dataalign/data/demo
+if __name__ == "__main__":  # python -m dataalign.data.corpora src/dataalign/data/demo
     for name, digest in write_demo_corpus(sys.argv[1]).items():
         print(digest, name)

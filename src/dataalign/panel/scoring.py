@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dataalign.data.subsets import PLACEHOLDER
 from dataalign.errors import DatasetError
-from dataalign.evaluate import window_nll, windows
-from dataalign.subsets import PLACEHOLDER
-from dataalign.train import context_length
+from dataalign.train.evaluate import window_nll, windows
+from dataalign.train.trainer import context_length
 
 
 @dataclass(frozen=True)

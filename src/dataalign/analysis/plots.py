@@ -130,8 +130,8 @@ def plot_panel(
     """
     import numpy as np
 
-    from dataalign.panel import SCORES
-    from dataalign.panel_stats import FITS, fit_curve
+    from dataalign.panel.scoring import SCORES
+    from dataalign.panel.stats import FITS, fit_curve
 
     plt, _ = _pyplot()
     names = table["benchmark"].tolist()

@@ -5,8 +5,8 @@ rendered from the run's own tables (the demo experiment's points_*.csv and corre
 no number there is typed by hand. CI runs the demo from a clean clone, then `check`: it fails
 when any number in the block differs from the fresh run by more than the tolerance.
 
-    python -m dataalign.readme write    # after `make demo`: put this run's numbers in README.md
-    python -m dataalign.readme check    # exit 1, naming each number that differs
+    python tools/readme.py write    # after `make demo`: put this run's numbers in README.md
+    python tools/readme.py check    # exit 1, naming each number that differs
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
     if problems:
         message = f"{args.readme} no longer says what the demo gives ({ABSOLUTE} + {RELATIVE:.0%})"
-        print(f"{message}. Fix: python -m dataalign.readme write", file=sys.stderr)
+        print(f"{message}. Fix: python tools/readme.py write", file=sys.stderr)
         return 1
     print(f"{args.readme}: every demo number within {ABSOLUTE} + {RELATIVE:.0%} of this run")
     return 0

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dataalign.train import context_length
+from dataalign.train.trainer import context_length
 
 log = logging.getLogger(__name__)
 Window = tuple[list[int], list[int]]
