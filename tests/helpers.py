@@ -179,6 +179,26 @@ class _JobCollector(logging.Handler):
             )
 
 
+def workflow_rules(workdir: Path, configfile: Path) -> list:
+    """The parsed workflow's rules (their declared resources, wildcards and outputs)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+    )
+
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[configfile]),
+            snakefile=REPO / "Snakefile",
+            workdir=workdir,
+        )
+        return list(workflow._workflow.rules)  # the API's parsed workflow; no public accessor
+
+
 def run_snakemake(
     workdir: Path,
     configfile: Path,

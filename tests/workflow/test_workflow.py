@@ -19,6 +19,7 @@ from helpers import (
     model_folder,
     run_snakemake,
     validated,
+    workflow_rules,
     write_config,
 )
 
@@ -366,17 +367,13 @@ def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
     assert "negative slope means better-aligned data" in html
 
 
-def test_slurm_profile_gives_every_gpu_rule_a_gpu():
+def test_slurm_profile_gives_every_gpu_rule_a_gpu(tmp_path):
     """A rule that declares a `gpu` resource is named in profiles/slurm with gpu: 1, and no
     other rule is (GZIP compression and the tables stay on CPUs)."""
     import yaml
 
-    gpu_rules = set()
-    for path in (REPO / "workflow" / "rules").glob("*.smk"):
-        for block in re.split(r"\n(?=rule |use rule )", path.read_text()):
-            name = re.match(r"(?:use rule \w+ as |rule )(\w+)", block)
-            if name and re.search(r"^\s+gpu=", block, re.M):
-                gpu_rules.add(name.group(1))
+    rules = workflow_rules(tmp_path, REPO / "config" / "config.yaml")
+    gpu_rules = {rule.name for rule in rules if "gpu" in rule.resources}
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     on_gpu = {rule for rule, res in profile["set-resources"].items() if res.get("gpu") == 1}
     assert (
