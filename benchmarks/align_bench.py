@@ -56,9 +56,14 @@ def load_probe(name: str):
         return load_causal_lm(spec, vocab_size=len(tokenizer), device="cpu"), tokenizer
     torch.manual_seed(0)
     config = GPT2Config(
-        n_layer=4, n_head=4, n_embd=256, n_positions=128, vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
+        n_layer=4,
+        n_head=4,
+        n_embd=256,
+        n_positions=128,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     return GPT2LMHeadModel(config).eval(), tokenizer
 
 

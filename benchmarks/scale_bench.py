@@ -119,8 +119,11 @@ def main() -> None:
                 seconds, peak = measure(name, folder, int(scale), args.steps)
                 peaks.setdefault(name, {})[scale] = peak
                 processed = args.steps * 8 * 256 if name == "train" else scale
-                print(f"{scale:12,.0f} {name:>9} {seconds:8.1f} {peak:12.0f} "
-                      f"{processed / seconds:10,.0f}", flush=True)  # fmt: skip
+                print(
+                    f"{scale:12,.0f} {name:>9} {seconds:8.1f} {peak:12.0f} "
+                    f"{processed / seconds:10,.0f}",
+                    flush=True,
+                )
             for item in folder.iterdir():  # free the disk before the next scale
                 if item.is_file():
                     item.unlink()

@@ -113,9 +113,14 @@ def timed_scores(strategy: str, rows: Path, tokenizer) -> dict:
     index = scan_pool(pool, tokenizer, set())
     scanned = time.perf_counter()
     scores = score_pool(strategy, pool, index, target_texts(), STRATEGIES[strategy])
-    return {"examples": len(index), "scan_s": scanned - start,
-            "score_s": time.perf_counter() - scanned, "choose_s": 0.0, "index": index,
-            "scores": scores}  # fmt: skip
+    return {
+        "examples": len(index),
+        "scan_s": scanned - start,
+        "score_s": time.perf_counter() - scanned,
+        "choose_s": 0.0,
+        "index": index,
+        "scores": scores,
+    }
 
 
 def head(pool_path: Path, rows: int) -> Path:
@@ -159,8 +164,10 @@ def main() -> None:
     args = parser.parse_args()
     examples = pool_examples()
     print(f"{len(examples):,} distinct examples of ~{WORDS_PER_EXAMPLE} words; target: ProofNet")
-    print(f"{'pool':>10} {'strategy':>8} {'scan s':>8} {'score s':>9} {'choose s':>9} "
-          f"{'peak MB':>8} {'score/dsir':>10} {'peak/dsir':>9}")  # fmt: skip
+    print(
+        f"{'pool':>10} {'strategy':>8} {'scan s':>8} {'score s':>9} {'choose s':>9} "
+        f"{'peak MB':>8} {'score/dsir':>10} {'peak/dsir':>9}"
+    )
     peaks: dict[str, dict[int, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in map(int, args.sizes):
@@ -178,9 +185,11 @@ def main() -> None:
                 ratio = f"{r['score_s'] / dsir['score_s']:10.2f}" if dsir else f"{'':>10}"
                 memory = f"{r['peak_rss_mb'] / dsir['peak_rss_mb']:9.2f}" if dsir else f"{'':>9}"
                 note = f"  (projected from {args.sbert_examples:,})" if r.get("projected") else ""
-                print(f"{size:10,} {strategy:>8} {r['scan_s']:8.1f} {r['score_s']:9.1f} "
-                      f"{r['choose_s']:9.2f} {r['peak_rss_mb']:8.0f} {ratio} {memory}{note}",
-                      flush=True)  # fmt: skip
+                print(
+                    f"{size:10,} {strategy:>8} {r['scan_s']:8.1f} {r['score_s']:9.1f} "
+                    f"{r['choose_s']:9.2f} {r['peak_rss_mb']:8.0f} {ratio} {memory}{note}",
+                    flush=True,
+                )
     if len(args.sizes) > 1:
         low, high = sorted(map(int, args.sizes))[-2:]
         print(f"peak RSS ratio, {high:,} / {low:,} examples (memory bounded by the batch: ~1):")

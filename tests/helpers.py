@@ -179,6 +179,32 @@ class _JobCollector(logging.Handler):
             )
 
 
+def snakemake_command(workdir: Path, configfile: Path, *extra: str) -> list[str]:
+    """The `snakemake` command line a user runs on this workflow, with `extra` arguments."""
+    import sys
+
+    return [
+        *(sys.executable, "-m", "snakemake", *extra),
+        *("--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)),
+        *("--configfile", str(configfile)),
+    ]
+
+
+def tiny_llama(vocab: int, **overrides: Any):
+    """A 2-layer random Llama (grouped-query attention, untied head), seeded: the same each call."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    shape = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        **{**shape, "num_key_value_heads": 2, "max_position_embeddings": 64, **overrides},
+        tie_word_embeddings=False,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
 def workflow_rules(workdir: Path, configfile: Path) -> list:
     """The parsed workflow's rules (their declared resources, wildcards and outputs)."""
     from snakemake.api import SnakemakeApi

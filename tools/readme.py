@@ -40,9 +40,10 @@ def demo_tables(workdir: Path, experiment: str = "demo") -> str:
     means = first.groupby("train")["ce"].mean().sort_values()
     lines = [
         f"| train set (mean of {draws} draws) | HumanEval CE (nats) | "
-        + " | ".join(METRICS.values()) + " |",
+        + " | ".join(METRICS.values())
+        + " |",
         "|---|---:|" + "---:|" * len(METRICS),
-    ]  # fmt: skip
+    ]
     for train, ce in means.items():
         alignment = [p.loc[p["train"] == train, "alignment"].mean() for p in points.values()]
         lines.append(f"| {train} | {ce:.2f} | " + " | ".join(f"{a:.4f}" for a in alignment) + " |")

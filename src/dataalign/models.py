@@ -202,9 +202,12 @@ def load_causal_lm(
             "model. Fix: use a causal LM such as gpt2 or SmolLM2."
         )
     log.info(
-        "loaded %s: %.1fM parameters, %s, on %s", spec.name,
-        sum(p.numel() for p in model.parameters()) / 1e6, str(dtype).removeprefix("torch."), target,
-    )  # fmt: skip
+        "loaded %s: %.1fM parameters, %s, on %s",
+        spec.name,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        str(dtype).removeprefix("torch."),
+        target,
+    )
     if getattr(model, "is_quantized", False):  # bitsandbytes placed it already
         return model.eval()
     return model.to(target).eval()

@@ -369,8 +369,12 @@ def test_ngram_alignment_is_at_least_one_for_identical_data_and_ordered_by_share
         "the sum of two even numbers is even",
         "every prime above two is odd",
     ]
-    recipes = ["whisk the eggs with sugar", "bake the cake for forty minutes",
-               "serve warm with cream", "chop the onions finely"]  # fmt: skip
+    recipes = [
+        "whisk the eggs with sugar",
+        "bake the cake for forty minutes",
+        "serve warm with cream",
+        "chop the onions finely",
+    ]
     target = [" ".join(rng.choices(maths, k=3)) for _ in range(30)]
     close = [" ".join(rng.choices(maths, k=2) + rng.choices(recipes, k=1)) for _ in range(30)]
     far = [" ".join(rng.choices(recipes, k=3)) for _ in range(30)]

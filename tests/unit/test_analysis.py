@@ -27,9 +27,15 @@ PPL = np.array([12.1, 28.4, 33.0, 35.2, 41.7, 58.3, 61.0])
 
 def points(eval_name: str = "af_test", shift: float = 0.0) -> pd.DataFrame:
     return pd.DataFrame(
-        {"train": [f"d{i}" for i in range(7)], "eval": eval_name, "seed": 0,
-         "alignment": ALIGN, "ppl": PPL + shift, "ce": np.log(PPL + shift)}
-    ).assign(unit=lambda frame: frame["train"])  # fmt: skip
+        {
+            "train": [f"d{i}" for i in range(7)],
+            "eval": eval_name,
+            "seed": 0,
+            "alignment": ALIGN,
+            "ppl": PPL + shift,
+            "ce": np.log(PPL + shift),
+        }
+    ).assign(unit=lambda frame: frame["train"])
 
 
 def draws(noise: float, seeds: int = 2, units: int = 6, seed: int = 0) -> pd.DataFrame:
@@ -38,10 +44,17 @@ def draws(noise: float, seeds: int = 2, units: int = 6, seed: int = 0) -> pd.Dat
     x = np.linspace(0.2, 0.9, units)
     y = 40 - 30 * x + rng.normal(0, 4, units)
     rows = [
-        {"train": f"t{u}", "unit": f"t{u}", "eval": "e", "seed": s,
-         "alignment": x[u] + rng.normal(0, noise), "ppl": y[u] + rng.normal(0, noise)}
-        for u in range(units) for s in range(seeds)
-    ]  # fmt: skip
+        {
+            "train": f"t{u}",
+            "unit": f"t{u}",
+            "eval": "e",
+            "seed": s,
+            "alignment": x[u] + rng.normal(0, noise),
+            "ppl": y[u] + rng.normal(0, noise),
+        }
+        for u in range(units)
+        for s in range(seeds)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -167,15 +180,22 @@ def test_metric_panels_are_drawn_even_when_a_fit_is_impossible(tmp_path):
     from dataalign.analysis.plots import plot_metrics_side_by_side
 
     points = pd.DataFrame(
-        {"train": ["a", "b"], "eval": ["e", "e"], "seed": [0, 0], "alignment": [0.1, 0.3],
-         "ce": [3.0, 2.0], "ppl": [20.1, 7.4]}
-    )  # fmt: skip
+        {
+            "train": ["a", "b"],
+            "eval": ["e", "e"],
+            "seed": [0, 0],
+            "alignment": [0.1, 0.3],
+            "ce": [3.0, 2.0],
+            "ppl": [20.1, 7.4],
+        }
+    )
     table = correlation_table(points.assign(unit=points["train"]), "ppl")
     assert table["r2"].isna().all() and "no fit" in table["note"].iloc[0]
     paths = [tmp_path / "by_metric.png", tmp_path / "by_metric.pdf"]
     fit = table.iloc[0].to_dict()
-    plot_metrics_side_by_side({"gzip": points, "sbert": points}, {"gzip": fit, "sbert": fit},
-                              "ppl", None, paths)  # fmt: skip
+    plot_metrics_side_by_side(
+        {"gzip": points, "sbert": points}, {"gzip": fit, "sbert": fit}, "ppl", None, paths
+    )
     assert all(path.stat().st_size for path in paths)
 
 
@@ -188,10 +208,17 @@ def confounded_benchmarks(seed: int) -> pd.DataFrame:
         x = 0.8 - 0.25 * level + rng.normal(0, 0.03, 6)
         y = 2.0 + 1.5 * level + rng.normal(0, 0.2, 6)
         rows += [
-            {"train": f"t{t}", "unit": f"t{t}", "eval": benchmark, "seed": 0,
-             "alignment": x[t], "ce": y[t], "ppl": np.exp(y[t])}
+            {
+                "train": f"t{t}",
+                "unit": f"t{t}",
+                "eval": benchmark,
+                "seed": 0,
+                "alignment": x[t],
+                "ce": y[t],
+                "ppl": np.exp(y[t]),
+            }
             for t in range(6)
-        ]  # fmt: skip
+        ]
     return pd.DataFrame(rows)
 
 

@@ -27,9 +27,16 @@ def null_points(rng: np.random.Generator, train_sets: int, errors: str) -> pd.Da
         ce = rng.normal(0, 1, 2 * train_sets)
     units = np.repeat([f"t{k}" for k in range(train_sets)], 2)
     return pd.DataFrame(
-        {"train": units, "unit": units, "eval": "e", "seed": np.tile([0, 1], train_sets),
-         "alignment": alignment, "ce": ce, "ppl": np.exp(ce)}
-    )  # fmt: skip
+        {
+            "train": units,
+            "unit": units,
+            "eval": "e",
+            "seed": np.tile([0, 1], train_sets),
+            "alignment": alignment,
+            "ce": ce,
+            "ppl": np.exp(ce),
+        }
+    )
 
 
 @pytest.mark.slow
@@ -54,8 +61,11 @@ def test_stat_power_benchmark_runs_in_its_quick_mode():
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "stat_power.py"
     result = subprocess.run(
         [sys.executable, str(script), "--replicates", "3"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     rows = [line for line in result.stdout.splitlines() if line.startswith("| 5 |")]
     assert len(rows) == 2 and "null (size)" in rows[0]
 

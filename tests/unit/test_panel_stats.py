@@ -49,8 +49,9 @@ def test_the_control_separates_the_skill_benchmark_from_general_quality(seed):
     assert other["tau_diff_ci_low"] < 0 < other["tau_diff_ci_high"]
     assert np.isnan(other["partial_tau"])
 
-    table = panel_correlations(wide, "candidate", benchmarks, ["control"], resamples=1000,
-                               seed=seed).set_index("benchmark")  # fmt: skip
+    table = panel_correlations(
+        wide, "candidate", benchmarks, ["control"], resamples=1000, seed=seed
+    ).set_index("benchmark")
     assert table.loc["skill_bench", "role"] == "target"
     assert table.loc["control", "role"] == "control"
     assert table.loc["skill_bench", "partial_tau_ci_low"] > 0.2
@@ -74,8 +75,9 @@ def test_holm_runs_over_every_comparison_of_the_table():
     from statsmodels.stats.multitest import multipletests
 
     wide = skill_panel(n=12, seed=4)
-    table = panel_correlations(wide, "candidate", ["skill_bench", "general_bench"], ["control"],
-                               resamples=300)  # fmt: skip
+    table = panel_correlations(
+        wide, "candidate", ["skill_bench", "general_bench"], ["control"], resamples=300
+    )
     columns = ["kendall_p", "partial_tau_p", "tau_diff_p", "partial_diff_p"]
     family = table[columns].to_numpy(float).ravel()
     tested = ~np.isnan(family)
@@ -119,10 +121,13 @@ def test_undefined_resamples_are_counted_and_refused():
 def test_paired_p_holds_its_size_with_twelve_members():
     """A planted null at 12 members (100 panels): the paired p rejects at most 7%."""
     p_values = [
-        panel_correlations(null_panel(12, seed), "candidate", ["a", "b"], ["control"],
-                           resamples=1000, seed=seed).set_index("benchmark").loc["b"]
+        panel_correlations(
+            null_panel(12, seed), "candidate", ["a", "b"], ["control"], resamples=1000, seed=seed
+        )
+        .set_index("benchmark")
+        .loc["b"]
         for seed in range(100)
-    ]  # fmt: skip
+    ]
     for column in ("tau_diff_p", "partial_diff_p"):
         values = np.array([row[column] for row in p_values], float)
         assert np.isnan(values).mean() < 0.1 and np.mean(values[~np.isnan(values)] < 0.05) <= 0.07

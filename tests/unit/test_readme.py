@@ -15,17 +15,40 @@ def results(tmp_path):
     tables.mkdir(parents=True)
     for k, metric in enumerate(("task2vec", "gzip", "sbert")):
         points = pd.DataFrame(
-            [{"train": t, "eval": "humaneval", "seed": s, "alignment": 0.5 - ce / 100 + k / 10,
-              "ce": ce + s / 10, "ppl": 0.0} for t, ce in TRAINS.items() for s in (0, 1)]
-        )  # fmt: skip
+            [
+                {
+                    "train": t,
+                    "eval": "humaneval",
+                    "seed": s,
+                    "alignment": 0.5 - ce / 100 + k / 10,
+                    "ce": ce + s / 10,
+                    "ppl": 0.0,
+                }
+                for t, ce in TRAINS.items()
+                for s in (0, 1)
+            ]
+        )
         points.to_csv(tables / f"points_{metric}.csv", index=False)
     fits = [
-        {"metric": metric, "eval": "humaneval", "n_points": 6, "n_train_sets": 3, "r2": 0.91,
-         "r2_ci_low": 0.5, "r2_ci_high": 0.99, "slope": -15.25, "slope_ci_low": -20.0,
-         "slope_ci_high": -10.5, "p_value": 3.1e-5, "p_value_holm": 9.3e-5,
-         "p_permutation": 0.0083, "p_permutation_holm": 0.025, "loo_mae": 0.12}
+        {
+            "metric": metric,
+            "eval": "humaneval",
+            "n_points": 6,
+            "n_train_sets": 3,
+            "r2": 0.91,
+            "r2_ci_low": 0.5,
+            "r2_ci_high": 0.99,
+            "slope": -15.25,
+            "slope_ci_low": -20.0,
+            "slope_ci_high": -10.5,
+            "p_value": 3.1e-5,
+            "p_value_holm": 9.3e-5,
+            "p_permutation": 0.0083,
+            "p_permutation_holm": 0.025,
+            "loo_mae": 0.12,
+        }
         for metric in ("task2vec", "gzip", "sbert")
-    ]  # fmt: skip
+    ]
     pd.DataFrame(fits).to_csv(tables / "correlations.csv", index=False)
     readme = tmp_path / "README.md"
     readme.write_text(f"# demo\n\n{BEGIN}\nold\n{END}\n\nmore text 1.5\n")

@@ -147,10 +147,14 @@ def test_dsir_choice_equals_the_librarys_own_resampling(planted, tokenizer, tmp_
         files[-1].write_text("".join(json.dumps({"text": t}) + "\n" for t in part.rows["text"]))
     (tmp_path / "target.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in target))
     dsir = HashedNgramDSIR(
-        [str(f) for f in files], [str(tmp_path / "target.jsonl")], str(tmp_path / "cache"),
-        num_proc=1, ngrams=DSIR["n"], num_buckets=DSIR["buckets"],
+        [str(f) for f in files],
+        [str(tmp_path / "target.jsonl")],
+        str(tmp_path / "cache"),
+        num_proc=1,
+        ngrams=DSIR["n"],
+        num_buckets=DSIR["buckets"],
         min_example_length=DSIR["min_example_length"],
-    )  # fmt: skip
+    )
     dsir.fit_importance_estimator(num_tokens_to_fit="all")
     dsir.compute_importance_weights()
     np.random.seed(3)
@@ -245,15 +249,29 @@ def test_selection_table_pairs_seeds_and_refuses_a_test_without_variance():
         for strategy, values in (("random", random_ce), ("dsir", dsir_ce), ("gzip", [6.8] * 4))
         for seed, ce in enumerate(values)
     ]
-    rows += [{"train": "x.random", "eval": "easy", "seed": s, "ce": 5.0, "ppl": 148.4}
-             for s in range(4)]  # fmt: skip
-    rows += [{"train": f"x.{k}", "eval": "easy", "seed": s, "ce": 5.0, "ppl": 148.4}
-             for k in ("dsir", "gzip") for s in range(4)]  # fmt: skip
+    rows += [
+        {"train": "x.random", "eval": "easy", "seed": s, "ce": 5.0, "ppl": 148.4} for s in range(4)
+    ]
+    rows += [
+        {"train": f"x.{k}", "eval": "easy", "seed": s, "ce": 5.0, "ppl": 148.4}
+        for k in ("dsir", "gzip")
+        for s in range(4)
+    ]
     choices = pd.DataFrame(
-        [{"strategy": k, "seed": s, "tokens": 100, "rows_digest": f"{k}{s}", "wall_s": 1.0,
-          "peak_rss_mb": 10.0, "composition": {"a": 1.0}}
-         for k in ("random", "dsir", "gzip") for s in range(4)]
-    )  # fmt: skip
+        [
+            {
+                "strategy": k,
+                "seed": s,
+                "tokens": 100,
+                "rows_digest": f"{k}{s}",
+                "wall_s": 1.0,
+                "peak_rss_mb": 10.0,
+                "composition": {"a": 1.0},
+            }
+            for k in ("random", "dsir", "gzip")
+            for s in range(4)
+        ]
+    )
     costs = pd.DataFrame(
         {"strategy": ["random", "dsir", "gzip"], "wall_s": 1.0, "peak_rss_mb": 5.0}
     )

@@ -117,8 +117,13 @@ def test_streamed_hub_source_is_written_a_batch_at_a_time(monkeypatch, tmp_path)
     seen = []
     stream = hub_stream(2_500)
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: seen.append(k) or stream)
-    source = {"id": "org/big", "name": None, "split": "train", "revision": "main",
-              "streaming": True}  # fmt: skip
+    source = {
+        "id": "org/big",
+        "name": None,
+        "split": "train",
+        "revision": "main",
+        "streaming": True,
+    }
     path = tmp_path / "rows.parquet"
     assert write_rows("big", ["text"], path, hub=source, batch_rows=1_000) == 2_500
     assert seen[0]["streaming"] is True

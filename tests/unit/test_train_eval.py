@@ -371,8 +371,15 @@ def test_a_model_too_big_for_the_gpu_is_refused_before_loading(monkeypatch):
 def test_cluster_resources_scale_with_model_size_and_tokens():
     from dataalign.resources import job_resources, parameter_estimate
 
-    gpt2_51m = {"architecture": {"model_type": "gpt2", "n_layer": 8, "n_head": 8, "n_embd": 512,
-                                 "n_positions": 1024}}  # fmt: skip
+    gpt2_51m = {
+        "architecture": {
+            "model_type": "gpt2",
+            "n_layer": 8,
+            "n_head": 8,
+            "n_embd": 512,
+            "n_positions": 1024,
+        }
+    }
     assert 45e6 < parameter_estimate(gpt2_51m) < 55e6
     assert parameter_estimate({"hub": "meta-llama/Llama-2-7b-hf", "parameters": 7e9}) == 7e9
     assert parameter_estimate({"hub": "org/unknown"}) is None

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import yaml
-from helpers import REPO, fixture_config, run_snakemake, write_config
+from helpers import REPO, fixture_config, run_snakemake, snakemake_command, write_config
 
 from dataalign.errors import ConfigError
 from dataalign.plan.checks import validate_config
@@ -207,13 +207,11 @@ def test_train_sets_that_read_the_same_rows_are_one_unit(config):
 def test_snakemake_dry_run_names_the_key_in_one_line(tmp_path):
     """`snakemake -n` on the demo with stride = context: exit 1, the key and the fix on a line."""
     import subprocess
-    import sys
 
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["experiments"]["demo"]["evaluation"] = {"context": 64, "stride": 64}
     configfile = write_config(config, tmp_path / "config.yaml")
-    command = [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(tmp_path), "--configfile", str(configfile)]  # fmt: skip
+    command = snakemake_command(tmp_path, configfile, "-n")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
     lines = (result.stdout + result.stderr).splitlines()
     assert result.returncode == 1 and "Traceback" not in result.stderr

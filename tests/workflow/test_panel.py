@@ -88,11 +88,14 @@ def test_candidate_ranks_models_like_the_benchmark_and_flags_a_wrong_answer_key(
     models, tokenizer = panel
     rng = random.Random(1)
     planted = {3, 11, 17, 26}  # candidate rows whose answer key is wrong
-    candidate = [qa(a, (a + 7) % 21 if i in planted else None)
-                 for i, a in enumerate(rng.choices(NUMBERS, k=41))]  # fmt: skip
+    candidate = [
+        qa(a, (a + 7) % 21 if i in planted else None)
+        for i, a in enumerate(rng.choices(NUMBERS, k=41))
+    ]
     benchmark = [qa(a) for a in rng.choices(NUMBERS, k=41)]
-    scores = pd.concat([score(models, tokenizer, candidate, "cand"),
-                        score(models, tokenizer, benchmark, "bench")])  # fmt: skip
+    scores = pd.concat(
+        [score(models, tokenizer, candidate, "cand"), score(models, tokenizer, benchmark, "bench")]
+    )
     kinds = {"cand": "loglik", "bench": "loglik"}
     bench = summarise_scores(scores, kinds).query("benchmark == 'bench'").set_index("model")
     assert bench["score"][list(SNAPSHOTS)].is_monotonic_increasing
@@ -165,8 +168,11 @@ def metaspace_on_arithmetic(folder) -> tuple:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    pairs = [(f"Question: what is {a} plus {b}?\nAnswer: ", f"{a + b}")
-             for a in range(30) for b in range(0, 30, 7)]  # fmt: skip
+    pairs = [
+        (f"Question: what is {a} plus {b}?\nAnswer: ", f"{a + b}")
+        for a in range(30)
+        for b in range(0, 30, 7)
+    ]
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
@@ -224,8 +230,11 @@ def test_every_model_scores_the_same_answer_characters_whatever_its_window(tiny_
     short.config.n_positions = 12  # a model with a 12-token window
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
     contexts = ["the proof of the theorem " * 3, "a prime", "every real function is " * 4]
-    answers = [" is bounded and continuous on every compact set of the real line", " divides",
-               " continuous"]  # fmt: skip
+    answers = [
+        " is bounded and continuous on every compact set of the real line",
+        " divides",
+        " continuous",
+    ]
     wide = answer_loglik(model, tokenizer, contexts, answers, batch_size=2)
     narrow = answer_loglik(short, tokenizer, contexts, answers, batch_size=2)
     for column in ("n_answer_tokens", "n_answer_bytes", "n_context_tokens"):
@@ -246,8 +255,9 @@ def test_prompts_share_fixed_shots_that_are_never_scored():
     assert all(
         c.split("\n\n")[:2] == prompts["context"][0].split("\n\n")[:2] for c in prompts["context"]
     )
-    assert not any(PromptFormat().question.format(**rows.iloc[r]) in s
-                   for r in prompts["row"] for s in shots)  # fmt: skip
+    assert not any(
+        PromptFormat().question.format(**rows.iloc[r]) in s for r in prompts["row"] for s in shots
+    )
     with pytest.raises(DatasetError, match=r"dataset 'd' has 10 rows; the panel needs 12"):
         build_prompts(rows, PromptFormat(shots=2), 10, seed=0, dataset="d")
     with pytest.raises(DatasetError, match=r"use field\(s\) \['problem'\]"):
@@ -283,8 +293,10 @@ def test_panel_workflow_scores_pipeline_trained_models_against_a_score_table(
                 "trained": {"experiment": "demo", "train": source[0], "seed": source[1]}
             }
     table = tmp_path / "leaderboard.csv"
-    table.write_text("model,benchmark,score\n" + "".join(
-        f"{m},board,{i}\n{m},other,{-i}\n" for i, m in enumerate(members)))  # fmt: skip
+    table.write_text(
+        "model,benchmark,score\n"
+        + "".join(f"{m},board,{i}\n{m},other,{-i}\n" for i, m in enumerate(members))
+    )
     config["experiments"]["panel"] = {
         "kind": "panel",
         "models": list(members),
@@ -301,9 +313,11 @@ def test_panel_workflow_scores_pipeline_trained_models_against_a_score_table(
     }
     # a second panel on the same members: their scoring jobs serve both, one model load each
     config["experiments"]["panel_split"] = {
-        **config["experiments"]["panel"], "candidate": "pairs_split", "examples": 10,
+        **config["experiments"]["panel"],
+        "candidate": "pairs_split",
+        "examples": 10,
         "prompt": {"question": "statement", "answer": " {informal}"},
-    }  # fmt: skip
+    }
     configfile = write_config(config, tmp_path / "config.yaml")
     targets = [f"results/tables/{p}/panel_correlation.csv" for p in ("panel", "panel_split")]
     jobs = run_snakemake(tmp_path, configfile, targets)
@@ -344,9 +358,12 @@ def test_lm_eval_benchmarks_run_once_per_member_after_training(fixture_data, tin
     config["models"]["other"] = {"path": str(tiny_lm_dir)}
     harness = {"lm_eval": {"tasks": ["dataalign_arc_challenge"], "data_dir": str(tmp_path)}}
     config["experiments"]["panel"] = {
-        "kind": "panel", "models": ["words", "tuned", "other"], "candidate": "pairs",
-        "benchmark_scores": harness, "prompt": {"question": "{informal}", "answer": " {formal}"},
-    }  # fmt: skip
+        "kind": "panel",
+        "models": ["words", "tuned", "other"],
+        "candidate": "pairs",
+        "benchmark_scores": harness,
+        "prompt": {"question": "{informal}", "answer": " {formal}"},
+    }
     configfile = write_config(config, tmp_path / "config.yaml")
     target = "results/tables/panel/panel_correlation.csv"
     jobs = run_snakemake(tmp_path, configfile, [target], dryrun=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from helpers import (
     fixture_config,
     model_folder,
     run_snakemake,
+    snakemake_command,
     write_config,
 )
 
@@ -43,16 +43,15 @@ SBATCH_RULES = ("subset", "embed", "compress", "finetune", "pretrain", "evaluate
 def slurm_snakemake(workdir: Path, configfile: Path, *extra: str) -> subprocess.Popen:
     """`snakemake --profile profiles/slurm` as a user runs it (status polled often, for tests)."""
     command = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--profile", str(REPO / "profiles" / "slurm"),
-        "--configfile", str(configfile),
-        "--slurm-status-command", "squeue",
-        "--slurm-init-seconds-before-status-checks", "1",
-        "--seconds-between-status-checks", "2",
+        *snakemake_command(workdir, configfile, "--profile", str(REPO / "profiles" / "slurm")),
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--seconds-between-status-checks",
+        "2",
         *extra,
-    ]  # fmt: skip
+    ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -116,10 +115,15 @@ def test_requeued_training_resumes_and_out_of_memory_is_retried_with_more(
     }
     config["experiments"] = {
         "scratch": {
-            "kind": "pretrain", "model": "fresh", "train": ["prose"], "eval": ["table"],
-            "budget": 1200, "metrics": [], "training": training,
+            "kind": "pretrain",
+            "model": "fresh",
+            "train": ["prose"],
+            "eval": ["table"],
+            "budget": 1200,
+            "metrics": [],
+            "training": training,
         }
-    }  # fmt: skip
+    }
     configfile = write_config(config, tmp_path / "config.yaml")
     model, _ = load_model_and_tokenizer(
         {"name": "fresh", "entry": {"architecture": architecture, "tokenizer": "words"}},

@@ -18,6 +18,7 @@ from helpers import (
     fixture_config,
     model_folder,
     run_snakemake,
+    snakemake_command,
     validated,
     workflow_rules,
     write_config,
@@ -178,9 +179,19 @@ def test_every_model_and_the_base_model_is_evaluated(pipeline_run):
         for seed in [0] if train == "base" else [0, 1]:
             scores = pd.read_parquet(workdir / evaluation_path(config, "demo", train, seed))
             assert list(scores.columns) == [
-                "train", "eval", "seed", "n_tokens", "nll_sum", "ce", "ppl", "n_bytes",
-                "n_words", "bits_per_byte", "byte_perplexity", "word_perplexity",
-            ]  # fmt: skip
+                "train",
+                "eval",
+                "seed",
+                "n_tokens",
+                "nll_sum",
+                "ce",
+                "ppl",
+                "n_bytes",
+                "n_words",
+                "bits_per_byte",
+                "byte_perplexity",
+                "word_perplexity",
+            ]
             assert scores[["train", "seed"]].values.tolist() == [[train, seed]]
             assert (scores["ce"] == scores["nll_sum"] / scores["n_tokens"]).all()
             assert np.allclose(scores["ppl"], np.exp(scores["ce"]), rtol=1e-12)
@@ -304,9 +315,8 @@ def test_a_bad_data_file_fails_once_with_its_message_even_with_retries(
     config = fixture_config(fixture_data, tiny_lm_dir)
     config["datasets"]["pairs"]["local"]["path"] = str(truncated)
     configfile = write_config(config, tmp_path / "config.yaml")
-    command = [sys.executable, "-m", "snakemake", "resources/datasets/pairs.parquet", "--cores",
-               "1", "--retries", "3", "--snakefile", str(REPO / "Snakefile"), "--directory",
-               str(tmp_path), "--configfile", str(configfile)]  # fmt: skip
+    target = "resources/datasets/pairs.parquet"
+    command = snakemake_command(tmp_path, configfile, target, "--cores", "1", "--retries", "3")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "Trying to restart" not in output
@@ -360,8 +370,11 @@ def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     html = (workdir / "report.html").read_text()
     for metric in METRICS:
-        for name in (f"alignment_{metric}.csv", f"correlation_{metric}.csv",
-                     f"alignment_vs_performance_{metric}.png"):  # fmt: skip
+        for name in (
+            f"alignment_{metric}.csv",
+            f"correlation_{metric}.csv",
+            f"alignment_vs_performance_{metric}.png",
+        ):
             assert name in html
     assert "alignment_vs_performance_by_metric.png" in html
     assert "negative slope means better-aligned data" in html

@@ -15,6 +15,9 @@ with job_logging(snakemake.log[0]):
     write_table(adjust_across(tables), outputs.csv, outputs.markdown, outputs.latex)
     scores = pd.concat([read_parquet(p) for p in snakemake.input.evaluations], ignore_index=True)
     plot_metrics_side_by_side(
-        points, {m: headline_row(t) for m, t in tables.items()}, snakemake.params.target,
-        base_scores(scores), [outputs.png, outputs.pdf],
-    )  # fmt: skip
+        points,
+        {m: headline_row(t) for m, t in tables.items()},
+        snakemake.params.target,
+        base_scores(scores),
+        [outputs.png, outputs.pdf],
+    )

@@ -13,14 +13,21 @@ with job_logging(snakemake.log[0]):
     scores = pd.concat([read_parquet(p) for p in snakemake.input.evaluations], ignore_index=True)
     points = join_points(alignments, scores, analysis["units"])
     table = correlation_table(
-        points, analysis["target"], resamples=analysis["bootstrap"],
-        permutations=analysis["permutations"], min_train_sets=analysis["min_train_sets"],
+        points,
+        analysis["target"],
+        resamples=analysis["bootstrap"],
+        permutations=analysis["permutations"],
+        min_train_sets=analysis["min_train_sets"],
         seed=analysis["seed"],
-    )  # fmt: skip
+    )
     outputs = snakemake.output
     write_table(table, outputs.csv, outputs.markdown, outputs.latex)
     write_text(points.to_csv(index=False), outputs.points)
     plot_alignment_vs_performance(
-        points, analysis["target"], snakemake.wildcards.metric, headline_row(table),
-        base_scores(scores), [outputs.png, outputs.pdf],
-    )  # fmt: skip
+        points,
+        analysis["target"],
+        snakemake.wildcards.metric,
+        headline_row(table),
+        base_scores(scores),
+        [outputs.png, outputs.pdf],
+    )

@@ -30,11 +30,19 @@ with job_logging(snakemake.log[0]):
     wide = summary.pivot(index="model", columns="benchmark", values="score")
     benchmarks = [b for b in wide.columns if b not in (panel["candidate"], *panel["controls"])]
     benchmarks = [*panel["benchmarks"], *sorted(set(benchmarks) - set(panel["benchmarks"]))]
-    table = panel_correlations(wide, panel["candidate"], benchmarks, panel["controls"],
-                               panel["target"], panel["bootstrap"], panel["seed"])  # fmt: skip
+    table = panel_correlations(
+        wide,
+        panel["candidate"],
+        benchmarks,
+        panel["controls"],
+        panel["target"],
+        panel["bootstrap"],
+        panel["seed"],
+    )
     write_table(table, outputs.csv, outputs.markdown, outputs.latex)
-    examples = example_scores(scores[scores["dataset"] == panel["candidate"]],
-                              panel["kinds"][panel["candidate"]])  # fmt: skip
+    examples = example_scores(
+        scores[scores["dataset"] == panel["candidate"]], panel["kinds"][panel["candidate"]]
+    )
     others = summary[summary["benchmark"].isin(benchmarks)]
     signals = example_signals(examples, others, panel["flag_fdr"])
     write_text(signals.to_csv(index=False), outputs.examples)

@@ -312,14 +312,18 @@ def correlate(
     errors = (loo - y)[predicted] if predicted.any() else np.full(1, np.nan)
     p_permutation, orders = permutation_p(points, target, permutations, seed)
     result.update(
-        slope=slope, intercept=np.nan if within else y.mean() - slope * x.mean(),
+        slope=slope,
+        intercept=np.nan if within else y.mean() - slope * x.mean(),
         r2=np.corrcoef(dx, dy)[0, 1] ** 2 if np.ptp(dy) else 0.0,
-        pearson=stats.pearsonr(dx, dy)[0], spearman=stats.spearmanr(dx, dy)[0],
-        kendall=stats.kendalltau(dx, dy)[0], p_permutation=p_permutation,
+        pearson=stats.pearsonr(dx, dy)[0],
+        spearman=stats.spearmanr(dx, dy)[0],
+        kendall=stats.kendalltau(dx, dy)[0],
+        p_permutation=p_permutation,
         p_permutation_min=1 / orders if orders else np.nan,
-        loo_mae=np.mean(np.abs(errors)), loo_rmse=np.sqrt(np.mean(errors**2)),
+        loo_mae=np.mean(np.abs(errors)),
+        loo_rmse=np.sqrt(np.mean(errors**2)),
         loo_train_sets=len(np.unique(units[predicted])),
-    )  # fmt: skip
+    )
     if result["loo_train_sets"] < n_units:
         result["note"] = f"leave-out predicted {result['loo_train_sets']} of {n_units} train sets"
     if n_units < min_train_sets:
@@ -330,11 +334,15 @@ def correlate(
     low, high = wild_cluster_ci(x, y, z, units, slope, slope_se, seed)
     r2_low, r2_high = unit_bootstrap_r2(x, y, units, resamples, seed, evals if within else None)
     result.update(
-        slope_se=slope_se, slope_df=slope_df, slope_ci_low=low, slope_ci_high=high,
+        slope_se=slope_se,
+        slope_df=slope_df,
+        slope_ci_low=low,
+        slope_ci_high=high,
         p_value=wild_cluster_p(x, y, z, units, 0.0, seed),
         p_cr2=2 * stats.t.sf(abs(slope / slope_se), slope_df) if slope_se > 0 else np.nan,
-        r2_ci_low=r2_low, r2_ci_high=r2_high,
-    )  # fmt: skip
+        r2_ci_low=r2_low,
+        r2_ci_high=r2_high,
+    )
     return _floats(result)
 
 
@@ -343,11 +351,30 @@ def _floats(result: dict[str, float | str]) -> dict[str, float | str]:
 
 
 COLUMNS = [
-    "eval", "n_points", "n_train_sets", "slope", "slope_se", "slope_df", "slope_ci_low",
-    "slope_ci_high", "intercept", "r2", "r2_ci_low", "r2_ci_high", "p_value", "p_cr2",
-    "p_permutation", "p_permutation_min", "pearson", "spearman", "kendall", "loo_mae",
-    "loo_rmse", "loo_train_sets", "note",
-]  # fmt: skip
+    "eval",
+    "n_points",
+    "n_train_sets",
+    "slope",
+    "slope_se",
+    "slope_df",
+    "slope_ci_low",
+    "slope_ci_high",
+    "intercept",
+    "r2",
+    "r2_ci_low",
+    "r2_ci_high",
+    "p_value",
+    "p_cr2",
+    "p_permutation",
+    "p_permutation_min",
+    "pearson",
+    "spearman",
+    "kendall",
+    "loo_mae",
+    "loo_rmse",
+    "loo_train_sets",
+    "note",
+]
 
 
 def correlation_table(points: pd.DataFrame, target: str, **settings: int) -> pd.DataFrame:

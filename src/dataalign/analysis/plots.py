@@ -96,12 +96,24 @@ def _draw_panel(
 
     for name, group in points.groupby("eval"):
         sns.regplot(
-            data=group, x="alignment", y=target, ax=axes, color=palette[name], ci=None,
-            label=name, scatter_kws={"s": 30, "alpha": 0.8}, line_kws={"linewidth": 1.5},
-        )  # fmt: skip
+            data=group,
+            x="alignment",
+            y=target,
+            ax=axes,
+            color=palette[name],
+            ci=None,
+            label=name,
+            scatter_kws={"s": 30, "alpha": 0.8},
+            line_kws={"linewidth": 1.5},
+        )
         for train, cluster in group.groupby("train"):
-            axes.annotate(train, (cluster["alignment"].mean(), cluster[target].mean()),
-                          fontsize=7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+            axes.annotate(
+                train,
+                (cluster["alignment"].mean(), cluster[target].mean()),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
         if base is not None and name in set(base["eval"]):
             level = base.loc[base["eval"] == name, target].mean()
             axes.axhline(level, color=palette[name], linestyle=":", label=f"{name}: base model")
@@ -144,8 +156,9 @@ def plot_panel(
         x, y = joined[candidate].to_numpy(float), joined[name].to_numpy(float)
         axes.scatter(x, y, s=30)
         for model, (px, py) in zip(joined.index, zip(x, y, strict=True), strict=True):
-            axes.annotate(str(model), (px, py), fontsize=7, xytext=(3, 3),
-                          textcoords="offset points")  # fmt: skip
+            axes.annotate(
+                str(model), (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
         grid = np.linspace(x.min(), x.max(), 200)
         curve = fit_curve(x, y, fit, grid) if len(x) >= 3 and np.ptp(y) > 0 else None
         if curve is not None:
@@ -154,8 +167,9 @@ def plot_panel(
         row = rows.loc[name]
         r2 = ", ".join(f"{f} {row[f'{f}_r2']:.2f}" for f in FITS)
         partial = "" if np.isnan(row["partial_tau"]) else f", partial τ {row['partial_tau']:.2f}"
-        axes.set_title(f"{name} ({row['role']}): τ {row['kendall_tau']:.2f}{partial}\nr²: {r2}",
-                       fontsize=8)  # fmt: skip
+        axes.set_title(
+            f"{name} ({row['role']}): τ {row['kendall_tau']:.2f}{partial}\nr²: {r2}", fontsize=8
+        )
         axes.set_xlabel(
             f"{candidate}: {SCORES.get(kinds[candidate], kinds[candidate])}", fontsize=8
         )
@@ -169,9 +183,11 @@ def plot_selection(table: pd.DataFrame, target: str, paths: Sequence[str | Path]
     plt, _ = _pyplot()
     names = list(dict.fromkeys(table["eval"]))
     figure, panels = plt.subplots(
-        1, len(names), figsize=(5.2 * len(names), 0.45 * table["strategy"].nunique() + 1.6),
+        1,
+        len(names),
+        figsize=(5.2 * len(names), 0.45 * table["strategy"].nunique() + 1.6),
         squeeze=False,
-    )  # fmt: skip
+    )
     for axes, name in zip(panels[0], names, strict=True):
         rows = table[(table["eval"] == name) & (table["seeds"] > 1)].iloc[::-1]
         low, high = rows[f"{target}_ci_low"], rows[f"{target}_ci_high"]

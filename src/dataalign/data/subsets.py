@@ -170,13 +170,20 @@ def plan_subset(parts: Sequence[Part], tokenizer, budget: int | None, seed: int 
                 "%s: draw %d holds %d of its %d tokens (%.0f%% short): the next example in the "
                 "shuffle did not fit. Its model is trained on fewer tokens than the others; a "
                 "larger budget or shorter examples (e.g. format: split) make draws fuller.",
-                part.name, seed, draws[-1].n_tokens, share,
+                part.name,
+                seed,
+                draws[-1].n_tokens,
+                share,
                 100 * (1 - draws[-1].n_tokens / share),
-            )  # fmt: skip
+            )
         log.info(
             "%s: %d examples, %d tokens (budget %s; %d examples in the source)",
-            part.name, len(positions), draws[-1].n_tokens, share or "all", len(n_tokens),
-        )  # fmt: skip
+            part.name,
+            len(positions),
+            draws[-1].n_tokens,
+            share or "all",
+            len(n_tokens),
+        )
     return draws
 
 

@@ -44,8 +44,9 @@ def task_configs(tasks: Sequence[str], data_dir: str | None) -> list[str | dict[
                 f"lm-eval task {task!r}: no file matches {absent}. Fix: set lm_eval.data_dir "
                 f"to the folder holding {sorted(files.values())} (e.g. ../shared/data)."
             )
-        configs.append({**config, "dataset_kwargs": {**config["dataset_kwargs"],
-                                                     "data_files": resolved}})  # fmt: skip
+        configs.append(
+            {**config, "dataset_kwargs": {**config["dataset_kwargs"], "data_files": resolved}}
+        )
     return configs
 
 
@@ -59,8 +60,12 @@ def run_harness(model, tokenizer, settings: Mapping[str, Any], seed: int = 0) ->
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings["batch_size"],
-              device=str(next(model.parameters()).device))  # fmt: skip
+    lm = HFLM(
+        pretrained=model,
+        tokenizer=tokenizer,
+        batch_size=settings["batch_size"],
+        device=str(next(model.parameters()).device),
+    )
     manager = TaskManager(include_path=settings.get("include_path"))
     results = simple_evaluate(
         model=lm,
@@ -75,8 +80,11 @@ def run_harness(model, tokenizer, settings: Mapping[str, Any], seed: int = 0) ->
         torch_random_seed=seed,
         fewshot_random_seed=seed,
     )
-    return {"results": results["results"], "higher_is_better": results["higher_is_better"],
-            "n_samples": results.get("n-samples", {})}  # fmt: skip
+    return {
+        "results": results["results"],
+        "higher_is_better": results["higher_is_better"],
+        "n_samples": results.get("n-samples", {}),
+    }
 
 
 def harness_scores(
@@ -97,6 +105,13 @@ def harness_scores(
             )
         higher = results["higher_is_better"].get(task, {}).get(key.split(",")[0], True)
         value = float(values[key])
-        rows.append({"model": model, "benchmark": task, "kind": key, "value": value,
-                     "score": value if higher else -value})  # fmt: skip
+        rows.append(
+            {
+                "model": model,
+                "benchmark": task,
+                "kind": key,
+                "value": value,
+                "score": value if higher else -value,
+            }
+        )
     return pd.DataFrame(rows)

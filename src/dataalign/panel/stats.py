@@ -159,11 +159,14 @@ def panel_correlations(
     picks = np.vstack([np.arange(n_models), rng.integers(0, n_models, (resamples, n_models))])
     x = x_all[picks]
     taus = np.column_stack([kendall_rows(x, wide[name].to_numpy(float)[picks]) for name in others])
-    partials = np.column_stack([
-        partial_rows(x, wide[name].to_numpy(float)[picks], z_all[picks])
-        if z_all is not None and name in benchmarks else np.full(len(picks), np.nan)
-        for name in others
-    ])  # fmt: skip
+    partials = np.column_stack(
+        [
+            partial_rows(x, wide[name].to_numpy(float)[picks], z_all[picks])
+            if z_all is not None and name in benchmarks
+            else np.full(len(picks), np.nan)
+            for name in others
+        ]
+    )
     bootstrap = n_models >= MIN_MEMBERS
     t = others.index(target)
     rows = []
@@ -174,10 +177,15 @@ def panel_correlations(
         rho, rho_p = stats.spearmanr(x_all, y) if tested else (np.nan, np.nan)
         role = "target" if name == target else "control" if name in controls else "benchmark"
         row = {
-            "benchmark": name, "role": role, "n_models": n_models, "kendall_tau": taus[0, j],
-            "kendall_p": tau_p, "spearman_rho": rho, "spearman_p": rho_p,
+            "benchmark": name,
+            "role": role,
+            "n_models": n_models,
+            "kendall_tau": taus[0, j],
+            "kendall_p": tau_p,
+            "spearman_rho": rho,
+            "spearman_p": rho_p,
             "partial_tau": partials[0, j],
-        }  # fmt: skip
+        }
         notes: list[str] = []
         statistics = {"partial_tau": (partials[0, j], partials[1:, j])}
         if name != target:
@@ -202,17 +210,35 @@ def panel_correlations(
     holm = adjusted(table[family].to_numpy(float).ravel()).reshape(len(table), len(family))
     for k, column in enumerate(family):
         table.insert(table.columns.get_loc(column) + 1, f"{column}_holm", holm[:, k])
-    table.insert(table.columns.get_loc("spearman_p") + 1, "spearman_p_holm",
-                 adjusted(table["spearman_p"]))  # fmt: skip
+    table.insert(
+        table.columns.get_loc("spearman_p") + 1, "spearman_p_holm", adjusted(table["spearman_p"])
+    )
     return table
 
 
 TABLE_COLUMNS = [
-    "benchmark", "role", "n_models", "kendall_tau", "kendall_p", "spearman_rho", "spearman_p",
-    "partial_tau", "partial_tau_ci_low", "partial_tau_ci_high", "partial_tau_p", "tau_diff",
-    "tau_diff_ci_low", "tau_diff_ci_high", "tau_diff_p", "partial_diff", "partial_diff_ci_low",
-    "partial_diff_ci_high", "partial_diff_p", *(f"{fit}_r2" for fit in FITS), "note",
-]  # fmt: skip
+    "benchmark",
+    "role",
+    "n_models",
+    "kendall_tau",
+    "kendall_p",
+    "spearman_rho",
+    "spearman_p",
+    "partial_tau",
+    "partial_tau_ci_low",
+    "partial_tau_ci_high",
+    "partial_tau_p",
+    "tau_diff",
+    "tau_diff_ci_low",
+    "tau_diff_ci_high",
+    "tau_diff_p",
+    "partial_diff",
+    "partial_diff_ci_low",
+    "partial_diff_ci_high",
+    "partial_diff_p",
+    *(f"{fit}_r2" for fit in FITS),
+    "note",
+]
 
 
 def example_signal(examples: pd.DataFrame, scores: pd.Series, fdr: float = 0.05) -> pd.DataFrame:

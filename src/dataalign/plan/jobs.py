@@ -123,10 +123,13 @@ def panel_scorings(config: Config) -> dict[str, PanelScoring]:
     """One scoring job per panel member, by model name, over the union of the requests of its
     panels and of the panel-reading strategies (perplexity correlations) it sits on."""
     asked = [
-        (config["experiments"][name]["models"], panel_requests(config, name),
-         config["experiments"][name]["batch_size"])
+        (
+            config["experiments"][name]["models"],
+            panel_requests(config, name),
+            config["experiments"][name]["batch_size"],
+        )
         for name in experiments_of_kind(config, "panel")
-    ]  # fmt: skip
+    ]
     for selection in selections(config).values():
         entry = config["experiments"][selection.experiment]["strategies"][selection.strategy]
         if strategy(selection.method).panel:

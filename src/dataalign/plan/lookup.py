@@ -162,10 +162,11 @@ def row_source(config: Config, dataset: str) -> str:
     weights = datasets[dataset].get("mixture") or {dataset: 1}
     total = sum(weights.values())
     parts = {
-        json.dumps({k: v for k, v in download_spec(config, part).items() if k in SOURCES}):
-        round(weight / total, 12)
+        json.dumps({k: v for k, v in download_spec(config, part).items() if k in SOURCES}): round(
+            weight / total, 12
+        )
         for part, weight in weights.items()
-    }  # fmt: skip
+    }
     return json.dumps(sorted(parts.items()))
 
 

@@ -103,8 +103,10 @@ def scan_pool(pool: Pool, tokenizer, held_out: set[int]) -> pd.DataFrame:
     index["dataset"] = index["dataset"].astype("category")
     log.info(
         "pool: %d examples, %d tokens; %d excluded as target or benchmark examples",
-        len(index), index["n_tokens"].sum(), index["excluded"].sum(),
-    )  # fmt: skip
+        len(index),
+        index["n_tokens"].sum(),
+        index["excluded"].sum(),
+    )
     return index
 
 

@@ -93,8 +93,12 @@ def perplexity(
         log.warning("context %d exceeds the model's %d positions; using %d", context, limit, limit)
     context = min(context or context_length(model) or 1024, limit)
     if stride is not None and stride >= context:
-        log.warning("stride %d is not below the context of %d; using %d", stride, context,
-                    max(context // 2, 1))  # fmt: skip
+        log.warning(
+            "stride %d is not below the context of %d; using %d",
+            stride,
+            context,
+            max(context // 2, 1),
+        )
         stride = None
     stride = stride or max(context // 2, 1)
     encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
@@ -108,12 +112,16 @@ def perplexity(
     n_words = sum(count_words(text) for text in texts)
     ce = nll_sum / n_tokens
     return {
-        "n_tokens": n_tokens, "nll_sum": nll_sum, "ce": ce, "ppl": math.exp(ce),
-        "n_bytes": n_bytes, "n_words": n_words,
+        "n_tokens": n_tokens,
+        "nll_sum": nll_sum,
+        "ce": ce,
+        "ppl": math.exp(ce),
+        "n_bytes": n_bytes,
+        "n_words": n_words,
         "bits_per_byte": nll_sum / (n_bytes * math.log(2)),
         "byte_perplexity": math.exp(nll_sum / n_bytes),
         "word_perplexity": math.exp(nll_sum / n_words),
-    }  # fmt: skip
+    }
 
 
 def window_nll(model, tokenizer, work: list[Window], batch_size: int, desc: str) -> list[float]:

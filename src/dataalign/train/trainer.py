@@ -74,8 +74,11 @@ def check_memory(model, options: TrainOptions, mem_mb: int | None, name: str = "
         check_device_memory(name, need * 2**20, device)
         params = sum(p.numel() for p in model.parameters())
         need = PROCESS_OVERHEAD_MB + int(8 * params / 2**20)
-    log.info("memory: the job has %s MB, training needs at least %d MB (data memory-mapped)",
-             mem_mb, need)  # fmt: skip
+    log.info(
+        "memory: the job has %s MB, training needs at least %d MB (data memory-mapped)",
+        mem_mb,
+        need,
+    )
     if mem_mb is not None and mem_mb < need:
         raise NotEnoughMemory(
             f"training needs at least {need} MB but the job has mem_mb={mem_mb}. Fix: raise the "
@@ -275,8 +278,11 @@ def train_causal_lm(
         log.info("resuming from checkpoint %s (step %s)", last, last.rsplit("-", 1)[-1])
     log.info(
         "training on %d tokens in %d blocks of %d; fp32 master weights, %s compute",
-        blocks.n_tokens, len(blocks), seq_len, str(autocast).removeprefix("torch."),
-    )  # fmt: skip
+        blocks.n_tokens,
+        len(blocks),
+        seq_len,
+        str(autocast).removeprefix("torch."),
+    )
     stop_signals = (signal.SIGTERM, signal.SIGUSR1)
     previous = {number: signal.getsignal(number) for number in stop_signals}
     for number in stop_signals:
