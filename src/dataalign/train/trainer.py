@@ -14,6 +14,8 @@ import logging
 import math
 import shutil
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
+from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
 
 from dataalign.errors import DataAlignError
 from dataalign.io import file_digest
@@ -200,53 +203,56 @@ def check_master_weights(model) -> None:
         )
 
 
-def train_causal_lm(
-    model,
-    tokenizer,
-    tokens: np.ndarray,
-    options: TrainOptions,
-    output_dir: str | Path,
-    checkpoint_dir: str | Path,
-) -> pd.DataFrame:
-    """Train `model` on packed `tokens`, save it to `output_dir` (safetensors, fp32) and return
-    the loss log. Resumes from the newest checkpoint in `checkpoint_dir`, removed after success.
-    """
-    from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
-    from transformers.trainer_utils import get_last_checkpoint
+class StopOnSignal(TrainerCallback):
+    """SIGTERM (requeue, preemption) or SIGUSR1 (time limit ahead): checkpoint, then stop."""
 
-    class StopOnSignal(TrainerCallback):
-        """SIGTERM (requeue, preemption) or SIGUSR1 (time limit ahead): checkpoint, then stop."""
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
-        received: int | None = None
+    def __init__(self) -> None:
+        self.received: int | None = None
 
-        def on_step_end(self, args, state, control, **kwargs):
-            if self.received is not None:
-                control.should_save = control.should_training_stop = True
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.received is not None:
+            control.should_save = control.should_training_stop = True
 
-    class DivergenceGuard(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                raise TrainingDiverged(
-                    f"training loss became {loss} at step {state.global_step}. Fix: lower the "
-                    "learning rate (training.lr), check the data for empty or garbled text, or "
-                    "use fp32."
-                )
+    @contextmanager
+    def listening(self) -> Iterator[None]:
+        """Record a stop signal while training runs; restore the previous handlers after."""
+        previous = {number: signal.getsignal(number) for number in self.SIGNALS}
+        for number in self.SIGNALS:
+            signal.signal(number, lambda received, frame: setattr(self, "received", received))
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
-    seq_len = clamp_seq_len(model, options.seq_len)
-    blocks = PackedBlocks(tokens, seq_len, tokenizer.pad_token_id)
-    check_master_weights(model)
-    cuda = torch.cuda.is_available() and next(model.parameters()).is_cuda
-    autocast = compute_dtype(options.precision, "cuda" if cuda else "cpu")
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    args = TrainingArguments(
+
+class DivergenceGuard(TrainerCallback):
+    """A non-finite loss ends the run with its step and the fix, instead of training on NaNs."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"training loss became {loss} at step {state.global_step}. Fix: lower the "
+                "learning rate (training.lr), check the data for empty or garbled text, or "
+                "use fp32."
+            )
+
+
+def training_arguments(
+    options: TrainOptions, checkpoint_dir: str | Path, n_blocks: int, cuda: bool, autocast
+) -> TrainingArguments:
+    """The Trainer's arguments: the options, a checkpoint every `save_steps`, the precision's
+    autocast (fp16 with a loss scaler), data loading that pays on a GPU."""
+    return TrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=options.epochs,
         max_steps=options.max_steps,
         learning_rate=options.lr,
         lr_scheduler_type=options.schedule,
-        warmup_steps=options.warmup_steps(len(blocks)),
+        warmup_steps=options.warmup_steps(n_blocks),
         weight_decay=options.weight_decay,
         per_device_train_batch_size=options.batch_size,
         gradient_accumulation_steps=options.grad_accum,
@@ -259,16 +265,38 @@ def train_causal_lm(
         seed=options.seed,
         data_seed=options.seed,
         bf16=autocast == torch.bfloat16,
-        fp16=autocast == torch.float16,  # with a loss scaler
+        fp16=autocast == torch.float16,
         use_cpu=not cuda,
         report_to=[],
         dataloader_num_workers=2 if cuda else 0,  # workers and pinned memory only pay on a GPU
         dataloader_pin_memory=cuda,
     )
+
+
+def train_causal_lm(
+    model,
+    tokenizer,
+    tokens: np.ndarray,
+    options: TrainOptions,
+    output_dir: str | Path,
+    checkpoint_dir: str | Path,
+) -> pd.DataFrame:
+    """Train `model` on packed `tokens`, save it to `output_dir` (safetensors, fp32) and return
+    the loss log. Resumes from the newest checkpoint in `checkpoint_dir`, removed after success.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    seq_len = clamp_seq_len(model, options.seq_len)
+    blocks = PackedBlocks(tokens, seq_len, tokenizer.pad_token_id)
+    check_master_weights(model)
+    cuda = torch.cuda.is_available() and next(model.parameters()).is_cuda
+    autocast = compute_dtype(options.precision, "cuda" if cuda else "cpu")
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     stopper = StopOnSignal()
     trainer = Trainer(
         model=model,
-        args=args,
+        args=training_arguments(options, checkpoint_dir, len(blocks), cuda, autocast),
         train_dataset=blocks,
         data_collator=default_data_collator,
         callbacks=[DivergenceGuard(), stopper],
@@ -283,15 +311,8 @@ def train_causal_lm(
         seq_len,
         str(autocast).removeprefix("torch."),
     )
-    stop_signals = (signal.SIGTERM, signal.SIGUSR1)
-    previous = {number: signal.getsignal(number) for number in stop_signals}
-    for number in stop_signals:
-        signal.signal(number, lambda received, frame: setattr(stopper, "received", received))
-    try:
+    with stopper.listening():
         trainer.train(resume_from_checkpoint=last)
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
     if stopper.received is not None:
         raise TrainingInterrupted(
             f"stopped by {signal.Signals(stopper.received).name} at step "
