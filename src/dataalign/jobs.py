@@ -14,9 +14,10 @@ import resource
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from dataalign.errors import DataAlignError
 
@@ -71,3 +72,11 @@ def measured() -> Iterator[dict[str, float]]:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         usage["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
+def prefixed(inputs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """A job's named inputs whose names start with `prefix` (e.g. `rows_`), by the rest of the
+    name: the workflow names each dataset's rows `rows_{dataset}`."""
+    return {
+        key.removeprefix(prefix): value for key, value in inputs.items() if key.startswith(prefix)
+    }
