@@ -1,0 +1,78 @@
+"""The two jobs of a panel, as the workflow runs them: one member scores every request of every
+panel it sits on (one model load), then each panel's tables compare the members' rankings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from dataalign.io import read_parquet
+from dataalign.models import compute_dtype, load_model_and_tokenizer
+from dataalign.panel.harness import harness_scores
+from dataalign.panel.scoring import (
+    PromptFormat,
+    answer_loglik,
+    build_prompts,
+    example_scores,
+    read_benchmark_scores,
+    summarise_scores,
+)
+from dataalign.panel.stats import example_signals, panel_correlations
+
+COUNTS = ["answer_tokens", "answer_bytes", "examples", "windowed", "context_cut"]
+
+
+def score_member(params: Mapping[str, Any], name: str, rows: Mapping[str, str]) -> pd.DataFrame:
+    """One member's summed answer log-likelihood per example of every request, labelled by
+    model, dataset, request digest and row."""
+    model, tokenizer = load_model_and_tokenizer(
+        params["model"], params["tokenizer"], dtype=compute_dtype(params["precision"])
+    )
+    frames = []
+    for request in params["requests"]:
+        dataset = request["dataset"]
+        prompt = PromptFormat(**request["prompt"])
+        prompts = build_prompts(
+            read_parquet(rows[dataset]), prompt, request["examples"], request["seed"], dataset
+        )
+        scores = answer_loglik(
+            model, tokenizer, prompts["context"], prompts["continuation"], params["batch_size"]
+        )
+        labels = {"model": name, "dataset": dataset, "request": request["request"]}
+        for position, (column, value) in enumerate({**labels, "row": prompts["row"]}.items()):
+            scores.insert(position, column, value)
+        scores["answer"] = prompts["continuation"]
+        frames.append(scores)
+    return pd.concat(frames, ignore_index=True)
+
+
+def panel_tables(
+    panel: Mapping[str, Any],
+    scores: pd.DataFrame,
+    harness: Sequence[str],
+    benchmark_scores: str | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A panel's score per member and benchmark (`summary`), the correlation table and the
+    example-level signals. `scores`: this panel's rows of the members' scores; `harness`: one
+    lm-eval result per member in panel order (or none); `benchmark_scores`: a user's table."""
+    summary = [summarise_scores(scores, panel["kinds"])]
+    for path, model in zip(harness, panel["models"] if harness else [], strict=True):
+        with open(path) as results:
+            summary.append(harness_scores(json.load(results), model, panel["metrics"]))
+    if benchmark_scores:
+        summary.append(read_benchmark_scores(benchmark_scores, panel["models"]))
+    summary = pd.concat(summary, ignore_index=True)
+    summary[COUNTS] = summary[COUNTS].astype("Int64")  # empty, not NaN, for lm-eval and CSV rows
+    wide = summary.pivot(index="model", columns="benchmark", values="score")
+    candidate, controls = panel["candidate"], panel["controls"]
+    others = sorted(set(wide.columns) - {candidate, *controls} - set(panel["benchmarks"]))
+    benchmarks = [*panel["benchmarks"], *others]
+    table = panel_correlations(
+        wide, candidate, benchmarks, controls, panel["target"], panel["bootstrap"], panel["seed"]
+    )
+    examples = example_scores(scores[scores["dataset"] == candidate], panel["kinds"][candidate])
+    compared = summary[summary["benchmark"].isin(benchmarks)]
+    return summary, table, example_signals(examples, compared, panel["flag_fdr"])
