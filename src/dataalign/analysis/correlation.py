@@ -9,7 +9,7 @@ a true null 12-20% of the time, so every test here is calibrated at that size:
   six-point weights, all 6^G weight patterns enumerated for G <= 5 train sets), the CI by
   inverting that test; its SE is CR2 (bias-reduced linearisation) with Bell-McCaffrey degrees
   of freedom beside it. At 5-7 train sets x 2 draws the WCR p rejects 4-6% of true nulls
-  (`tests/test_calibration.py`), CR2-BM 2.5-3.5% (conservative), CR1 13-17%;
+  (`tests/unit/test_calibration.py`), CR2-BM 2.5-3.5% (conservative), CR1 13-17%;
 - the permutation p shuffles alignment across train sets (exact over all n! orders);
 - the r² interval resamples train sets with all their points: descriptive, not a test (at a
   true r² of 0 its lower bound is above 0);
