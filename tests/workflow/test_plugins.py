@@ -75,7 +75,7 @@ def test_a_toy_metric_and_strategy_are_planned_without_other_edits(
     jobs = run_snakemake(tmp_path, write_config(config, tmp_path / "c.yaml"), dryrun=True)
     by_rule = pd.DataFrame([{"rule": j.rule, **j.wildcards} for j in jobs])
     # a CPU metric embeds in the CPU rule, aligns and gets its tables like any other
-    assert set(by_rule.query("rule == 'compress'")["metric"]) == {"gzip", "toy_length"}
+    assert set(by_rule.query("rule == 'featurize'")["metric"]) == {"gzip", "toy_length"}
     assert "toy_length" in set(by_rule.query("rule == 'correlate'")["metric"])
     # the strategy scores the pool once on CPU and chooses once per seed
     assert set(by_rule.query("rule == 'score_pool'")["strategy"]) == {"random", "toy_short"}

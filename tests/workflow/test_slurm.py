@@ -37,7 +37,7 @@ pytestmark = [
         not slurm_is_up(), reason="no local Slurm; run tests/slurm/start-local-slurm"
     ),
 ]
-SBATCH_RULES = ("subset", "embed", "compress", "finetune", "pretrain", "evaluate")
+SBATCH_RULES = ("subset", "embed", "featurize", "finetune", "pretrain", "evaluate")
 
 
 def slurm_snakemake(workdir: Path, configfile: Path, *extra: str) -> subprocess.Popen:

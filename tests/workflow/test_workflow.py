@@ -28,7 +28,7 @@ from dataalign.analysis.correlation import cr2_slope, wild_cluster_p
 
 METRICS = ("task2vec", "gzip", "ngram")
 # GZIP compresses and n-gram hashes on CPU; models embed on GPU
-EMBED = {"task2vec": "embed", "gzip": "compress", "ngram": "compress"}
+EMBED = {"task2vec": "embed", "gzip": "featurize", "ngram": "featurize"}
 BY_METRIC = ("compare_metrics", "results/tables/demo/correlations.csv")
 
 

@@ -25,15 +25,15 @@ rule embed:
         "../scripts/embed.py"
 
 
-use rule embed as compress with:
+use rule embed as featurize with:
     output:
         embedding=paths.EMBEDDING,
     wildcard_constraints:
         metric=one_of(PLAN.metrics_on(gpu=False)),
     log:
-        paths.log("compress", paths.EMBEDDING_KEY),
+        paths.log("featurize", paths.EMBEDDING_KEY),
     benchmark:
-        paths.benchmark("compress", paths.EMBEDDING_KEY)
+        paths.benchmark("featurize", paths.EMBEDDING_KEY)
     threads: 1
     resources:
         mem_mb=4000,
