@@ -51,9 +51,9 @@ def parameter_estimate(entry: Mapping[str, Any]) -> float | None:
     return weights / 4 if weights else None  # saved by this pipeline: fp32
 
 
-def training_tokens(options: Mapping[str, Any], budget: int | str) -> float | None:
+def training_tokens(options: Mapping[str, Any], budget: int | None) -> float | None:
     """Tokens a training run processes: its steps' batches, else its budget times its epochs
-    (None for a subset of unknown size, `all`)."""
+    (None for a subset of unknown size, a whole dataset)."""
     if options["max_steps"] > 0:
         return (
             options["max_steps"]
@@ -61,7 +61,7 @@ def training_tokens(options: Mapping[str, Any], budget: int | str) -> float | No
             * options["seq_len"]
             * options["grad_accum"]
         )
-    return None if budget == "all" else budget * options["epochs"]
+    return None if budget is None else budget * options["epochs"]
 
 
 def job_resources(

@@ -69,7 +69,7 @@ wildcard_constraints:
     eval=r"[A-Za-z0-9.\-]+(_[A-Za-z0-9.\-]+)*",
     exp=r"[A-Za-z0-9_.\-]+",
     tokenizer=r"[A-Za-z0-9_.\-]+",
-    budget=r"[0-9]+|all",
+    budget=f"[0-9]+|{paths.ALL}",
     seed=r"[0-9]+",
     metric=one_of(PLAN.metrics_on(gpu=True) + PLAN.metrics_on(gpu=False)),
     model=r"[A-Za-z0-9_.\-]+",

@@ -3,6 +3,7 @@
 from dataalign.data.subsets import Part, write_subset
 from dataalign.jobs import job_logging
 from dataalign.models import ModelSpec, load_tokenizer
+from dataalign.plan.records import budget_tokens
 
 with job_logging(snakemake.log[0]):
     parts = [
@@ -11,7 +12,7 @@ with job_logging(snakemake.log[0]):
     tokenizer = load_tokenizer(
         ModelSpec.from_config(snakemake.wildcards.tokenizer, snakemake.params.tokenizer)
     )
-    budget = None if snakemake.wildcards.budget == "all" else int(snakemake.wildcards.budget)
+    budget = budget_tokens(snakemake.wildcards.budget)
     write_subset(
         parts,
         tokenizer,

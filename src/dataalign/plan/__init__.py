@@ -25,6 +25,7 @@ from dataalign.plan.jobs import (
     panel_scorings,
     selection_panels,
     selections,
+    trained_member,
     training_runs,
 )
 from dataalign.plan.lookup import (
@@ -164,11 +165,8 @@ class Plan:
 
     def trained_weights(self, wildcards: Any) -> dict[str, str]:
         """A panel member this pipeline trains: its weights, so jobs that load it run after."""
-        trained = self.config["models"][wildcards.model].get("trained")
-        if not trained:
-            return {}
-        run = self._trained_member(trained)
-        return {"weights": run.weights}
+        run = trained_member(self.config, wildcards.model)
+        return {"weights": run.weights} if run else {}
 
     def panel_scoring_inputs(self, wildcards: Any) -> dict[str, str]:
         """Rows of every dataset the member scores, and a trained member's weights."""
@@ -219,21 +217,20 @@ class Plan:
 
     def training_workload(self, wildcards: Any) -> Workload:
         run = self.trainings[wildcards.run]
-        tokens = training_tokens(run.params["options"], run.subset.budget)
+        tokens = training_tokens(run.params["options"], run.subset.budget_tokens)
         return Workload(run.params["model"]["entry"], tokens, training=True)
 
     def evaluation_workload(self, wildcards: Any) -> Workload:
         evaluation = self.evaluation(wildcards)
         base = self.trainings.get(evaluation.run)
         entry = base.params["model"]["entry"] if base else evaluation.params["model"]["entry"]
-        budget = evaluation.subset.budget
-        return Workload(entry, None if budget == "all" else budget)
+        return Workload(entry, evaluation.subset.budget_tokens)
 
     def member_workload(self, wildcards: Any) -> Workload:
-        trained = self.config["models"][wildcards.model].get("trained")
-        if trained:
-            return Workload(self._trained_member(trained).params["model"]["entry"])
-        return Workload(self.config["models"][wildcards.model])
+        run = trained_member(self.config, wildcards.model)
+        return Workload(
+            run.params["model"]["entry"] if run else self.config["models"][wildcards.model]
+        )
 
     def embed_workload(self, wildcards: Any) -> Workload:
         return _model_workload(embed_settings(self.config, wildcards.metric))
@@ -241,11 +238,6 @@ class Plan:
     def pool_embed_workload(self, wildcards: Any) -> Workload:
         settings = selection_params(self.config, wildcards.exp, wildcards.strategy)["settings"]
         return _model_workload(settings)
-
-    def _trained_member(self, trained: dict[str, Any]):
-        from dataalign.plan.jobs import trained_model
-
-        return trained_model(self.config, trained["experiment"], trained["train"], trained["seed"])
 
 
 def _model_workload(settings: dict[str, Any]) -> Workload:

@@ -89,6 +89,14 @@ def evaluation_runs(config: Config) -> dict[str, Evaluation]:
     return runs
 
 
+def trained_member(config: Config, name: str) -> TrainedModel | None:
+    """The model a `trained:` entry names (an experiment's train set and seed), else None."""
+    trained = config["models"][name].get("trained")
+    if trained is None:
+        return None
+    return trained_model(config, trained["experiment"], trained["train"], trained["seed"])
+
+
 def panel_model(config: Config, name: str) -> dict[str, dict[str, Any]]:
     """A panel member and its tokenizer as jobs load them.
 
@@ -96,9 +104,9 @@ def panel_model(config: Config, name: str) -> dict[str, dict[str, Any]]:
     architecture borrows the tokenizer it names.
     """
     entry = dict(config["models"][name])
-    trained = entry.pop("trained", None)
-    if trained is not None:
-        run = trained_model(config, trained["experiment"], trained["train"], trained["seed"])
+    run = trained_member(config, name)
+    if run is not None:
+        del entry["trained"]
         entry["path"] = run.folder
     model = {"name": name, "entry": entry}
     owner = tokenizer_owner(config, name)

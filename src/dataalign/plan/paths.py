@@ -13,6 +13,7 @@ from typing import Any
 ROWS = "resources/datasets/{ds}.parquet"
 
 SUBSET_KEY = "{tokenizer}/{ds}/{budget}-{seed}"
+ALL = "all"  # the budget of a subset holding a whole dataset
 SUBSET = f"results/subsets/{SUBSET_KEY}.parquet"
 SUBSET_TOKENS = f"results/subsets/{SUBSET_KEY}.tokens.npy"
 CHOICE = f"results/subsets/{SUBSET_KEY}.choice.json"  # a selected subset's report

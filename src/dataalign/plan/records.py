@@ -16,6 +16,11 @@ def content_digest(value: Any) -> str:
     return hashlib.sha256(encoded).hexdigest()[:10]
 
 
+def budget_tokens(budget: int | str) -> int | None:
+    """A subset's budget (as the `{budget}` wildcard writes it) in tokens; `all`: None."""
+    return None if budget == paths.ALL else int(budget)
+
+
 class SubsetKey(NamedTuple):
     """One token-budget subset of a dataset (seed k is its k-th disjoint draw)."""
 
@@ -23,6 +28,11 @@ class SubsetKey(NamedTuple):
     dataset: str
     budget: int | str
     seed: int
+
+    @property
+    def budget_tokens(self) -> int | None:
+        """Its budget in tokens; None for `all` (the whole dataset: an eval benchmark)."""
+        return budget_tokens(self.budget)
 
     @property
     def wildcards(self) -> dict[str, Any]:
