@@ -21,7 +21,6 @@ from dataalign.plan.jobs import (
     evaluation_runs,
     experiment_evaluations,
     harness_runs,
-    panel_model,
     panel_scorings,
     selection_panels,
     selections,
@@ -104,10 +103,6 @@ class Plan:
 
     def selection(self, wildcards: Any) -> Selection:
         return self.selections[paths.fill(paths.SELECTED, **wildcards)]
-
-    def member(self, wildcards: Any) -> dict[str, Any]:
-        """A panel member's model entry as its jobs load it (a trained one from its folder)."""
-        return panel_model(self.config, wildcards.model)["model"]["entry"]
 
     def evaluations_of(self, experiment: str) -> list[str]:
         """The shared evaluation files an experiment's tables gather."""
