@@ -290,3 +290,39 @@ def test_selection_table_pairs_seeds_and_refuses_a_test_without_variance():
     assert np.isnan(same["ce_vs_random_p"]) and np.isnan(same["ce_vs_random_ci_low"])
     assert same["note"] == "no variance over seeds on either side: no test"
     assert np.isnan(same["ce_vs_random_paired_p"])
+
+
+def test_the_selection_jobs_score_then_write_a_choice_within_budget(
+    planted, tmp_path, tokenizer_dir
+):
+    """select.steps as the score_pool and select jobs run it: rows files in, a subset out."""
+    from dataalign.select.steps import choose_subset, score_strategy
+
+    pool, target, benchmark = planted
+    rows = {}
+    for name, texts_ in [
+        *((p.name, p.rows["text"]) for p in pool.parts),
+        ("target", target),
+        ("bench", benchmark),
+    ]:
+        rows[name] = str(tmp_path / f"{name}.parquet")
+        pd.DataFrame({"row": range(len(texts_)), "text": list(texts_)}).to_parquet(rows[name])
+    spec = {"fields": ["text"], "format": "text", "template": None, "shuffle_seed": 0}
+    tokenizer = {"name": "words", "entry": {"path": str(tokenizer_dir)}}
+    params = {
+        "method": "gzip",
+        "settings": {"level": 9},
+        "pool": {p.name: spec for p in pool.parts},
+        "target": {"target": {"target": spec}},
+        "benchmarks": {"bench": {"bench": spec}},
+        "tokenizer": tokenizer,
+    }
+    index, report = score_strategy(params, rows, panel={})
+    assert report["excluded"] == 10 and report["pool_examples"] == len(index) == 350
+    choice = {"method": "gzip", "temperature": None, "pool": params["pool"], "tokenizer": tokenizer}
+    subset, tokens = tmp_path / "chosen.parquet", tmp_path / "chosen.tokens.npy"
+    report = choose_subset(choice, index, rows, 300, 0, str(subset), str(tokens))
+    chosen = pd.read_parquet(subset)
+    assert 0 < report["tokens"] <= 300 and chosen["n_tokens"].sum() == report["tokens"]
+    assert len(chosen) == report["examples"] and report["composition"]["planted"] > 0.5
+    assert not set(chosen["text"]) & {*target, *benchmark} and tokens.exists()
