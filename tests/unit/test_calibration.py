@@ -52,24 +52,6 @@ def test_slope_p_rejects_a_true_null_about_five_percent_of_the_time(train_sets, 
     assert 0.03 <= np.mean(rejections) <= 0.07
 
 
-def test_stat_power_benchmark_runs_in_its_quick_mode():
-    """The benchmark behind README's size and power table still runs (a few replicates)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "stat_power.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--replicates", "3"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| 5 |")]
-    assert len(rows) == 2 and "null (size)" in rows[0]
-
-
 @pytest.mark.parametrize("seeds", [3, 5])
 def test_selection_differences_hold_their_size_with_shared_seeds(seeds):
     """Strategies trained with the same seeds share a seed effect; under the null (no strategy
