@@ -13,8 +13,6 @@ workflow is parsed.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -23,8 +21,8 @@ from typing import Any
 import pandas as pd
 
 from dataalign.align.stats import Alignment
-from dataalign.errors import ConfigError
 from dataalign.io import ParquetColumn
+from dataalign.plugins import discover, registered
 
 Settings = Mapping[str, Any]
 Texts = Sequence[str] | ParquetColumn
@@ -62,16 +60,12 @@ class Metric:
 @cache
 def registry() -> dict[str, Metric]:
     """Every metric module of this package, by metric name."""
-    modules = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    found = [importlib.import_module(f"{__name__}.{module}").METRIC for module in modules]
-    return {metric.name: metric for metric in found}
+    return discover(__name__, __path__, "METRIC")
 
 
 def metric(name: str) -> Metric:
     """The registered metric `name`; ConfigError naming the known ones otherwise."""
-    if name not in registry():
-        raise ConfigError(f"unknown alignment metric {name!r}; use one of {sorted(registry())}.")
-    return registry()[name]
+    return registered(registry(), name, "alignment metric")
 
 
 def embed_subset(name: str, texts: Texts, settings: Settings, label: str) -> pd.DataFrame:

@@ -14,8 +14,6 @@ the registry is read when the workflow is parsed.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -24,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dataalign.errors import ConfigError, DatasetError
+from dataalign.errors import DatasetError
+from dataalign.plugins import discover, registered
 
 Settings = Mapping[str, Any]
 Scorer = Callable[[Any, pd.DataFrame, Sequence[str], Settings], np.ndarray]
@@ -69,16 +68,12 @@ class Strategy:
 @cache
 def registry() -> dict[str, Strategy]:
     """Every strategy module of this package, by method name."""
-    modules = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    found = [importlib.import_module(f"{__name__}.{module}").STRATEGY for module in modules]
-    return {strategy.name: strategy for strategy in found}
+    return discover(__name__, __path__, "STRATEGY")
 
 
 def strategy(name: str) -> Strategy:
     """The registered strategy `name`; ConfigError naming the known ones otherwise."""
-    if name not in registry():
-        raise ConfigError(f"unknown selection method {name!r}; use one of {sorted(registry())}.")
-    return registry()[name]
+    return registered(registry(), name, "selection method")
 
 
 def score_pool(
