@@ -51,8 +51,8 @@ def demo_tables(workdir: Path, experiment: str = "demo") -> str:
         "",
         "| metric | points / train sets | r² (descriptive 95% CI) | slope of CE on alignment "
         "(95% CI) | p, wild cluster bootstrap (Holm) | p, permutation (Holm) | "
-        "leave-one-train-set-out MAE |",
-        "|---|---:|---|---|---|---|---|",
+        "decision accuracy (95% CI), pairs; p | leave-one-train-set-out MAE |",
+        "|---|---:|---|---|---|---|---|---|",
     ]
     fits = table("correlations").groupby("metric").last()
     for metric, label in METRICS.items():
@@ -63,7 +63,9 @@ def demo_tables(workdir: Path, experiment: str = "demo") -> str:
             f"({row['r2_ci_low']:.2f}{DASH}{row['r2_ci_high']:.2f}) | {slope[0]} ({slope[1]} to "
             f"{slope[2]}) | {row['p_value']:.2g} ({row['p_value_holm']:.2g}) | "
             f"{row['p_permutation']:.2g} ({row['p_permutation_holm']:.2g}) | "
-            f"{row['loo_mae']:.2f} nats |"
+            f"{row['decision_accuracy']:.2f} ({row['decision_ci_low']:.2f}{DASH}"
+            f"{row['decision_ci_high']:.2f}), {int(row['decision_pairs'])}; "
+            f"{row['p_decision']:.2g} | {row['loo_mae']:.2f} nats |"
         )
     return "\n".join(lines)
 

@@ -142,7 +142,7 @@ def test_reference_fisher_and_distance_match_a_hand_computation(tiny_lm_dir):
 
 
 def test_corrected_mode_unties_the_head_and_leaves_input_embedding(probe):
-    from dataalign.align.task2vec import corrected_finetune_head, reference_finetune_head
+    from dataalign.align.task2vec import body_states, fit_untied_head, reference_finetune_head
 
     model, tokenizer = probe
     batch = draw_batches(MATH_A, tokenizer, OPTIONS, "x")[0]
@@ -150,7 +150,8 @@ def test_corrected_mode_unties_the_head_and_leaves_input_embedding(probe):
 
     reference, corrected = copy.deepcopy(model), copy.deepcopy(model)
     reference_finetune_head(reference, batch, OPTIONS)
-    corrected_finetune_head(corrected, batch, OPTIONS)
+    states = body_states(corrected, batch, OPTIONS)
+    fit_untied_head(corrected, states, batch["input_ids"], OPTIONS)
     original = model.transformer.wte.weight
     assert not torch.equal(reference.transformer.wte.weight, original)  # tied: input moved too
     assert torch.equal(corrected.transformer.wte.weight, original)

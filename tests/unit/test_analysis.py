@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -235,3 +237,122 @@ def test_pooling_fits_within_benchmarks_so_an_easier_benchmark_is_no_fit():
     assert within["r2"].median() < 0.1
     assert (within["p_value"] < 0.05).sum() <= 2 and (within["p_permutation"] < 0.05).sum() <= 2
     assert within["intercept"].isna().all() and (within["loo_train_sets"] == 6).all()
+
+
+def benchmark_file(path, wall: float, cpu: float, rss: float | str) -> str:
+    """A record as Snakemake's `benchmark:` writes it (tab-separated, one row per repeat)."""
+    path.write_text(
+        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+        f"{wall}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t0\t{cpu}\n"
+    )
+    return str(path)
+
+
+def test_stage_costs_sum_each_stage_and_price_alignment_against_training(tmp_path):
+    from dataalign.analysis.costs import costs_markdown, prediction_cost, stage_costs
+
+    files = {
+        "subset": [benchmark_file(tmp_path / "s.tsv", 2.0, 1.5, 300)],
+        "embed": [
+            benchmark_file(tmp_path / f"e{i}.tsv", wall, 1.0, rss)
+            for i, (wall, rss) in enumerate([(3.0, 900), (5.0, "-")])  # "-": not measured
+        ],
+        "align": [benchmark_file(tmp_path / "a.tsv", 0.5, 0.4, 100)],
+        "train": [benchmark_file(tmp_path / f"t{i}.tsv", 30.0, 50.0, 2000) for i in range(2)],
+        "evaluate": [benchmark_file(tmp_path / "v.tsv", 10.0, 9.0, 700)],
+    }
+    costs = stage_costs(files).set_index("stage")
+    assert list(costs.index) == list(files)
+    assert costs.loc["embed", "jobs"] == 2 and costs.loc["embed", "wall_s"] == 8.0
+    assert costs.loc["embed", "peak_rss_mb"] == 900 and costs.loc["train", "cpu_s"] == 100.0
+    assert costs["share"].sum() == pytest.approx(1.0)
+    assert prediction_cost(costs.reset_index()) == pytest.approx(8.5 / 70.0)
+    assert (
+        "took 12.1% of the wall time of training and evaluating the 2 model(s)"
+        in costs_markdown(costs.reset_index(), "demo")
+    )
+    untrained = stage_costs({k: files[k] for k in ("subset", "embed", "align")})
+    assert np.isnan(prediction_cost(untrained))
+
+
+def decision_points(alignment, ce, draws: int = 1, eval_set: str = "e") -> pd.DataFrame:
+    """Train sets t0, t1, ... with the given alignments and CE per draw (rows: train sets)."""
+    ce = np.asarray(ce, dtype=float).reshape(len(alignment), draws)
+    return pd.DataFrame(
+        [
+            {
+                "train": f"t{k}",
+                "unit": f"t{k}",
+                "eval": eval_set,
+                "seed": d,
+                "alignment": a,
+                "ce": ce[k, d],
+            }
+            for k, a in enumerate(alignment)
+            for d in range(draws)
+        ]
+    )
+
+
+def test_decision_accuracy_counts_pairs_ordered_like_their_loss():
+    """Pairs: (0,1), (0,2), (0,3) right; (1,2) tied alignment, 1/2; (1,3) wrong; (2,3) tied CE,
+    left out: 3.5 of 5."""
+    from dataalign.analysis.correlation import decision_accuracy
+
+    points = decision_points([0.9, 0.8, 0.8, 0.1], [1.0, 2.0, 1.5, 1.5])
+    result = decision_accuracy(points, "ce", 200, 10000, 0)
+    assert result["decision_accuracy"] == pytest.approx(3.5 / 5)
+    assert (result["decision_pairs"], result["decision_ties"]) == (5, 1)
+    assert result["decision_ci_low"] <= 0.7 <= result["decision_ci_high"]
+
+
+def test_a_loss_difference_within_the_draws_noise_is_a_tie():
+    """Pooled draw SD 0.1, two draws: a pair is decided beyond 1.96 * 0.1 = 0.196."""
+    from dataalign.analysis.correlation import decision_accuracy
+
+    offsets = [-0.1, 0.1]  # each train set's two draws: SD 0.1414, variance 0.02
+    means = [1.0, 1.1, 1.5, 2.0]
+    points = decision_points([0.1, 0.2, 0.3, 0.4], [[m + o for o in offsets] for m in means], 2)
+    result = decision_accuracy(points, "ce", 0, 10000, 0)
+    # only (1.0, 1.1) is within noise; alignment orders every decided pair wrongly
+    assert (result["decision_pairs"], result["decision_ties"]) == (5, 1)
+    assert result["decision_accuracy"] == 0.0
+
+
+def by_hand_accuracy(alignment: np.ndarray, ce: np.ndarray) -> float:
+    """Every pair with different CE: 1 if the more aligned has the lower CE, 1/2 on a tie."""
+    scores = [
+        0.5
+        if alignment[i] == alignment[j]
+        else float((alignment[i] > alignment[j]) == (ce[i] < ce[j]))
+        for i, j in itertools.combinations(range(len(ce)), 2)
+        if ce[i] != ce[j]
+    ]
+    return float(np.mean(scores))
+
+
+def test_decision_accuracy_p_is_exact_over_every_order():
+    """Brute force: every assignment of the alignments to the train sets, pairs counted by hand."""
+    from dataalign.analysis.correlation import decision_accuracy
+
+    rng = np.random.default_rng(3)
+    for n in (5, 8):
+        alignment, ce = rng.normal(size=n).round(1), rng.normal(size=n).round(1)
+        ce[1] = ce[0]  # a tie in loss, and likely ties in alignment
+        got = decision_accuracy(decision_points(alignment, ce), "ce", 0, 100, 0)
+        observed = by_hand_accuracy(alignment, ce)
+        null = [
+            by_hand_accuracy(alignment[list(order)], ce)
+            for order in itertools.permutations(range(n))
+        ]
+        assert got["decision_accuracy"] == pytest.approx(observed)
+        assert got["p_decision"] == pytest.approx(np.mean(np.array(null) >= observed - 1e-12))
+
+
+def test_pooled_decisions_compare_train_sets_within_each_benchmark():
+    from dataalign.analysis.correlation import decision_accuracy
+
+    easy = decision_points([0.1, 0.2, 0.3], [3.0, 2.0, 1.0], eval_set="easy")  # all right
+    hard = decision_points([0.1, 0.2, 0.3], [5.0, 6.0, 7.0], eval_set="hard")  # all wrong
+    result = decision_accuracy(pd.concat([easy, hard]), "ce", 0, 10000, 0)
+    assert result["decision_accuracy"] == 0.5 and result["decision_pairs"] == 6

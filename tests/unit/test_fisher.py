@@ -197,14 +197,14 @@ def test_an_unsupported_layer_is_named():
 
 def test_head_fit_on_trimmed_states_equals_a_fit_on_padded_passes(tokenizer):
     """Computing hidden states without padding changes nothing the head is fitted on."""
-    from dataalign.align.task2vec import corrected_finetune_head
+    from dataalign.align.task2vec import body_states, fit_untied_head
 
     model = tiny_llama(len(tokenizer)).double()
     options = Task2VecOptions(mode="corrected", batch_size=4, seq_len=16, epochs=2, minibatch=2)
     texts = ["alpha beta gamma delta epsilon", "zeta", "eta theta iota kappa", "lambda mu"]
     batch = draw_batches(texts, tokenizer, options, "x")[0]
     fitted = copy.deepcopy(model)
-    corrected_finetune_head(fitted, batch, options)
+    fit_untied_head(fitted, body_states(fitted, batch, options), batch["input_ids"], options)
 
     head = copy.deepcopy(model.lm_head)  # by hand: padded full passes, padding masked
     optimizer = torch.optim.AdamW(
@@ -221,3 +221,46 @@ def test_head_fit_on_trimmed_states_equals_a_fit_on_padded_passes(tokenizer):
             F.cross_entropy(head(inputs), targets).backward()
             optimizer.step()
     torch.testing.assert_close(fitted.lm_head.weight, head.weight, rtol=1e-9, atol=1e-12)
+
+
+def autograd_embedding(model, batch, options, sampler):
+    """The corrected embedding as it was computed before the closed-form gradients: the untied
+    head fitted through autograd's cross-entropy and an unfused AdamW, then the Fisher through
+    autograd's cross-entropy of the kept positions."""
+    from dataalign.align.task2vec import body_states
+
+    probe = copy.deepcopy(model)
+    head = copy.deepcopy(probe.lm_head)
+    head.weight = nn.Parameter(head.weight.detach().clone())
+    states = body_states(probe, batch, options)
+    optimizer = torch.optim.AdamW(
+        head.parameters(), lr=options.lr, eps=options.eps, weight_decay=options.weight_decay
+    )
+    for _ in range(options.epochs):
+        for start in range(0, len(states), options.minibatch):
+            rows = range(start, min(start + options.minibatch, len(states)))
+            inputs = torch.cat([states[r] for r in rows])
+            targets = torch.cat([batch["input_ids"][r, 1 : len(states[r]) + 1] for r in rows])
+            optimizer.zero_grad()
+            F.cross_entropy(head(inputs), targets).backward()
+            optimizer.step()
+    probe.set_output_embeddings(head)
+    return embedding_vector(probe, brute_force_rows(probe, batch, sampler))
+
+
+def test_closed_form_gradients_give_the_autograd_estimate(tiny_lm_dir, tokenizer, monkeypatch):
+    """fp32, several head epochs, the head's gradient built from many small chunks: the
+    embedding equals the plain-autograd computation to 1e-5."""
+    from dataalign.align import task2vec
+
+    model = load_causal_lm(ModelSpec.from_config("tiny", {"path": str(tiny_lm_dir)}), device="cpu")
+    monkeypatch.setattr(task2vec, "HEAD_CHUNK", 3 * len(tokenizer))  # 3 positions per chunk
+    options = Task2VecOptions(
+        mode="corrected", batch_size=4, seq_len=12, batches=1, epochs=3, minibatch=2, lr=1e-2
+    )
+    texts = ["a b c d e f g h i j k l m n", "x y", "one two three four five six", "z z z z"]
+    got = task2vec.embed_task2vec(model, tokenizer, texts, options, sampler=least_likely)[0]
+    batch = draw_batches(texts, tokenizer, options, "x")[0]
+    torch.manual_seed(options.seed)
+    expected = autograd_embedding(model.eval(), batch, options, least_likely)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-9)

@@ -45,6 +45,11 @@ def results(tmp_path):
             "p_value_holm": 9.3e-5,
             "p_permutation": 0.0083,
             "p_permutation_holm": 0.025,
+            "decision_accuracy": 1.0,
+            "decision_ci_low": 0.5,
+            "decision_ci_high": 1.0,
+            "decision_pairs": 3,
+            "p_decision": 0.17,
             "loo_mae": 0.12,
         }
         for metric in ("task2vec", "gzip", "sbert")
@@ -61,6 +66,7 @@ def test_written_tables_pass_the_check_and_an_edited_number_fails_it(results, ca
     text = (results / "README.md").read_text()
     assert "| functions | 6.95 |" in text and "| Task2Vec | 6 / 3 | 0.91 (0.50\u20130.99) |" in text
     assert "\u221215.2 (\u221220.0 to \u221210.5)" in text and text.endswith("more text 1.5\n")
+    assert "| 1.00 (0.50\u20131.00), 3; 0.17 | 0.12 nats |" in text
     assert main(["check", *args]) == 0
     (results / "README.md").write_text(text.replace("| functions | 6.95 |", "| functions | 6.75 |"))
     assert main(["check", *args]) == 1

@@ -439,3 +439,42 @@ def test_changed_source_content_reruns_exactly_its_dependents(tiny_lm_dir, tmp_p
         ("read_dataset", "resources/datasets/notes.parquet"),
         ("subset", targets[1]),
     }
+
+
+def test_cost_per_stage_is_read_from_the_jobs_benchmark_records(pipeline_run):
+    """Every job the experiment ran has a record; the table sums them per stage and prices the
+    alignment stages against training and evaluation."""
+    from dataalign.analysis.costs import prediction_cost, read_benchmark
+
+    workdir, _, jobs = pipeline_run
+    costs = pd.read_csv(workdir / "results/tables/demo/costs.csv").set_index("stage")
+    stages = {
+        "download": ["read_dataset"],
+        "subset": ["subset"],
+        "embed": ["embed", "featurize"],
+        "align": ["align"],
+        "train": ["finetune"],
+        "evaluate": ["evaluate"],
+    }
+    assert list(costs.index) == list(stages)
+    records = sorted((workdir / "results/benchmarks").rglob("*.tsv"))
+    for stage, rules in stages.items():
+        ran = [j for j in jobs if j.rule in rules]
+        assert costs.loc[stage, "jobs"] == len(ran) > 0
+        mine = [
+            p for p in records if p.relative_to(workdir / "results/benchmarks").parts[0] in rules
+        ]
+        assert len(mine) == len(ran)
+        wall = sum(read_benchmark(str(p))["wall_s"] for p in mine)
+        assert costs.loc[stage, "wall_s"] == pytest.approx(wall)
+    ratio = prediction_cost(costs.reset_index())
+    assert (
+        0
+        < ratio
+        == pytest.approx(
+            costs.loc[["embed", "align"], "wall_s"].sum()
+            / costs.loc[["train", "evaluate"], "wall_s"].sum()
+        )
+    )
+    markdown = (workdir / "results/tables/demo/costs.md").read_text()
+    assert f"took {ratio:.1%} of the wall time" in markdown

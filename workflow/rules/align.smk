@@ -49,6 +49,8 @@ rule align:
         settings=lambda wildcards: slices.align_settings(config, wildcards.metric),
     log:
         paths.log("align", paths.PAIR_KEY),
+    benchmark:
+        paths.benchmark("align", paths.PAIR_KEY)
     threads: 2
     # Seconds of numpy on cached embeddings: run on the submit host rather than queue one Slurm
     # job per pair (a job group would instead request the sum of its members' CPUs on one node).

@@ -73,3 +73,24 @@ rule compare_metrics:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/compare_metrics.py"
+
+
+rule stage_costs:
+    input:
+        unpack(lambda wildcards: PLAN.stage_benchmarks(wildcards.exp)),
+    output:
+        csv=report(
+            paths.table("costs"),
+            caption="../report/costs_table.rst",
+            category="{exp}",
+            subcategory="cost",
+            labels={"table": "cost per stage"},
+        ),
+        markdown=paths.table("costs", "md"),
+    log:
+        paths.log("stage_costs", "{exp}"),
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/stage_costs.py"

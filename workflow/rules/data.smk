@@ -15,6 +15,8 @@ rule download_dataset:
         fingerprint=lambda wildcards: source_fingerprint(lookup.download_spec(config, wildcards.ds)),
     log:
         paths.log("download_dataset", "{ds}"),
+    benchmark:
+        paths.benchmark("download_dataset", "{ds}")
     retries: 3
     localrule: True
     conda:
@@ -31,6 +33,8 @@ use rule download_dataset as read_dataset with:
         ds=one_of(PLAN.offline_datasets),
     log:
         paths.log("read_dataset", "{ds}"),
+    benchmark:
+        paths.benchmark("read_dataset", "{ds}")
     retries: 0
     localrule: True
 

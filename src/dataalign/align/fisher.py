@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dataalign.errors import ModelSpecError
@@ -63,6 +62,17 @@ def embedding_row_norms(ids: torch.Tensor, grad: torch.Tensor, rows: int) -> tor
     return torch.zeros(rows, dtype=grad.dtype, device=grad.device).index_add_(
         0, ids.reshape(-1), per_position.reshape(-1)
     )
+
+
+def nll_logit_gradient(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """d/dlogits of -log softmax(logits)[label] at every position: softmax - one-hot, a new tensor.
+
+    In closed form, one softmax pass over the vocabulary: autograd's log-softmax, its backward
+    and the gather/scatter of the labels cost several passes over that (N x vocabulary) array.
+    """
+    grad = torch.softmax(logits, dim=-1)
+    minus_one = torch.full_like(labels, -1, dtype=grad.dtype).unsqueeze(-1)
+    return grad.scatter_add_(-1, labels.unsqueeze(-1), minus_one)
 
 
 def is_norm(module: nn.Module) -> bool:
@@ -196,7 +206,8 @@ def per_sequence_row_fisher(
     """Row means of the exact diagonal Fisher (mean over sequences), by weight id.
 
     Labels are drawn by `sampler` from the model's own predictions at each position and scored
-    there; padded positions are masked. Weights whose id is in `skip` are left out.
+    there; padded positions are masked. Weights whose id is in `skip` are left out. Backward
+    starts from the logits' gradient in closed form (`nll_logit_gradient`).
     """
     model.eval()
     hooks, sequences = RowFisher(model, set(skip)), 0
@@ -205,9 +216,10 @@ def per_sequence_row_fisher(
             for mb in minibatches:
                 hooks.batch_size = mb["input_ids"].shape[0]
                 logits = model(**mb).logits
-                keep = mb["attention_mask"].bool()
-                loss = F.cross_entropy(logits[keep], sampler(logits)[keep], reduction="sum")
-                loss.backward()
+                with torch.no_grad():
+                    grad = nll_logit_gradient(logits, sampler(logits))
+                    grad[~mb["attention_mask"].bool()] = 0
+                logits.backward(grad)
                 sequences += mb["input_ids"].shape[0]
     finally:
         hooks.remove()

@@ -246,6 +246,24 @@ def unit_bootstrap_r2(
     return float(low), float(high)
 
 
+def unit_matrices(points: pd.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """Alignment and target averaged to one cell per (train set, eval set): two units x evals
+    matrices, NaN where a train set lacks a benchmark."""
+    cells = points.groupby(["unit", "eval"])[["alignment", target]].mean()
+    x = cells["alignment"].unstack("eval")
+    y = cells[target].unstack("eval").loc[x.index, x.columns]
+    return x.to_numpy(float), y.to_numpy(float)
+
+
+def orders_of(n: int, permutations: int, seed: int, exact_up_to: int = 0) -> np.ndarray:
+    """Orders of n train sets: all n! (identity first) when n! <= `permutations` or n <=
+    `exact_up_to`, else the identity and `permutations` random ones."""
+    if math.factorial(n) <= permutations or n <= exact_up_to:
+        return np.array(list(itertools.permutations(range(n))))
+    rng = np.random.default_rng(seed)
+    return np.array([np.arange(n)] + [rng.permutation(n) for _ in range(permutations)])
+
+
 def permutation_p(
     points: pd.DataFrame, target: str, permutations: int, seed: int
 ) -> tuple[float, int]:
@@ -256,24 +274,96 @@ def permutation_p(
     benchmark's column centred). All n! orders are enumerated when there are at most
     `permutations` of them (an exact p, at least 1/n!); otherwise `permutations` random ones.
     """
-    cells = points.groupby(["unit", "eval"])[["alignment", target]].mean()
-    x = cells["alignment"].unstack("eval")
-    y = cells[target].unstack("eval").loc[x.index, x.columns]
-    x, y = x.to_numpy(float), y.to_numpy(float)
+    x, y = unit_matrices(points, target)
     if np.isnan(x).any() or np.isnan(y).any():  # a train set lacks a benchmark: no exchangeability
         return float("nan"), 0
-    n = len(x)
-    if math.factorial(n) <= permutations:
-        orders = np.array(list(itertools.permutations(range(n))))
-    else:
-        rng = np.random.default_rng(seed)
-        orders = np.array([np.arange(n)] + [rng.permutation(n) for _ in range(permutations)])
+    orders = orders_of(len(x), permutations, seed)
     shuffled = x[orders] - x.mean(axis=0)  # permutations x train sets x benchmarks
     centred_y = (y - y.mean(axis=0)).ravel()
     flat = shuffled.reshape(len(orders), -1)
     r = flat @ centred_y / (np.linalg.norm(flat, axis=1) * np.linalg.norm(centred_y))
     # the first order is the identity: the observed statistic counts as one of the draws
     return float(np.mean(np.abs(r) >= abs(r[0]) - 1e-12)), len(orders)
+
+
+EXACT_DECISIONS = 8  # train sets up to which the decision-accuracy p enumerates all n! orders
+DECISION_COLUMNS = ["decision_accuracy", "decision_ci_low", "decision_ci_high", "p_decision"]
+
+
+def decided_pairs(points: pd.DataFrame, target: str) -> np.ndarray:
+    """Which pairs of train sets (units x units x evals) have a better one on a benchmark.
+
+    A pair is a tie, and left out, when its target difference is within the draws' noise:
+    below 1.96 standard errors of a difference of means, from the within-train-set variance of
+    the target pooled over train sets (one draw each: only exact ties). Pairs of a train set
+    with itself, and cells a train set lacks, are left out too.
+    """
+    cells = points.groupby(["unit", "eval"])[target].agg(["mean", "var", "count"])
+    means = cells["mean"].unstack("eval")
+    draws = cells["count"].unstack("eval").loc[means.index, means.columns].to_numpy(float)
+    pooled = cells["var"].unstack("eval").loc[means.index, means.columns].mean(axis=0)
+    variance = np.nan_to_num(pooled.to_numpy(float))  # one draw each: no noise estimate
+    y = means.to_numpy(float)
+    gap = np.abs(y[:, None] - y[None, :])
+    noise = 1.96 * np.sqrt(variance * (1 / draws[:, None] + 1 / draws[None, :]))
+    decided = gap > np.where(np.isnan(noise), 0.0, noise)
+    decided &= ~np.eye(len(y), dtype=bool)[..., None]
+    return decided & ~np.isnan(gap)
+
+
+def agreements(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per pair of train sets and benchmark: 1 when the more aligned one has the lower target,
+    0 when the higher, 1/2 when their alignments tie (a coin flip picks): (..., n, n, evals)."""
+    dx = x[..., :, None, :] - x[..., None, :, :]
+    dy = y[:, None, :] - y[None, :, :]
+    return np.where(dx == 0, 0.5, (np.sign(dx) == -np.sign(dy)).astype(float))
+
+
+def decision_accuracy(
+    points: pd.DataFrame, target: str, resamples: int, permutations: int, seed: int
+) -> dict[str, float]:
+    """How often alignment picks the better of two train sets (DataDecide's decision accuracy).
+
+    Over every pair of train sets and benchmark whose target differs beyond noise
+    (`decided_pairs`): the share the more aligned one wins, ties in alignment counted 1/2. With
+    a percentile 95% CI over resampled train sets (descriptive) and the one-sided permutation p
+    of an accuracy this high when alignment is shuffled across train sets: all n! orders for up
+    to 8 train sets (exact), else `permutations` random ones.
+    """
+    x, y = unit_matrices(points, target)
+    decided = decided_pairs(points, target)
+    upper = np.triu(np.ones(decided.shape[:2], dtype=bool), k=1)[..., None]
+    counted = decided & upper
+    ties = upper & ~decided & ~np.isnan(y)[:, None] & ~np.isnan(y)[None, :]
+    result = {"decision_pairs": float(counted.sum()), "decision_ties": float(ties.sum())}
+    if not counted.any():
+        return result | dict.fromkeys(DECISION_COLUMNS, np.nan)
+    agree = agreements(x, y)
+    accuracy = float(agree[counted].mean())
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(x), len(x))
+        keep = decided[np.ix_(rows, rows)] & (rows[:, None] < rows[None, :])[..., None]
+        if keep.any():  # pairs of distinct train sets, each once
+            values.append(agree[np.ix_(rows, rows)][keep].mean())
+    low, high = np.quantile(values, [0.025, 0.975]) if values else (np.nan, np.nan)
+    p = np.nan  # a train set lacking a benchmark breaks exchangeability
+    if not np.isnan(x).any():
+        orders = orders_of(len(x), permutations, seed, exact_up_to=EXACT_DECISIONS)
+        null = np.concatenate(
+            [
+                (agreements(x[chunk], y) * counted).sum(axis=(1, 2, 3)) / counted.sum()
+                for chunk in np.array_split(orders, max(len(orders) // 4096, 1))
+            ]
+        )
+        p = float(np.mean(null >= accuracy - 1e-12))  # the identity order is among them
+    return result | {
+        "decision_accuracy": accuracy,
+        "decision_ci_low": float(low),
+        "decision_ci_high": float(high),
+        "p_decision": p,
+    }
 
 
 def correlate(
@@ -290,7 +380,9 @@ def correlate(
     Returns n_points and n_train_sets; the OLS slope with its CR2 SE and Bell-McCaffrey df, the
     wild cluster bootstrap p and inverted CI; r² with a train-set bootstrap CI (descriptive);
     Pearson, Spearman, Kendall over points; the permutation p and the smallest p its orders
-    allow; and leave-one-train-set-out errors with how many train sets were predicted.
+    allow; decision accuracy with its CI, pairs, ties and exact permutation p
+    (`decision_accuracy`); and leave-one-train-set-out errors with how many train sets were
+    predicted.
     `within` fits within benchmarks (a fixed effect per benchmark): r² and every correlation
     are then the within-benchmark ones and there is no single intercept. With fewer than
     `min_train_sets` train sets the tests and the bootstrap CI are left out and `note` says why.
@@ -311,6 +403,9 @@ def correlate(
     predicted = ~np.isnan(loo)
     errors = (loo - y)[predicted] if predicted.any() else np.full(1, np.nan)
     p_permutation, orders = permutation_p(points, target, permutations, seed)
+    gated = n_units < min_train_sets  # no bootstrap CI below min_train_sets, as for r²
+    decisions = decision_accuracy(points, target, 0 if gated else resamples, permutations, seed)
+    result.update(**decisions)
     result.update(
         slope=slope,
         intercept=np.nan if within else y.mean() - slope * x.mean(),
@@ -326,7 +421,7 @@ def correlate(
     )
     if result["loo_train_sets"] < n_units:
         result["note"] = f"leave-out predicted {result['loo_train_sets']} of {n_units} train sets"
-    if n_units < min_train_sets:
+    if gated:
         result["note"] = (
             f"{n_units} train sets < min_train_sets {min_train_sets}: no slope SE, CI or p"
         )
@@ -370,6 +465,12 @@ COLUMNS = [
     "pearson",
     "spearman",
     "kendall",
+    "decision_accuracy",
+    "decision_ci_low",
+    "decision_ci_high",
+    "decision_pairs",
+    "decision_ties",
+    "p_decision",
     "loo_mae",
     "loo_rmse",
     "loo_train_sets",
@@ -407,7 +508,7 @@ def adjust_across(tables: Mapping[str, pd.DataFrame], alpha: float = 0.05) -> pd
     table = rows.reindex(columns=["metric", *COLUMNS])
     table["note"] = table["note"].fillna("")
     family = table["eval"] != POOLED_RAW
-    for column in ("p_value", "p_permutation"):
+    for column in ("p_value", "p_permutation", "p_decision"):
         holm = np.full(len(table), np.nan)
         holm[family.to_numpy()] = adjusted(table.loc[family, column])
         table.insert(table.columns.get_loc(column) + 1, f"{column}_holm", holm)

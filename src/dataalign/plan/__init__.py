@@ -65,13 +65,14 @@ class Plan:
     # What `snakemake` with no target builds.
 
     def all_targets(self) -> list[str]:
-        """Every experiment's tables, figures and evaluations (a panel's correlation table)."""
+        """Every experiment's tables, figures and evaluations (a panel's correlation table);
+        a training experiment's cost per stage."""
         targets = []
         for name, experiment in self.config["experiments"].items():
             if experiment["kind"] == "panel":
                 targets.append(paths.fill(paths.table("panel_correlation"), exp=name))
                 continue
-            stems = ["selection"] if experiment["kind"] == "select" else []
+            stems = ["costs"] + (["selection"] if experiment["kind"] == "select" else [])
             metrics = experiment["metrics"]
             stems += [f"{table}_{m}" for table in ("alignment", "correlation") for m in metrics]
             targets += [paths.fill(paths.table(stem), exp=name) for stem in stems]
@@ -149,14 +150,18 @@ class Plan:
             },
         }
 
-    def alignment_pairs(self, experiment: str, metrics: list[str]) -> list[str]:
-        """One alignment file per metric and train x eval pair of an experiment."""
+    def pairs(self, experiment: str, metrics: list[str]) -> list[dict[str, str]]:
+        """The wildcards of every metric and train x eval pair of an experiment."""
         return [
-            paths.fill(paths.ALIGNMENT, exp=experiment, metric=metric, train=train, eval=evaluation)
+            {"exp": experiment, "metric": metric, "train": train, "eval": evaluation}
             for metric in metrics
             for train in train_sets(self.config, experiment)
             for evaluation in self.config["experiments"][experiment]["eval"]
         ]
+
+    def alignment_pairs(self, experiment: str, metrics: list[str]) -> list[str]:
+        """One alignment file per metric and train x eval pair of an experiment."""
+        return [paths.fill(paths.ALIGNMENT, **pair) for pair in self.pairs(experiment, metrics)]
 
     def trained_weights(self, wildcards: Any) -> dict[str, str]:
         """A panel member this pipeline trains: its weights, so jobs that load it run after."""
@@ -207,6 +212,59 @@ class Plan:
                 for key in train_subsets(self.config, exp, train)
             ],
         }
+
+    def stage_benchmarks(self, experiment: str) -> dict[str, list[str]]:
+        """The benchmark records of every job an experiment needs, by stage, in run order."""
+        config, spec = self.config, self.config["experiments"][experiment]
+        subsets = [
+            key
+            for ds in train_sets(config, experiment)
+            for key in train_subsets(config, experiment, ds)
+        ]
+        subsets += [eval_subset(config, experiment, ds) for ds in spec["eval"]]
+        cut = [key for key in subsets if key.dataset in config["datasets"]]  # not selected ones
+        read = {part for key in cut for part in subset_parts(config, key.dataset)}
+        if spec["kind"] == "select":
+            read |= set(pool_parts(config, experiment))
+        evaluations = experiment_evaluations(config, experiment)
+        trained = dict.fromkeys(e.run for e in evaluations if e.run in self.trainings)
+        stages = {
+            "download": [
+                paths.benchmark(
+                    "download_dataset" if ds in self.hub_datasets else "read_dataset", ds
+                )
+                for ds in sorted(read)
+            ],
+            "subset": [
+                paths.benchmark("subset", paths.fill(paths.SUBSET_KEY, **k.wildcards)) for k in cut
+            ],
+            "select": [
+                paths.benchmark(
+                    "embed_pool" if strategy(s.method).on_gpu else "score_pool",
+                    f"{s.experiment}/{s.strategy}",
+                )
+                for s in self.selections.values()
+                if s.experiment == experiment
+            ],
+            "embed": [
+                paths.benchmark(
+                    "embed" if metric_registry()[metric].on_gpu else "featurize",
+                    paths.fill(paths.EMBEDDING_KEY, metric=metric, **key.wildcards),
+                )
+                for metric in spec["metrics"]
+                for key in subsets
+            ],
+            "align": [
+                paths.benchmark("align", paths.fill(paths.PAIR_KEY, **pair))
+                for pair in self.pairs(experiment, spec["metrics"])
+            ],
+            "train": [
+                paths.benchmark("pretrain" if self.trainings[run].from_scratch else "finetune", run)
+                for run in trained
+            ],
+            "evaluate": [paths.benchmark("evaluate", e.name) for e in evaluations],
+        }
+        return {stage: files for stage, files in stages.items() if files}
 
     # What a model job loads and processes, to size its cluster resources.
 
