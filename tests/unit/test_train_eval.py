@@ -431,3 +431,50 @@ def test_gguf_is_unpacked_once_into_an_identical_dense_copy(tmp_path, monkeypatc
     with torch.no_grad():
         batch = torch.tensor([ids])
         assert torch.equal(model(batch).logits, direct(batch).logits)
+
+
+def test_a_checkpoint_cut_short_is_skipped_and_the_run_resumes_from_the_one_before(
+    tiny_lm_dir, tmp_path, caplog
+):
+    """A kill during a save leaves a folder without its optimiser state; a full disk leaves a
+    config and a truncated weights file. Both are removed; the run resumes from the last
+    complete checkpoint and ends with the weights of a run that was never interrupted."""
+    from safetensors.torch import load_file
+
+    from dataalign.train.trainer import COMPLETE, TrainingInterrupted
+
+    options = TrainOptions(max_steps=12, lr=3e-3, batch_size=4, seq_len=32, save_steps=4)
+    model, tokenizer = tiny(tiny_lm_dir)
+    tokens = tokenize_texts(TEXTS, tokenizer)
+    train_causal_lm(model, tokenizer, tokens, options, tmp_path / "straight", tmp_path / "c0")
+    expected = load_file(tmp_path / "straight" / "model.safetensors")
+
+    model, tokenizer = tiny(tiny_lm_dir)  # stopped by a signal after its 6th step
+    calls = []
+
+    def stop_at_six(module, args):
+        calls.append(1)
+        if len(calls) == 6:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    hook = model.register_forward_pre_hook(stop_at_six)
+    checkpoints = tmp_path / "c1"
+    with pytest.raises(TrainingInterrupted):
+        train_causal_lm(model, tokenizer, tokens, options, tmp_path / "resumed", checkpoints)
+    hook.remove()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-4", "checkpoint-6"]
+    (checkpoints / "checkpoint-6" / COMPLETE).unlink(missing_ok=True)  # killed saving step 6
+    (checkpoints / "checkpoint-6" / "optimizer.pt").unlink()
+    full_disk = checkpoints / "checkpoint-8"  # the disk filled while saving step 8
+    full_disk.mkdir()
+    (full_disk / "config.json").write_text("{}")
+    (full_disk / "model.safetensors").write_bytes(b"\0" * 10)
+
+    model, tokenizer = tiny(tiny_lm_dir)
+    caplog.set_level("INFO", logger="dataalign")
+    train_causal_lm(model, tokenizer, tokens, options, tmp_path / "resumed", checkpoints)
+    assert "removing incomplete checkpoint" in caplog.text and "checkpoint-8" in caplog.text
+    assert "resuming from checkpoint" in caplog.text and "(step 4)" in caplog.text
+    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
+    for name, value in expected.items():
+        torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6)

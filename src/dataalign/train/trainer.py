@@ -5,7 +5,9 @@ Both use the Hugging Face Trainer on packed blocks of a subset's memory-mapped t
 not reset at the EOS). The optimiser updates fp32 master weights; on CUDA the forward and backward
 passes run under bf16 (or fp16 with loss scaling) autocast. Checkpoints live outside the job's
 declared outputs (Snakemake deletes those when a job fails), so a rerun after a crash, a
-preemption or a time limit resumes from the last one.
+preemption or a time limit resumes from the last one. A checkpoint counts only once it is
+complete on disk (`COMPLETE`, written after the Trainer has saved all of it): one cut short by a
+kill or a full disk is skipped and removed, and the run resumes from the one before.
 """
 
 from __future__ import annotations
@@ -203,6 +205,44 @@ def check_master_weights(model) -> None:
         )
 
 
+COMPLETE = "dataalign-complete"  # in a checkpoint folder: every file of it is on disk
+
+
+class MarkComplete(TrainerCallback):
+    """Mark each checkpoint once the Trainer has written all of it (weights, optimiser, state)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = checkpoint_folder(args.output_dir, state.global_step)
+        if folder.is_dir():
+            (folder / COMPLETE).touch()
+
+
+def checkpoint_folder(checkpoint_dir: str | Path, step: int) -> Path:
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    return Path(checkpoint_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}"
+
+
+def last_complete_checkpoint(checkpoint_dir: str | Path) -> str | None:
+    """The newest complete checkpoint; incomplete ones (a kill or a full disk during the save)
+    are named in the log and removed, so they can neither be resumed nor block a resume."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    folders = [
+        folder
+        for folder in Path(checkpoint_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if folder.name.rsplit("-", 1)[-1].isdigit()
+    ]
+    complete = []
+    for folder in sorted(folders, key=lambda f: int(f.name.rsplit("-", 1)[-1])):
+        if (folder / COMPLETE).exists():
+            complete.append(folder)
+        else:
+            log.warning("removing incomplete checkpoint %s (cut short while being saved)", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+    return str(complete[-1]) if complete else None
+
+
 class StopOnSignal(TrainerCallback):
     """SIGTERM (requeue, preemption) or SIGUSR1 (time limit ahead): checkpoint, then stop."""
 
@@ -282,10 +322,9 @@ def train_causal_lm(
     checkpoint_dir: str | Path,
 ) -> pd.DataFrame:
     """Train `model` on packed `tokens`, save it to `output_dir` (safetensors, fp32) and return
-    the loss log. Resumes from the newest checkpoint in `checkpoint_dir`, removed after success.
+    the loss log. Resumes from the newest complete checkpoint in `checkpoint_dir`, removed after
+    success.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     seq_len = clamp_seq_len(model, options.seq_len)
     blocks = PackedBlocks(tokens, seq_len, tokenizer.pad_token_id)
     check_master_weights(model)
@@ -299,9 +338,9 @@ def train_causal_lm(
         args=training_arguments(options, checkpoint_dir, len(blocks), cuda, autocast),
         train_dataset=blocks,
         data_collator=default_data_collator,
-        callbacks=[DivergenceGuard(), stopper],
+        callbacks=[DivergenceGuard(), stopper, MarkComplete()],
     )
-    last = get_last_checkpoint(str(checkpoint_dir)) if Path(checkpoint_dir).is_dir() else None
+    last = last_complete_checkpoint(checkpoint_dir)
     if last:
         log.info("resuming from checkpoint %s (step %s)", last, last.rsplit("-", 1)[-1])
     log.info(
