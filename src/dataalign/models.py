@@ -282,7 +282,7 @@ def unpacked_gguf(spec: ModelSpec) -> Path:
     if (folder / "model.safetensors").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.with_suffix(".lock"), "w") as lock:
+    with open(_lock(folder), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent job waits here, then reuses the copy
         if (folder / "model.safetensors").is_file():
             return folder
@@ -299,7 +299,48 @@ def unpacked_gguf(spec: ModelSpec) -> Path:
         tokenizer.save_pretrained(tmp)
         shutil.rmtree(folder, ignore_errors=True)  # a copy left half-written by a killed job
         tmp.rename(folder)
+    prune_stale_copies(folder)
     return folder
+
+
+def prune_stale_copies(current: Path) -> list[Path]:
+    """Remove the other unpacked copies of the same GGUF file name (an older file, mtime or
+    transformers version) and temporary folders of dead jobs, so the cache holds one dense copy
+    per GGUF name (~520 MB for SmolLM2-135M) instead of one per change. Returns what went."""
+    stem = current.name.rsplit("-", 1)[0]
+    removed = []
+    for other in current.parent.glob(f"{stem}-*"):
+        if other == current or not other.is_dir():
+            continue
+        if other.name.endswith(".tmp"):
+            if not _alive(int(other.name.split(".")[-2])):
+                shutil.rmtree(other, ignore_errors=True)
+                removed.append(other)
+            continue
+        with open(_lock(other), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a job is writing it
+            log.info("removing a stale unpacked copy %s (the cache keeps one per GGUF name)", other)
+            shutil.rmtree(other, ignore_errors=True)
+            _lock(other).unlink(missing_ok=True)
+        removed.append(other)
+    return removed
+
+
+def _lock(folder: Path) -> Path:
+    return folder.parent / f"{folder.name}.lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _pretrained_args(spec: ModelSpec) -> tuple[str | Path, dict[str, Any]]:

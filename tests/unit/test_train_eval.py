@@ -478,3 +478,32 @@ def test_a_checkpoint_cut_short_is_skipped_and_the_run_resumes_from_the_one_befo
     resumed = load_file(tmp_path / "resumed" / "model.safetensors")
     for name, value in expected.items():
         torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6)
+
+
+def test_the_gguf_cache_keeps_one_copy_per_gguf_name(tmp_path, caplog):
+    """A new copy (new file, mtime or transformers version) removes the older ones of the same
+    name and a dead job's temporary folder; another model's copy, a copy being written (its lock
+    held) and a live job's temporary folder stay."""
+    import fcntl
+
+    from dataalign.models import prune_stale_copies
+
+    stem = "SmolLM2-135M-Instruct.Q4_1"
+    current, old = tmp_path / f"{stem}-aaaa", tmp_path / f"{stem}-bbbb"
+    busy, other = tmp_path / f"{stem}-cccc", tmp_path / "Other.Q8_0-dddd"
+    dead, live = (
+        tmp_path / f"{stem}-eeee.999999999.tmp",
+        tmp_path / f"{stem}-ffff.{os.getpid()}.tmp",
+    )
+    for folder in (current, old, busy, other, dead, live):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x")
+    caplog.set_level("INFO", logger="dataalign")
+    with open(tmp_path / f"{busy.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another job is writing this one
+        removed = prune_stale_copies(current)
+    assert sorted(removed) == sorted([old, dead])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(
+        p.name for p in (current, busy, other, live)
+    )
+    assert f"removing a stale unpacked copy {old}" in caplog.text
