@@ -507,3 +507,11 @@ def test_the_gguf_cache_keeps_one_copy_per_gguf_name(tmp_path, caplog):
         p.name for p in (current, busy, other, live)
     )
     assert f"removing a stale unpacked copy {old}" in caplog.text
+
+
+def test_report_to_reaches_the_trainer_and_defaults_to_none(tmp_path):
+    from dataalign.train.trainer import training_arguments
+
+    assert training_arguments(OPTIONS, tmp_path, 10, False, None).report_to == []
+    chosen = training_arguments(OPTIONS, tmp_path, 10, False, None, ["wandb"])
+    assert chosen.report_to == ["wandb"]

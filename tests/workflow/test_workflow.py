@@ -478,3 +478,16 @@ def test_cost_per_stage_is_read_from_the_jobs_benchmark_records(pipeline_run):
     )
     markdown = (workdir / "results/tables/demo/costs.md").read_text()
     assert f"took {ratio:.1%} of the wall time" in markdown
+
+
+def test_every_model_s_training_curves_are_drawn(pipeline_run):
+    """One figure per experiment of every model's loss, learning rate and grad norm by step,
+    from the train logs beside the weights."""
+    workdir, config, _ = pipeline_run
+    logs = sorted((workdir / "results/models").rglob("train_log.parquet"))
+    spec = config["experiments"]["demo"]
+    assert len(logs) == len(spec["train"]) * len(spec["seeds"])
+    history = pd.read_parquet(logs[0])
+    assert {"step", "loss", "learning_rate", "grad_norm"} <= set(history.columns)
+    figure = workdir / "results/plots/demo/training_curves.png"
+    assert figure.stat().st_size > 10_000

@@ -17,6 +17,7 @@ rule finetune:
     params:
         training=lambda wildcards: PLAN.trainings[wildcards.run].params,
         checkpoints=paths.CHECKPOINTS,
+        report_to=config["report_to"],  # where else to log: not part of what decides the model
     log:
         paths.log("finetune", "{run}"),
     benchmark:
@@ -38,3 +39,26 @@ use rule finetune as pretrain with:
     benchmark:
         paths.benchmark("pretrain", "{run}")
     threads: threads_for(PLAN.training_workload, 4)
+
+
+rule training_curves:
+    input:
+        lambda wildcards: [log for _, log in PLAN.training_logs(wildcards.exp)],
+    output:
+        png=report(
+            paths.plot("training_curves"),
+            caption="../report/training_curves.rst",
+            category="{exp}",
+            subcategory="training",
+            labels={"figure": "training curves"},
+        ),
+        pdf=paths.plot("training_curves", "pdf"),
+    params:
+        runs=lambda wildcards: [labels for labels, _ in PLAN.training_logs(wildcards.exp)],
+    log:
+        paths.log("training_curves", "{exp}"),
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/training_curves.py"

@@ -25,5 +25,6 @@ with job_logging(snakemake.log[0]):
         options,
         Path(snakemake.output.weights).parent,
         owned_checkpoints(snakemake.params.checkpoints, snakemake.input.tokens),
+        report_to=snakemake.params.report_to,
     )
     write_parquet(history, snakemake.output.log)

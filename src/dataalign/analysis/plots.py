@@ -200,3 +200,34 @@ def plot_selection(table: pd.DataFrame, target: str, paths: Sequence[str | Path]
         axes.set_xlabel(f"{name}: {TARGET_LABELS.get(target, target)} (95% CI over seeds)")
         axes.legend(fontsize=7)
     _save(plt, figure, paths)
+
+
+CURVES = {
+    "loss": "training loss (nats)",
+    "learning_rate": "learning rate",
+    "grad_norm": "grad norm",
+}
+
+
+def plot_training_curves(history: pd.DataFrame, paths: Sequence[str | Path]) -> None:
+    """Every model of an experiment by step: loss, learning rate and gradient norm, one colour
+    per train set and one line style per seed, so a divergence or a schedule error shows."""
+    plt, sns = _pyplot()
+    trains = list(dict.fromkeys(history["train"]))
+    colours = dict(zip(trains, sns.color_palette(n_colors=len(trains)), strict=True))
+    styles = dict(zip(sorted(history["seed"].unique()), ["-", "--", ":", "-."] * 8, strict=False))
+    figure, panels = plt.subplots(1, len(CURVES), figsize=(4.6 * len(CURVES), 3.6))
+    for axes, (column, label) in zip(panels, CURVES.items(), strict=True):
+        for (train, seed), run in history.groupby(["train", "seed"], sort=False):
+            axes.plot(
+                run["step"],
+                run[column],
+                color=colours[train],
+                linestyle=styles[seed],
+                linewidth=1,
+                label=f"{train} (seed {seed})",
+            )
+        axes.set_xlabel("optimizer step")
+        axes.set_ylabel(label)
+    panels[0].legend(fontsize=6, ncol=1 + len(trains) // 8)
+    _save(plt, figure, paths)

@@ -25,6 +25,7 @@ from dataalign.plan.jobs import (
     selection_panels,
     selections,
     trained_member,
+    trained_model,
     training_runs,
 )
 from dataalign.plan.lookup import (
@@ -66,7 +67,7 @@ class Plan:
 
     def all_targets(self) -> list[str]:
         """Every experiment's tables, figures and evaluations (a panel's correlation table);
-        a training experiment's cost per stage."""
+        a training experiment's cost per stage and training curves."""
         targets = []
         for name, experiment in self.config["experiments"].items():
             if experiment["kind"] == "panel":
@@ -76,6 +77,7 @@ class Plan:
             metrics = experiment["metrics"]
             stems += [f"{table}_{m}" for table in ("alignment", "correlation") for m in metrics]
             targets += [paths.fill(paths.table(stem), exp=name) for stem in stems]
+            targets.append(paths.fill(paths.plot("training_curves"), exp=name))
             if len(metrics) > 1:
                 by_metric = paths.plot("alignment_vs_performance_by_metric")
                 targets.append(paths.fill(by_metric, exp=name))
@@ -212,6 +214,19 @@ class Plan:
                 for key in train_subsets(self.config, exp, train)
             ],
         }
+
+    def training_logs(self, experiment: str) -> list[tuple[dict[str, Any], str]]:
+        """Each model an experiment trains, labelled by train set and seed, with its loss log."""
+        return [
+            (
+                {"train": train, "seed": seed},
+                paths.fill(
+                    paths.TRAIN_LOG, run=trained_model(self.config, experiment, train, seed).name
+                ),
+            )
+            for train in train_sets(self.config, experiment)
+            for seed in self.config["experiments"][experiment]["seeds"]
+        ]
 
     def stage_benchmarks(self, experiment: str) -> dict[str, list[str]]:
         """The benchmark records of every job an experiment needs, by stage, in run order."""

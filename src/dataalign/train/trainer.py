@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,10 +283,16 @@ class DivergenceGuard(TrainerCallback):
 
 
 def training_arguments(
-    options: TrainOptions, checkpoint_dir: str | Path, n_blocks: int, cuda: bool, autocast
+    options: TrainOptions,
+    checkpoint_dir: str | Path,
+    n_blocks: int,
+    cuda: bool,
+    autocast,
+    report_to: Sequence[str] = (),
 ) -> TrainingArguments:
     """The Trainer's arguments: the options, a checkpoint every `save_steps`, the precision's
-    autocast (fp16 with a loss scaler), data loading that pays on a GPU."""
+    autocast (fp16 with a loss scaler), data loading that pays on a GPU, and the integrations
+    (`report_to`) the loss is also logged to."""
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=options.epochs,
@@ -307,7 +314,7 @@ def training_arguments(
         bf16=autocast == torch.bfloat16,
         fp16=autocast == torch.float16,
         use_cpu=not cuda,
-        report_to=[],
+        report_to=list(report_to),
         dataloader_num_workers=2 if cuda else 0,  # workers and pinned memory only pay on a GPU
         dataloader_pin_memory=cuda,
     )
@@ -320,10 +327,12 @@ def train_causal_lm(
     options: TrainOptions,
     output_dir: str | Path,
     checkpoint_dir: str | Path,
+    report_to: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Train `model` on packed `tokens`, save it to `output_dir` (safetensors, fp32) and return
     the loss log. Resumes from the newest complete checkpoint in `checkpoint_dir`, removed after
-    success.
+    success. `report_to`: Trainer integrations to log to as well (TensorBoard writes into
+    `output_dir`/runs unless TENSORBOARD_LOGGING_DIR says otherwise).
     """
     seq_len = clamp_seq_len(model, options.seq_len)
     blocks = PackedBlocks(tokens, seq_len, tokenizer.pad_token_id)
@@ -333,9 +342,11 @@ def train_causal_lm(
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     stopper = StopOnSignal()
+    if "tensorboard" in report_to:  # beside the model: the checkpoint folder is removed
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(Path(output_dir) / "runs"))
     trainer = Trainer(
         model=model,
-        args=training_arguments(options, checkpoint_dir, len(blocks), cuda, autocast),
+        args=training_arguments(options, checkpoint_dir, len(blocks), cuda, autocast, report_to),
         train_dataset=blocks,
         data_collator=default_data_collator,
         callbacks=[DivergenceGuard(), stopper, MarkComplete()],
