@@ -17,7 +17,7 @@ rule finetune:
     params:
         training=lambda wildcards: PLAN.trainings[wildcards.run].params,
         checkpoints=paths.CHECKPOINTS,
-        report_to=config["report_to"],  # where else to log: not part of what decides the model
+        report_to=config["report_to"],  # where else to log; not in the model's digest
     log:
         paths.log("finetune", "{run}"),
     benchmark:
