@@ -18,3 +18,7 @@ class DatasetError(DataAlignError):
 
 class ModelSpecError(DataAlignError):
     """A model spec cannot be resolved to a loadable model or tokenizer."""
+
+
+class DamagedFileError(DataAlignError):
+    """A file an earlier job wrote cannot be read back (cut short, or corrupted on disk)."""

@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dataalign.errors import DamagedFileError
+
 PathLike = str | os.PathLike
 
 
@@ -61,9 +63,48 @@ def write_table(
     write_text(table.to_latex(index=False, float_format="%.4g"), latex)
 
 
+@contextmanager
+def reading(path: PathLike) -> Iterator[None]:
+    """A read of a pipeline file that fails on damage (cut short, a corrupt page) fails with one
+    line naming the file and the fix, not a traceback from the Parquet or NumPy reader."""
+    try:
+        yield
+    except (FileNotFoundError, PermissionError):
+        raise
+    except (pa.ArrowException, OSError, ValueError, EOFError) as error:
+        problem = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DamagedFileError(
+            f"{path} cannot be read ({problem}): an earlier job was cut short while writing it, "
+            "or the disk corrupted it. Fix: delete it and rerun; Snakemake rebuilds it and what "
+            "depends on it."
+        ) from None
+
+
 def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
     """Read a Parquet file written by `write_parquet`."""
-    return pq.read_table(path).to_pandas()
+    with reading(path):
+        return pq.read_table(path).to_pandas()
+
+
+def parquet_batches(
+    path: PathLike, size: int, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's record batches, each read under `reading` (a corrupt page fails with one
+    line wherever it is)."""
+    with reading(path):
+        batches = pq.ParquetFile(path).iter_batches(size, columns=columns)
+    while True:
+        with reading(path):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def load_tokens(path: PathLike) -> np.ndarray:
+    """A subset's token ids, memory-mapped (a file shorter than its header says fails clearly)."""
+    with reading(path):
+        return np.load(path, mmap_mode="r")
 
 
 def file_digest(path: PathLike, length: int = 16) -> str:
@@ -97,13 +138,14 @@ class ParquetColumn:
     rows asked for, one row group at a time (so a corpus-sized subset is never held)."""
 
     def __init__(self, path: PathLike, column: str = "text") -> None:
-        self.file, self.column = pq.ParquetFile(path), column
+        with reading(path):
+            self.file, self.column, self.path = pq.ParquetFile(path), column, path
 
     def __len__(self) -> int:
         return self.file.metadata.num_rows
 
     def __iter__(self) -> Iterator[str]:
-        for batch in self.file.iter_batches(columns=[self.column]):
+        for batch in parquet_batches(self.path, 65536, [self.column]):
             yield from batch.column(0).to_pylist()
 
     def take(self, positions: np.ndarray) -> list:
@@ -113,7 +155,8 @@ class ParquetColumn:
             end = start + self.file.metadata.row_group(group).num_rows
             lo, hi = np.searchsorted(positions, [start, end])
             if hi > lo:
-                column = self.file.read_row_group(group, columns=[self.column]).column(0)
+                with reading(self.path):
+                    column = self.file.read_row_group(group, columns=[self.column]).column(0)
                 values += column.take(positions[lo:hi] - start).to_pylist()
             start = end
         return values

@@ -222,6 +222,15 @@ BAD_FILES = {
         lambda d: write_bad(d, "wide.txt", "hello\nworld\n".encode("utf-16")),
         r"'.*wide.txt' is not UTF-8 text .* Fix: convert it to UTF-8, e.g. iconv -f UTF-16",
     ),
+    "NUL bytes after the first 4 KB of a text file": (
+        lambda d: write_bad(d, "padded.txt", b"a fine paragraph\n\n" * 400 + b"cut \0\0\0 here"),
+        r"'.*padded.txt' has NUL bytes at byte 7,204: UTF-8 text never does, so the file is "
+        r"damaged .* Fix: restore the file",
+    ),
+    "NUL bytes in a JSONL line": (
+        lambda d: write_bad(d, "padded.jsonl", b'{"text": "a"}\n' * 400 + b'{"text": "\0"}\n'),
+        r"'.*padded.jsonl' has NUL bytes at line 401",
+    ),
     "a number in a text field": (
         lambda d: write_bad(d, "typed.jsonl", b'{"text": "ok"}\n{"text": 42}\n'),
         r"field 'text' of row 1 is int '42', not text",

@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from dataalign.io import write_parquet
+from dataalign.io import load_tokens, write_parquet
 from dataalign.jobs import job_logging
 from dataalign.models import load_model_and_tokenizer
 from dataalign.train.trainer import TrainOptions, check_memory, owned_checkpoints, train_causal_lm
@@ -21,7 +20,7 @@ with job_logging(snakemake.log[0]):
     history = train_causal_lm(
         model,
         tokenizer,
-        np.load(snakemake.input.tokens, mmap_mode="r"),
+        load_tokens(snakemake.input.tokens),
         options,
         Path(snakemake.output.weights).parent,
         owned_checkpoints(snakemake.params.checkpoints, snakemake.input.tokens),

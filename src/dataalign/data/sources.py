@@ -266,6 +266,8 @@ def _read_local(
         with opener(path, "rb") as handle:
             lines: list[tuple[int, bytes]] = []
             for number, line in enumerate(handle, start=1):
+                if b"\x00" in line:
+                    _nul_at(dataset, path, f"line {number}")
                 if line.strip():
                     lines.append((number, line))
                 if len(lines) == size:
@@ -275,7 +277,11 @@ def _read_local(
                 yield _json_lines(dataset, path, lines)
         return
     with opener(path, "rb") as handle:
-        text = _decode(path, handle.read())
+        raw = handle.read()
+    nul = raw.find(b"\x00")  # past the first 4 KB: a file damaged or padded with NULs
+    if nul >= 0:
+        _nul_at(dataset, path, f"byte {nul:,}")
+    text = _decode(path, raw)
     if fmt == "json":
         try:
             yield pd.read_json(io.StringIO(text), dtype=False)
@@ -336,6 +342,14 @@ def _require_utf8(dataset: str, path: Path, head: bytes) -> None:
             f"mark: UTF-16, or binary). Fix: convert it to UTF-8, e.g. "
             f"iconv -f UTF-16 -t UTF-8 '{path.name}' > '{path.stem}.utf8{path.suffix}'."
         )
+
+
+def _nul_at(dataset: str, path: Path, where: str) -> None:
+    raise DatasetError(
+        f"dataset '{dataset}': '{path}' has NUL bytes at {where}: UTF-8 text never does, so the "
+        "file is damaged (a copy cut short or padded) or binary. Fix: restore the file, or "
+        "remove the NULs if the rest is right (tr -d '\\000')."
+    )
 
 
 def _is_gzip(path: Path) -> bool:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from dataalign.errors import DatasetError
-from dataalign.io import atomic_path
+from dataalign.io import atomic_path, parquet_batches
 from dataalign.templates import PLACEHOLDER
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,10 @@ def example_batches(part: Part) -> Iterator[pd.DataFrame]:
             part.rows.iloc[i : i + ROWS_PER_BATCH] for i in range(0, len(part.rows), ROWS_PER_BATCH)
         )
     else:
-        source = pq.ParquetFile(part.rows)
         columns = ["row", *part.fields]
-        batches = (b.to_pandas() for b in source.iter_batches(ROWS_PER_BATCH, columns=columns))
+        batches = (
+            b.to_pandas() for b in parquet_batches(part.rows, ROWS_PER_BATCH, columns=columns)
+        )
     for rows in batches:
         yield format_examples(rows, part.fields, part.format, part.template)
 
