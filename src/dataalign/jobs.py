@@ -22,9 +22,29 @@ from typing import Any
 from dataalign.errors import DataAlignError
 
 
+def die_with_parent() -> None:
+    """On Linux, have the kernel kill this process (SIGKILL) when the one that started it dies.
+
+    A job's parent is the Snakemake process that runs it (locally, or inside a cluster job).
+    Killed, Snakemake cannot stop its jobs; without this a trainer would go on as an orphan and
+    write checkpoints into a folder a rerun then resumes from. Elsewhere it does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @contextmanager
 def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
-    """Redirect the job's stdout and stderr (file descriptors included) to `log_file`."""
+    """Redirect the job's stdout and stderr (file descriptors included) to `log_file`; the job
+    dies with the Snakemake process that started it (`die_with_parent`)."""
+    die_with_parent()
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger("dataalign")
     root.setLevel(logging.INFO)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -515,3 +516,35 @@ def test_report_to_reaches_the_trainer_and_defaults_to_none(tmp_path):
     assert training_arguments(OPTIONS, tmp_path, 10, False, None).report_to == []
     chosen = training_arguments(OPTIONS, tmp_path, 10, False, None, ["wandb"])
     assert chosen.report_to == ["wandb"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux parent-death signal")
+def test_a_job_dies_with_the_snakemake_process_that_started_it(tmp_path):
+    """Snakemake killed (SIGKILL: it cannot stop its jobs) must not leave a trainer running as an
+    orphan that keeps writing checkpoints; every job enters `job_logging` first."""
+    log, pid_file = tmp_path / "job.log", tmp_path / "job.pid"
+    job = (
+        "import os, time\n"
+        "from dataalign.jobs import job_logging\n"
+        f"with job_logging({str(log)!r}):\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', {job!r}])\ntime.sleep(120)",
+        ]
+    )
+    deadline = time.time() + 60
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    time.sleep(1)
+    status = Path(f"/proc/{child}/status")
+    state = status.read_text().split("State:")[1].split()[0] if status.exists() else "gone"
+    assert state in ("gone", "Z"), f"the job is still running (state {state})"

@@ -491,3 +491,13 @@ def test_every_model_s_training_curves_are_drawn(pipeline_run):
     assert {"step", "loss", "learning_rate", "grad_norm"} <= set(history.columns)
     figure = workdir / "results/plots/demo/training_curves.png"
     assert figure.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("offline", "retries"), [("", 3), ("1", 0)])
+def test_hub_downloads_are_retried_only_online(tmp_path, monkeypatch, offline, retries):
+    """With HF_HUB_OFFLINE set a Hub download that fails fails again: it fails once."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    rules = {rule.name: rule for rule in workflow_rules(tmp_path, REPO / "config" / "config.yaml")}
+    # the rule's own setting (the API leaves the execution settings unset when only parsing)
+    assert rules["download_dataset"]._restart_times == retries
+    assert rules["read_dataset"]._restart_times == 0

@@ -39,6 +39,9 @@ PLAN = Plan(config)
 # profiles/slurm asks for one for every GPU stage on the cluster.
 GPUS = gpu_count()
 
+# With HF_HUB_OFFLINE set, a Hub download that fails will fail again: it is not retried.
+HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+
 
 def sized(workload, key):
     """A rule resource (`mem_mb` or `runtime`) scaled from the job's model and tokens, growing

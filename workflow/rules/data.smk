@@ -1,7 +1,7 @@
 # Datasets: download (or read) rows once, then cut token-budget subsets for each tokenizer.
 
 
-# From the Hub: a failure may be the network, so the job is retried.
+# From the Hub: a failure may be the network, so the job is retried (not with HF_HUB_OFFLINE).
 rule download_dataset:
     input:
         local=PLAN.local_source,
@@ -17,7 +17,7 @@ rule download_dataset:
         paths.log("download_dataset", "{ds}"),
     benchmark:
         paths.benchmark("download_dataset", "{ds}")
-    retries: 3
+    retries: 0 if HUB_OFFLINE else 3
     localrule: True
     conda:
         "../../envs/dataalign.yaml"
