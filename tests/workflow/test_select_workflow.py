@@ -135,3 +135,18 @@ def test_selection_table_has_every_strategy_with_intervals_and_alignment(selecti
     assert trained["ce_vs_random_p_holm"].notna().sum() == 3
     assert (trained["ppl_ci_low"] > 0).all()  # exp of the cross-entropy interval
     assert (selection_run / "results/plots/choose/selection.png").stat().st_size > 0
+
+
+def test_a_budget_larger_than_the_pool_stops_the_parse(fixture_data, tiny_lm_dir):
+    """Found before any job, not after scoring the pool."""
+    from dataalign.errors import ConfigError
+    from dataalign.plan.checks import validate_config
+
+    config = select_config(fixture_data, tiny_lm_dir)
+    config["experiments"]["choose"].update(pool=["prose"], budget=10**9)
+    with pytest.raises(
+        ConfigError,
+        match=r"config key experiments.choose.budget: 1000000000 "
+        r"tokens to choose, but the pool's files hold [\d,]+ bytes",
+    ):
+        validate_config(config)

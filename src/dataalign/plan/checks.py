@@ -429,6 +429,13 @@ def _check_select(name: str, spec: Config, config: Config) -> None:
     parts = list(pool_parts(config, name))
     if len(parts) != len(set(parts)):
         raise ConfigError(f"config key {key}.pool: a dataset is in the pool twice: {parts}.")
+    known = [next(_local_sizes(part, config), None) for part in parts]
+    if all(known) and spec["budget"] > sum(size for _, size, _ in known):
+        raise ConfigError(
+            f"config key {key}.budget: {spec['budget']} tokens to choose, but the pool's files "
+            f"hold {sum(size for _, size, _ in known):,} bytes (at most that many tokens). Fix: "
+            "a budget below the pool's size, or a larger pool."
+        )
     for strategy, entry in spec["strategies"].items():
         where, method = f"{key}.strategies.{strategy}", entry["method"] or strategy
         if method not in strategy_registry():
