@@ -344,3 +344,23 @@ def test_task2vec_include_head_reaches_the_embed_job(config):
     config["alignment"]["task2vec"]["include_head"] = False
     validate_config(config, SCHEMA)
     assert embed_settings(config, "task2vec")["options"]["include_head"] is False
+
+
+def test_a_folder_the_jobs_write_that_is_read_only_is_named(tmp_path, monkeypatch):
+    """(Run as root, a chmod cannot make a folder unwritable; the kernel's answer is simulated.)"""
+    import os
+
+    from dataalign.plan.checks import check_writable
+
+    (tmp_path / "resources" / "datasets").mkdir(parents=True)
+    (tmp_path / "results").mkdir()
+    check_writable(tmp_path)
+    locked = tmp_path / "resources" / "datasets"
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real(path, mode))
+    with pytest.raises(
+        ConfigError,
+        match=rf"folder {locked} cannot be written by this user, "
+        r"and the jobs write into it. Fix: chmod -R u\+w",
+    ):
+        check_writable(tmp_path)

@@ -14,7 +14,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 
 from dataalign.errors import ConfigError
 from dataalign.plan import Plan, paths
-from dataalign.plan.checks import check_unique_keys, validate_config
+from dataalign.plan.checks import check_unique_keys, check_writable, validate_config
 from dataalign.plan.jobs import shared_row_warnings
 from dataalign.plan import lookup
 from dataalign.plan import params as slices
@@ -26,6 +26,7 @@ try:
     for configfile in workflow.configfiles:
         check_unique_keys(configfile)
     validate_config(config)
+    check_writable()
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 for warning in shared_row_warnings(config):

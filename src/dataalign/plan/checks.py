@@ -86,6 +86,22 @@ def check_unique_keys(path: str | Path) -> None:
         yaml.load(handle, Loader=Strict)
 
 
+WRITTEN = ("resources/datasets", "results/checkpoints", "results", "resources", "logs", ".")
+
+
+def check_writable(root: str | Path = ".") -> None:
+    """Refuse to start when a folder the jobs write into exists but cannot be written (a
+    read-only copy of results, a quota-locked share): one line naming it, not a job's traceback
+    and Snakemake's failed cleanup after it."""
+    for folder in (Path(root) / name for name in WRITTEN):
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(
+                f"folder {folder} cannot be written by this user, and the jobs write into it. "
+                f"Fix: chmod -R u+w {folder}, or run from a working directory you can write "
+                "(snakemake --directory DIR)."
+            )
+
+
 def validate_config(config: dict[str, Any], schema: str | Path = CONFIG_SCHEMA) -> None:
     """Fill schema defaults into `config` in place, then check it; ConfigError on the first fault.
 
