@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,7 @@ class Job:
     rule: str
     wildcards: dict[str, str]
     output: list[str]
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 class _JobCollector(logging.Handler):
@@ -174,8 +175,14 @@ class _JobCollector(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if str(getattr(record, "event", "")) in ("job_info", "LogEvent.JOB_INFO"):
+            resources = getattr(record, "resources", None) or {}
             self.jobs.append(
-                Job(record.rule_name, dict(record.wildcards or {}), list(record.output or []))
+                Job(
+                    record.rule_name,
+                    dict(record.wildcards or {}),
+                    list(record.output or []),
+                    {k: v for k, v in dict(resources).items() if not k.startswith("_")},
+                )
             )
 
 

@@ -45,6 +45,25 @@ def test_scores_read_the_named_metric_and_orient_it():
         harness_scores(results, "m", {"t": "bleu,none"})
 
 
+def test_a_group_task_is_one_benchmark():
+    """lm-eval reports a group (mmlu) next to each of its subtasks; the configured names are the
+    benchmarks, so the Holm family counts MMLU once."""
+    subject = {"acc,none": 0.3, "acc_stderr,none": 0.05}
+    results = {
+        "results": {
+            "mmlu": {"acc,none": 0.4, "acc_stderr,none": 0.01},
+            "mmlu_anatomy": subject,
+            "mmlu_virology": subject,
+            "gsm8k": {"exact_match,strict-match": 0.2, "exact_match,flexible-extract": 0.25},
+        },
+        "higher_is_better": {"mmlu": {"acc": True}, "gsm8k": {"exact_match": True}},
+    }
+    table = harness_scores(results, "m", {}, ["gsm8k", "mmlu"])
+    assert sorted(table["benchmark"]) == ["gsm8k", "mmlu"]
+    assert table.set_index("benchmark").loc["mmlu", "value"] == 0.4
+    assert len(harness_scores(results, "m")) == 4  # no names given: every row, as before
+
+
 @pytest.mark.slow
 @needs_shared
 def test_lm_eval_accuracy_offline_equals_a_direct_computation(monkeypatch):

@@ -64,10 +64,36 @@ def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
 TRAINING = ("finetune", "pretrain")
 
 
+def test_the_blogs_panel_is_one_scoring_and_one_lm_eval_job_per_member(tmp_path):
+    """config.yaml declares the blog's study: 20 open base models under 10B in 8-bit, a
+    synthetic GSM8K candidate, eight lm-eval benchmarks; each member is one scoring job and one
+    lm-eval job, each a GPU job sized from its parameter count."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    panel = config["experiments"]["blog_gsm8k_panel"]
+    members = panel["models"]
+    assert len(members) >= 20
+    assert all(config["models"][m]["quantize"] == "8bit" for m in members)
+    assert all(config["models"][m]["parameters"] < 1e10 for m in members)
+    assert len(panel["benchmark_scores"]["lm_eval"]["tasks"]) == 8
+    target = "results/tables/blog_gsm8k_panel/panel_correlation.csv"
+    jobs = run_snakemake(tmp_path, REPO / "config" / "config.yaml", [target], dryrun=True)
+    for rule in ("score_panel", "lm_eval"):
+        mine = [j for j in jobs if j.rule == rule]
+        assert sorted(j.wildcards["model"] for j in mine) == sorted(members)
+        for job in mine:
+            parameters = config["models"][job.wildcards["model"]]["parameters"]
+            assert job.resources["mem_mb"] >= 8 * parameters / 2**20  # fp32 on the host
+            assert job.resources["runtime"] >= 30 and "gpu" in job.resources
+
+
 def distinct_models_and_evaluations(config: dict) -> tuple[set, set]:
     """What decides each model and evaluation, read off the config without the pipeline's code."""
     models, evaluations = set(), set()
     for experiment in config["experiments"].values():
+        if experiment["kind"] == "panel":
+            continue
         model = config["models"][experiment["model"]]
         tokenizer = model.get("tokenizer", experiment["model"])
         options = repr(sorted(experiment["training"].items()))

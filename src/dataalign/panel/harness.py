@@ -88,14 +88,22 @@ def run_harness(model, tokenizer, settings: Mapping[str, Any], seed: int = 0) ->
 
 
 def harness_scores(
-    results: Mapping[str, Any], model: str, metrics: Mapping[str, str] | None = None
+    results: Mapping[str, Any],
+    model: str,
+    metrics: Mapping[str, str] | None = None,
+    tasks: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per task: model, benchmark, kind (metric,filter), value and oriented score.
 
-    A task's score is the metric `metrics` names for it, else the first lm-eval reports.
+    A task's score is the metric `metrics` names for it, else the first lm-eval reports. With
+    `tasks` (the configured names), only those rows: a group such as `mmlu` is one benchmark
+    (lm-eval's aggregate), not one per subject.
     """
     rows = []
+    named = [task for task in tasks if task in results["results"]]
     for task, values in results["results"].items():
+        if named and task not in named:
+            continue
         reported = [k for k in values if "," in k and "_stderr," not in k]
         key = (metrics or {}).get(task, reported[0] if reported else None)
         if key not in values:

@@ -61,7 +61,9 @@ def panel_tables(
     summary = [summarise_scores(scores, panel["kinds"])]
     for path, model in zip(harness, panel["models"] if harness else [], strict=True):
         with open(path) as results:
-            summary.append(harness_scores(json.load(results), model, panel["metrics"]))
+            summary.append(
+                harness_scores(json.load(results), model, panel["metrics"], panel["tasks"])
+            )
     if benchmark_scores:
         summary.append(read_benchmark_scores(benchmark_scores, panel["models"]))
     summary = pd.concat(summary, ignore_index=True)

@@ -17,6 +17,7 @@ from dataalign.align.metrics import registry as metric_registry
 from dataalign.errors import ConfigError, ModelSpecError
 from dataalign.io import find_installed
 from dataalign.models import ModelSpec, resolve_location
+from dataalign.plan import paths
 from dataalign.plan.lookup import (
     SOURCES,
     Config,
@@ -86,7 +87,15 @@ def check_unique_keys(path: str | Path) -> None:
         yaml.load(handle, Loader=Strict)
 
 
-WRITTEN = ("resources/datasets", "results/checkpoints", "results", "resources", "logs", ".")
+# The folders jobs write into, deepest first: rows, checkpoints, results, resources, logs, `.`.
+WRITTEN = (
+    Path(paths.ROWS).parent,
+    Path(paths.CHECKPOINTS).parent,
+    Path(paths.BENCHMARKS).parent,
+    Path(paths.ROWS).parents[1],
+    Path(paths.log("rule", "key")).parents[1],
+    Path("."),
+)
 
 
 def check_writable(root: str | Path = ".") -> None:
@@ -398,10 +407,12 @@ def _check_panel(name: str, panel: Config, models: Config, datasets: Config) -> 
                 f"config key {key}.{role}: {dataset!r} is not a dataset with a source of its "
                 f"own; declare it under datasets: (known: {sorted(datasets)})."
             )
-    if panel["target"] is not None and panel["target"] not in panel["benchmarks"]:
+    scores = panel["benchmark_scores"]
+    tasks = scores["lm_eval"]["tasks"] if isinstance(scores, dict) else []
+    if panel["target"] is not None and panel["target"] not in [*panel["benchmarks"], *tasks]:
         raise ConfigError(
             f"config key {key}.target: {panel['target']!r} is not one of the panel's benchmarks "
-            f"{panel['benchmarks']}; name one of them (or leave it out for the first)."
+            f"{[*panel['benchmarks'], *tasks]}; name one of them (or leave it out for the first)."
         )
     for _, dataset in roles:
         prompt = panel_prompt(panel, dataset)

@@ -102,6 +102,7 @@ def panel_params(config: Config, experiment: str) -> dict[str, Any]:
         "bootstrap": spec["bootstrap"],
         "seed": spec["seed"],
         "metrics": scores["lm_eval"].get("metrics", {}) if isinstance(scores, dict) else {},
+        "tasks": scores["lm_eval"]["tasks"] if isinstance(scores, dict) else [],
     }
 
 
