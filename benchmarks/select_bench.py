@@ -33,6 +33,7 @@ STRATEGIES = {
     "random": {},
     "dsir": {"n": 2, "buckets": 10_000, "min_example_length": 10},
     "gzip": {"level": 9},
+    "ngram": {"n": 2, "buckets": 10_000},
     "sbert": {"model": SBERT, "batch_size": 256},
 }
 WORDS_PER_EXAMPLE = 40
@@ -161,7 +162,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny pools: seconds, for tests")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.strategies = [2e3, 4e3], ["random", "dsir", "gzip"]
+        args.sizes, args.strategies = [2e3, 4e3], ["random", "dsir", "gzip", "ngram"]
     examples = pool_examples()
     print(f"{len(examples):,} distinct examples of ~{WORDS_PER_EXAMPLE} words; target: ProofNet")
     print(

@@ -74,6 +74,8 @@ def recovered(index: pd.DataFrame, positions: np.ndarray) -> float:
         ("dsir", DSIR, None),
         ("gzip", {"level": 9}, None),
         ("gzip", {"level": 9}, 0.3),
+        ("ngram", {"n": 2, "buckets": 10_000}, None),
+        ("ngram", {"n": 2, "buckets": 10_000}, 0.3),
         ("task2vec", "probe", None),
     ],
 )

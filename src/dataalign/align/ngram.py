@@ -37,16 +37,22 @@ from dataalign.align.stats import (
 CHUNK = 64  # bootstrap resamples formed at once (each a dense row per bucket)
 
 
+def example_ngrams(text: str, n: int = 2, buckets: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+    """One example's non-zero hashed n-gram buckets and their counts (DSIR's featuriser)."""
+    from data_selection.hashed_ngram_dsir import get_ngram_counts
+
+    counts = get_ngram_counts(text, n=n, num_buckets=buckets)
+    (nonzero,) = np.nonzero(counts)
+    return nonzero.astype(np.int32), counts[nonzero].astype(np.int32)
+
+
 def ngram_counts(texts: Sequence[str], n: int = 2, buckets: int = 10_000) -> pd.DataFrame:
     """Per example, its non-zero hashed n-gram buckets and their counts (sparse, for Parquet)."""
-    from data_selection.hashed_ngram_dsir import get_ngram_counts
     from tqdm.auto import tqdm
 
-    rows = []
-    for text in tqdm(texts, desc="n-grams", unit="example"):
-        counts = get_ngram_counts(text, n=n, num_buckets=buckets)
-        (nonzero,) = np.nonzero(counts)
-        rows.append((nonzero.astype(np.int32), counts[nonzero].astype(np.int32)))
+    rows = [
+        example_ngrams(text, n, buckets) for text in tqdm(texts, desc="n-grams", unit="example")
+    ]
     return pd.DataFrame(rows, columns=["buckets", "counts"])
 
 
