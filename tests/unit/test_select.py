@@ -77,6 +77,7 @@ def recovered(index: pd.DataFrame, positions: np.ndarray) -> float:
         ("ngram", {"n": 2, "buckets": 10_000}, None),
         ("ngram", {"n": 2, "buckets": 10_000}, 0.3),
         ("task2vec", "probe", None),
+        ("gradient", "probe", None),
     ],
 )
 def test_alignment_strategies_recover_the_planted_rows_within_budget(
@@ -87,6 +88,9 @@ def test_alignment_strategies_recover_the_planted_rows_within_budget(
         probe = {"name": "tiny", "entry": {"path": str(tiny_lm_dir)}}
         options = {"mode": "corrected", "seq_len": 16, "epochs": 0, "batches": 2}
         settings = {"probe": probe, "options": options, "chunk": 8}
+        if method == "gradient":
+            sketch = {"layers": 2, "dimension": 1024, "batch_size": 16, "seed": 0}
+            settings = {"probe": probe, "seq_len": 16, **sketch}
     scores = score_pool(method, pool, index, target, settings)
     budget = planted_tokens(index)
     for seed in (0, 1):
