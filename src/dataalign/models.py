@@ -275,7 +275,7 @@ def unpacked_gguf(spec: ModelSpec) -> Path:
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    gguf = resolve_location(spec.gguf, spec.name)
+    gguf = resolve_location(spec.gguf, spec.name, "gguf")
     stat = gguf.stat()
     key = f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{transformers.__version__}"
     folder = cache_root() / "gguf" / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"

@@ -277,7 +277,9 @@ def test_long_texts_are_scored_with_a_sliding_window(tiny_lm_dir):
 
 def test_model_spec_errors_name_the_spec_and_the_fix(tmp_path):
     with pytest.raises(
-        ModelSpecError, match=r"models.smol: 'no_such_pkg/x.gguf' is neither a path"
+        ModelSpecError,
+        match=r"models.smol.gguf: 'no_such_pkg/x.gguf' is not a path, and no package "
+        r"'no_such_pkg' is installed. Fix: give the path, or install the package",
     ):
         load_causal_lm(ModelSpec.from_config("smol", {"gguf": "no_such_pkg/x.gguf"}))
     with pytest.raises(ModelSpecError, match=r"models.local: cannot load a causal language model"):

@@ -30,6 +30,9 @@ METRICS = ("task2vec", "gzip", "ngram")
 # GZIP compresses and n-gram hashes on CPU; models embed on GPU
 EMBED = {"task2vec": "embed", "gzip": "featurize", "ngram": "featurize"}
 BY_METRIC = ("compare_metrics", "results/tables/demo/correlations.csv")
+# read every job's benchmark record / every model's loss log: a rerun job reruns them
+COSTS = ("stage_costs", "results/tables/demo/costs.csv")
+CURVES = ("training_curves", "results/plots/demo/training_curves.png")
 
 
 def test_paper_config_dry_run_lists_expected_jobs(tmp_path):
@@ -250,7 +253,7 @@ def dependants(config: dict, datasets: list[str], budget: int) -> set[tuple[str,
     """The jobs downstream of these datasets' train subsets in the fixture experiment."""
     jobs = {("alignment_table", f"results/tables/demo/alignment_{m}.csv") for m in METRICS}
     jobs |= {("correlate", f"results/tables/demo/correlation_{m}.csv") for m in METRICS}
-    jobs.add(BY_METRIC)
+    jobs |= {BY_METRIC, COSTS, CURVES}
     for ds in datasets:
         jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-0.parquet"))
         jobs.add(("subset", f"results/subsets/words/{ds}/{budget}-1.parquet"))
@@ -294,6 +297,7 @@ def test_editing_an_alignment_setting_reruns_only_that_metric(pipeline_run, tmp_
         ("alignment_table", "results/tables/demo/alignment_gzip.csv"),
         ("correlate", "results/tables/demo/correlation_gzip.csv"),
         BY_METRIC,
+        COSTS,  # no model is retrained: the training curves stay
     } | {
         ("align", f"results/alignment/demo/gzip/{ds}__table.parquet")
         for ds in ("pairs", "pairs_split", "prose", "mix")
