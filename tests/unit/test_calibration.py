@@ -98,3 +98,35 @@ def test_decision_accuracy_p_has_power_when_alignment_orders_the_loss():
         points["ce"] -= 2 * points.groupby("unit")["alignment"].transform("mean")
         rejections.append(decision_p(points) < 0.05)
     assert np.mean(rejections) >= 0.6
+
+
+@pytest.mark.parametrize("train_sets", [5, 6, 7, 8])
+def test_decision_accuracy_interval_covers_the_population_concordance(train_sets):
+    """Train sets drawn with alignment and loss jointly normal (correlation -0.6): the chance
+    that the more aligned of two has the lower loss is 1/2 + arcsin(0.6)/pi = 0.705. The
+    train-set bootstrap interval covers it in 92-98% of 200 replicates at 5-8 train sets
+    (nominal 95%); the test asks for at least 88%."""
+    import math
+
+    from dataalign.analysis.correlation import decision_accuracy
+
+    rho, rng = 0.6, np.random.default_rng(train_sets)
+    truth = 0.5 + math.asin(rho) / math.pi
+    names = [f"t{k}" for k in range(train_sets)]
+    hits = []
+    for _ in range(200):
+        alignment = rng.normal(size=train_sets)
+        ce = -(rho * alignment + math.sqrt(1 - rho**2) * rng.normal(size=train_sets))
+        points = pd.DataFrame(
+            {
+                "train": names,
+                "unit": names,
+                "eval": "e",
+                "seed": 0,
+                "alignment": alignment,
+                "ce": ce,
+            }
+        )
+        result = decision_accuracy(points, "ce", 500, 10, 0)
+        hits.append(result["decision_ci_low"] <= truth <= result["decision_ci_high"])
+    assert np.mean(hits) >= 0.88
