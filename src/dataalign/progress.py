@@ -1,0 +1,99 @@
+"""An estimate of the time a run has left, printed after Snakemake's "N of M steps" line.
+
+Snakemake counts jobs, not time, and a pipeline's jobs differ by orders of magnitude (a download
+takes seconds, a training run hours). The estimate weighs each rule's unfinished jobs by what a
+job of that rule took: in this run once one has finished, else in earlier runs (the benchmark
+records every job leaves in results/benchmarks/<rule>/), else the mean over the rules that are
+known. The work left is shared by the jobs running at that moment. `snakemake_logger_plugin_
+dataalign` feeds it Snakemake's log events (the public logger-plugin interface).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+from dataalign.plan import paths
+
+
+def benchmark_history(root: str | Path = ".") -> dict[str, float]:
+    """Median wall seconds per job for each rule, from the benchmark records of earlier runs."""
+    history = {}
+    for folder in sorted((Path(root) / paths.BENCHMARKS).glob("*/")):
+        seconds = [s for s in map(_wall_seconds, folder.rglob("*.tsv")) if s is not None]
+        if seconds:
+            history[folder.name] = statistics.median(seconds)
+    return history
+
+
+def _wall_seconds(path: Path) -> float | None:
+    """A benchmark record's wall seconds (the first column of its second line), if readable."""
+    try:
+        return float(path.read_text().splitlines()[1].split("\t")[0])
+    except (OSError, IndexError, ValueError):  # a record being written, or not one
+        return None
+
+
+class RunClock:
+    """Tracks which jobs of which rules are planned, running and finished, and what is left."""
+
+    def __init__(self, history: Mapping[str, float]) -> None:
+        self.history = dict(history)
+        self.left: Counter[str] = Counter()  # rule -> jobs not yet finished
+        self.rule_of: dict[int, str] = {}
+        self.started: dict[int, float] = {}
+        self.taken: dict[str, list[float]] = {}  # rule -> this run's job durations
+
+    def planned(self, jobs_per_rule: Mapping[str, int]) -> None:
+        self.left = Counter({r: n for r, n in jobs_per_rule.items() if r != "total"})
+
+    def job_started(self, jobid: int, rule: str, now: float) -> None:
+        self.rule_of[jobid] = rule
+        self.started[jobid] = now
+
+    def job_finished(self, jobid: int, now: float) -> None:
+        rule = self.rule_of.get(jobid)
+        began = self.started.pop(jobid, None)
+        if rule is None:
+            return
+        self.left[rule] = max(self.left[rule] - 1, 0)
+        if began is not None:
+            self.taken.setdefault(rule, []).append(now - began)
+
+    def per_job(self, rule: str) -> float | None:
+        """Seconds a job of this rule takes: this run's median, else the history's."""
+        if rule in self.taken:
+            return statistics.median(self.taken[rule])
+        return self.history.get(rule)
+
+    def seconds_left(self, now: float) -> float | None:
+        """Work left over the jobs running now; None before anything is known of any rule."""
+        known = [s for s in map(self.per_job, self.left) if s is not None]
+        if not known:
+            return None
+        fallback = statistics.mean(known)
+        work = 0.0
+        for rule, jobs in self.left.items():
+            each = self.per_job(rule)
+            work += jobs * (fallback if each is None else each)
+        for jobid, began in self.started.items():  # running jobs are partly done
+            each = self.per_job(self.rule_of[jobid])
+            work -= min(now - began, fallback if each is None else each)
+        return max(work, 0.0) / max(len(self.started), 1)
+
+    def message(self, now: float) -> str | None:
+        seconds = self.seconds_left(now)
+        if seconds is None or not sum(self.left.values()):
+            return None
+        return f"about {format_duration(seconds)} left"
+
+
+def format_duration(seconds: float) -> str:
+    """`45 s`, `12 min`, `3.4 h`: precise enough for an estimate."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

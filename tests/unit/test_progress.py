@@ -1,0 +1,82 @@
+"""The time a run has left: weighted by what each rule's jobs take, shown after Snakemake's
+progress line by the `dataalign` logger plugin."""
+
+from __future__ import annotations
+
+import io
+import logging
+from types import SimpleNamespace
+
+import pytest
+from snakemake_interface_logger_plugins.common import LogEvent
+
+from dataalign.progress import RunClock, benchmark_history, format_duration
+
+
+def test_unfinished_jobs_are_weighted_by_their_rule():
+    clock = RunClock({"train": 100.0, "subset": 1.0})
+    clock.planned({"train": 2, "subset": 10, "total": 12})
+    assert clock.seconds_left(now=0.0) == pytest.approx(2 * 100 + 10 * 1)
+    clock.job_started(1, "train", now=0.0)
+    clock.job_started(2, "subset", now=0.0)
+    # 30 s into a train job and a subset (done by now, counted as 1 s): the rest shared by 2.
+    assert clock.seconds_left(now=30.0) == pytest.approx((210 - 30 - 1) / 2)
+
+
+def test_this_runs_jobs_replace_the_history_and_unknown_rules_take_the_mean():
+    clock = RunClock({"train": 100.0})
+    clock.planned({"train": 3, "embed": 2})
+    clock.job_started(7, "train", now=0.0)
+    clock.job_finished(7, now=40.0)  # this machine is faster than the history's
+    assert clock.per_job("train") == 40.0
+    assert clock.seconds_left(now=40.0) == pytest.approx(2 * 40 + 2 * 40)
+    assert RunClock({}).seconds_left(now=0.0) is None
+
+
+def test_history_is_the_median_of_each_rules_benchmark_records(tmp_path):
+    header = "s\th:m:s\tmax_rss\n"
+    for rule, key, seconds in [("train", "a", 10), ("train", "b/c", 30), ("train", "d", 90)]:
+        record = tmp_path / "results/benchmarks" / rule / f"{key}.tsv"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(f"{header}{seconds}\t0:00:{seconds}\t100\n")
+    (tmp_path / "results/benchmarks/embed").mkdir()
+    (tmp_path / "results/benchmarks/embed/half.tsv").write_text(header)  # being written
+    assert benchmark_history(tmp_path) == {"train": 30.0}
+
+
+def test_durations_read_at_a_glance():
+    assert [format_duration(s) for s in (42, 600, 5 * 3600)] == ["42 s", "10 min", "5.0 h"]
+
+
+def record(event: LogEvent, **fields) -> logging.LogRecord:
+    entry = logging.LogRecord("snakemake", logging.INFO, "", 0, None, None, None)
+    entry.__dict__.update(event=event, **fields)
+    return entry
+
+
+def test_the_logger_plugin_prints_snakemakes_line_and_the_estimate(monkeypatch, tmp_path):
+    from snakemake.logging import DefaultFilter, DefaultFormatter
+    from snakemake.settings.enums import Quietness
+    from snakemake_interface_logger_plugins.registry import LoggerPluginRegistry
+
+    plugin = LoggerPluginRegistry().get_plugin("dataalign")  # discovered as Snakemake finds it
+    monkeypatch.chdir(tmp_path)
+    console = io.StringIO()
+    monkeypatch.setattr("sys.stderr", console)
+    settings = SimpleNamespace(stdout=False, nocolor=True, dryrun=False, quiet=None)
+    handler = plugin.log_handler(settings, None)
+    assert handler.writes_to_stream and not handler.has_filter and not handler.has_formatter
+    # What Snakemake attaches to a stream plugin that brings no filter or formatter of its own;
+    # here for `--quiet rules`, which hides the jobs from the console but not from the clock.
+    handler.addFilter(DefaultFilter({Quietness.RULES}, False, False, False, False))
+    handler.setFormatter(DefaultFormatter(None, False))
+    now = [0.0]
+    monkeypatch.setattr("time.monotonic", lambda: now[0])
+    handler.handle(record(LogEvent.RUN_INFO, stats={"train": 3, "total": 3}, msg="Job stats"))
+    for jobid in (1, 2):
+        handler.handle(record(LogEvent.JOB_INFO, jobid=jobid, rule_name="train", msg=None))
+    now[0] = 60.0
+    handler.handle(record(LogEvent.JOB_FINISHED, job_id=1, msg="Finished jobid: 1"))
+    handler.handle(record(LogEvent.PROGRESS, done=1, total=3))
+    # Two train jobs of 60 s left, one 60 s in: 60 s of work over the one job running.
+    assert console.getvalue().splitlines()[-1] == "1 of 3 steps (33%) done; about 60 s left"
