@@ -5,12 +5,21 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from dataalign.data.sources import load_rows
-from dataalign.data.subsets import Part, build_subset, count_tokens, draw_examples, format_examples
-from dataalign.errors import DatasetError
-from dataalign.io import write_parquet
+from dataalign.data.subsets import (
+    Part,
+    build_subset,
+    count_tokens,
+    draw_examples,
+    format_examples,
+    subset_tokens,
+    write_subset,
+)
+from dataalign.errors import DamagedFileError, DatasetError
+from dataalign.io import read_parquet, write_parquet
 
 ROWS = pd.DataFrame({"row": [0, 1, 2], "a": ["x y", "", "z"], "b": ["1 2 3", "4", " "]})
 
@@ -130,3 +139,20 @@ def test_a_draw_well_short_of_its_budget_says_so(tokenizer, caplog):
     full = pd.DataFrame({"row": range(12), "text": ["w"] * 12})
     build_subset([Part("full", full, ["text"])], tokenizer, 10)
     assert "short)" not in caplog.text
+
+
+def test_a_token_file_from_another_run_is_refused(pairs, tokenizer, tmp_path):
+    written = {}
+    for budget in (200, 300):
+        part = Part("pairs", pairs.copy(), ["informal", "formal"], "split")
+        paths = tmp_path / f"{budget}.parquet", tmp_path / f"{budget}.tokens.npy"
+        write_subset([part], tokenizer, budget, 0, *paths)
+        written[budget] = paths
+    subset, tokens = written[200]
+    assert len(subset_tokens(tokens, subset)) == pq.read_metadata(subset).num_rows + sum(
+        read_parquet(subset)["n_tokens"]
+    )
+    other = written[300][1]
+    message = f"{other} holds .+ token ids but {subset} was written with .+: the two come from"
+    with pytest.raises(DamagedFileError, match=message):
+        subset_tokens(other, subset)

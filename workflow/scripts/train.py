@@ -4,7 +4,8 @@ from pathlib import Path
 
 import torch
 
-from dataalign.io import load_tokens, write_parquet
+from dataalign.data.subsets import subset_tokens
+from dataalign.io import write_parquet
 from dataalign.jobs import job_logging
 from dataalign.models import load_model_and_tokenizer
 from dataalign.train.trainer import TrainOptions, check_memory, owned_checkpoints, train_causal_lm
@@ -20,7 +21,7 @@ with job_logging(snakemake.log[0]):
     history = train_causal_lm(
         model,
         tokenizer,
-        load_tokens(snakemake.input.tokens),
+        subset_tokens(snakemake.input.tokens, snakemake.input.subset),
         options,
         Path(snakemake.output.weights).parent,
         owned_checkpoints(snakemake.params.checkpoints, snakemake.input.tokens),

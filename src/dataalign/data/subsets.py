@@ -23,13 +23,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from dataalign.errors import DatasetError
-from dataalign.io import atomic_path, parquet_batches
+from dataalign.errors import DamagedFileError, DatasetError
+from dataalign.io import atomic_path, load_tokens, parquet_batches, reading
 from dataalign.templates import PLACEHOLDER
 
 log = logging.getLogger(__name__)
 ROWS_PER_BATCH = 2048
 SHORTFALL_WARNING = 0.05  # a draw this far below its budget says so in the job's log
+# Parquet metadata of a subset: the length of the token file written with it.
+TOKEN_IDS = "dataalign.token_ids"
 SUBSET_SCHEMA = pa.schema(
     [("dataset", pa.string()), ("row", pa.int64()), ("text", pa.string()), ("n_tokens", pa.int64())]
 )
@@ -264,10 +266,11 @@ def write_draws(
         raise DatasetError("the tokenizer has no EOS token to separate packed examples.")
     length = sum(d.n_tokens + len(d.positions) for d in draws)
     dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
+    schema = SUBSET_SCHEMA.with_metadata({TOKEN_IDS: str(length)})
     with atomic_path(path) as table_tmp, atomic_path(tokens_path) as ids_tmp:
         tokens = np.lib.format.open_memmap(ids_tmp, mode="w+", dtype=dtype, shape=(length,))
         at = 0
-        with pq.ParquetWriter(table_tmp, SUBSET_SCHEMA, compression="zstd") as writer:
+        with pq.ParquetWriter(table_tmp, schema, compression="zstd") as writer:
             for frame, ids in subset_batches(draws, tokenizer):
                 writer.write_table(pa.Table.from_pandas(frame, SUBSET_SCHEMA, preserve_index=False))
                 for encoded in ids:
@@ -278,3 +281,18 @@ def write_draws(
         del tokens
         if at != length:  # the tokenizer gave different counts in the two passes
             raise DatasetError(f"subset token count changed between passes ({at} != {length}).")
+
+
+def subset_tokens(tokens_path: str | os.PathLike, subset_path: str | os.PathLike) -> np.ndarray:
+    """A subset's token ids (memory-mapped), checked against the count its Parquet file recorded
+    when the two were written together: a token file copied or rebuilt alone is refused."""
+    tokens = load_tokens(tokens_path)
+    with reading(subset_path):
+        recorded = (pq.read_schema(subset_path).metadata or {}).get(TOKEN_IDS.encode())
+    if recorded is not None and len(tokens) != int(recorded):
+        raise DamagedFileError(
+            f"{tokens_path} holds {len(tokens)} token ids but {subset_path} was written with "
+            f"{int(recorded)}: the two come from different runs (one was replaced or copied "
+            "alone). Fix: delete both and rerun; Snakemake rebuilds them and what depends on them."
+        )
+    return tokens
