@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -364,3 +365,37 @@ def test_a_folder_the_jobs_write_that_is_read_only_is_named(tmp_path, monkeypatc
         r"and the jobs write into it. Fix: chmod -R u\+w",
     ):
         check_writable(tmp_path)
+
+
+def test_the_config_checker_gives_a_yaml_error_its_line_and_column(tmp_path):
+    """Snakemake reports a syntax error in a --configfile without its place; `python -m
+    dataalign check` gives it, in one line."""
+    import subprocess
+    import sys
+
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text("datasets:\n  a: [1, 2\n  b: 3\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "dataalign", "check", str(configfile)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(
+        f"config file {configfile} is not valid YAML at line 3, column 4: while parsing a flow "
+        "sequence expected ',' or ']', but got ':'. Fix: check the indentation"
+    )
+
+
+@pytest.mark.parametrize(
+    "case", ["stride not below context", "eval_budget larger than the data", "unknown key"]
+)
+def test_the_config_checker_says_what_snakemake_says(config, tmp_path, case, capsys):
+    from dataalign.__main__ import main
+
+    edit, message = CASES[case]
+    configfile = write_config(edited(config, edit), tmp_path / "config.yaml")
+    assert main(["check", str(configfile)]) == 1
+    assert re.search(message, capsys.readouterr().err)
+    assert main(["check", str(write_config(config, tmp_path / "good.yaml"))]) == 0
+    assert capsys.readouterr().out.endswith(": valid; experiments: demo\n")

@@ -14,7 +14,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 
 from dataalign.errors import ConfigError
 from dataalign.plan import Plan, paths
-from dataalign.plan.checks import check_unique_keys, check_writable, validate_config
+from dataalign.plan.checks import check_writable, read_config_file, validate_config
 from dataalign.plan.jobs import shared_row_warnings
 from dataalign.plan import lookup
 from dataalign.plan import params as slices
@@ -24,7 +24,7 @@ from dataalign.data.sources import source_fingerprint
 # A bad config stops the run here, before any job starts, with one message naming the key.
 try:
     for configfile in workflow.configfiles:
-        check_unique_keys(configfile)
+        read_config_file(configfile)  # keys written twice
     validate_config(config)
     check_writable()
 except ConfigError as error:

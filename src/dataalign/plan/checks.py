@@ -61,9 +61,11 @@ def explain_schema_error(error: Exception) -> str:
     return f"config key {key}: {cause.message}. Fix: {fix}."
 
 
-def check_unique_keys(path: str | Path) -> None:
-    """Refuse a YAML config that writes a key twice in one mapping (YAML silently keeps the
-    last, so a second `datasets:` entry of one name would replace the first unseen)."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """One YAML config file, refusing with its line what YAML would get wrong or Snakemake would
+    report without a place: a syntax error (line and column) and a key written twice in one
+    mapping (YAML silently keeps the last, so a second `datasets:` entry of one name would
+    replace the first unseen)."""
     import yaml
 
     class Strict(yaml.SafeLoader):
@@ -84,7 +86,19 @@ def check_unique_keys(path: str | Path) -> None:
 
     Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     with open(path) as handle:
-        yaml.load(handle, Loader=Strict)
+        try:
+            loaded = yaml.load(handle, Loader=Strict)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+            problem = " ".join(filter(None, (error.context, error.problem)))
+            raise ConfigError(
+                f"config file {path} is not valid YAML at {place}: {problem}. Fix: check the "
+                "indentation (spaces, not tabs) and the brackets and quotes opened before it."
+            ) from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} holds no mapping of keys. Fix: see config/README.md.")
+    return loaded
 
 
 # The folders jobs write into, deepest first: rows, checkpoints, results, resources, logs, `.`.
