@@ -97,7 +97,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
                 "indentation (spaces, not tabs) and the brackets and quotes opened before it."
             ) from None
     if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} holds no mapping of keys. Fix: see config/README.md.")
+        raise ConfigError(f"config file {path} holds no mapping of keys. Fix: config/README.md.")
     return loaded
 
 
