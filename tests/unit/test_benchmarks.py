@@ -29,11 +29,28 @@ def test_benchmark_runs_in_its_quick_mode(script):
         pytest.skip(f"{needed} not installed")
     if script.name in READS_SHARED and not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent")
-    result = subprocess.run(
-        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600
-    )
+    command = [sys.executable, str(script), "--quick"]
+    if script.name == "gpu_check.py" and not cuda_available():
+        command += ["--device", "cpu"]  # its measurements, on the CPU
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip(), "a benchmark prints its measurements"
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_the_gpu_check_says_in_one_line_that_there_is_no_gpu():
+    if cuda_available():
+        pytest.skip("a GPU is visible: the check runs for real")
+    script = REPO / "benchmarks" / "gpu_check.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.startswith("gpu_check: no CUDA GPU is visible (torch ")
+    assert result.stderr.count("\n") == 1
 
 
 def test_every_benchmark_has_a_quick_mode():
