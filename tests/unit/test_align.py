@@ -210,7 +210,9 @@ def test_every_metric_reports_the_same_columns():
         task2vec_alignment(vectors, vectors[::-1] + 0.1, resamples=50),
     ]
     columns = {tuple(r.as_row()) for r in rows}
-    assert columns == {("alignment", "std", "se", "ci_low", "ci_high", "n")}
+    assert columns == {
+        ("alignment", "std", "se", "ci_low", "ci_high", "n", "n_total", "sampling_se")
+    }
 
 
 def test_pair_bootstrap_covers_a_two_way_mean_and_the_pair_t_interval_does_not():
@@ -449,3 +451,55 @@ def test_task2vec_se_measures_the_data_not_the_batch_draw(probe):
     assert spread / 1.5 < reported < 1.5 * spread
     assert np.sqrt(np.mean(np.square(naive))) < spread / 1.5
     assert all(r.n == 32 for r in results)  # the 16 sequences of each side
+
+
+def demo_embed_settings(metric: str) -> dict:
+    """The demo config's embed settings for `metric` (defaults filled by the schema)."""
+    import yaml
+    from helpers import REPO
+
+    from dataalign.plan.checks import validate_config
+    from dataalign.plan.params import embed_settings
+
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    validate_config(config)
+    return embed_settings(config, metric)
+
+
+@pytest.mark.parametrize("metric", ["gzip", "ngram", "sbert"])
+def test_a_large_subset_is_embedded_from_its_seeded_sample_only(metric, tmp_path, monkeypatch):
+    """A corpus-sized subset: only the sample is read (never the whole column) and embedded,
+    and the alignment table says how many examples the subsets held and what sampling adds."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dataalign.align.metrics import embed_subset, example_sample
+    from dataalign.io import ParquetColumn
+
+    rng = random.Random(0)
+    texts = [sentence(rng, WORDS if i % 2 else PROSE, 6, 14) for i in range(5000)]
+    path = tmp_path / "subset.parquet"
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=250)
+
+    def whole_read(self):
+        raise AssertionError("the whole subset was read")
+
+    monkeypatch.setattr(ParquetColumn, "__iter__", whole_read)
+    embedded = []
+    real = ParquetColumn.take
+    monkeypatch.setattr(ParquetColumn, "take", lambda self, p: embedded.append(p) or real(self, p))
+    settings = {**demo_embed_settings(metric), "max_examples": 300, "seed": 3}
+    large = embed_subset(metric, ParquetColumn(path), settings, "large")
+    (positions,) = embedded
+    assert np.array_equal(positions, example_sample(5000, 300, seed=3)) and len(large) == 300
+    assert large.attrs["examples"] == 5000
+    if metric == "gzip":
+        assert large["text"].tolist() == [texts[p] for p in positions]
+    small = embed_subset(metric, texts[:40], settings, "small")  # below max_examples: all of it
+    assert len(small) == 40 and small.attrs["examples"] == 40
+    align = {"bootstrap": 200, "seed": 0, "max_pairs": 10000, "level": 9, "buckets": 10000}
+    row = align_embeddings(metric, large, small, align).as_row()
+    assert row["n_total"] == 5040
+    assert row["sampling_se"] == pytest.approx(row["se"] * np.sqrt(1 - 340 / 5040))
+    full = align_embeddings(metric, small, small, align).as_row()
+    assert full["sampling_se"] == 0 and full["n_total"] == full["n"]

@@ -11,7 +11,12 @@ GZIP and SBERT), and every metric reports the same columns with one meaning:
   sequences: a dataset of N sequences holds only N // batch_size disjoint groups of them, so
   each resample draws those groups, every batch embedded from a group with it (a cluster
   bootstrap; see `task2vec.batch_rows`);
-- `n`: the examples (sequences) of the two datasets that the coefficient reads.
+- `n`: the examples (sequences) of the two datasets that the coefficient reads;
+- `n_total`, `sampling_se`: the examples the two subsets hold, and the part of `se` that comes
+  from reading a seeded sample of a large subset instead of all of it (GZIP, SBERT and n-gram
+  embed at most `max_examples` per subset): `se` x sqrt(1 - read / held), the finite-population
+  correction with the two datasets' shares pooled; 0 when every example is read. When only a
+  large train set is sampled against a small benchmark (the usual case) pooling overstates it.
 """
 
 from __future__ import annotations
@@ -40,9 +45,15 @@ class Alignment:
     ci_low: float
     ci_high: float
     n: int
+    n_total: int | None = None  # examples the two subsets hold, where the metric samples them
+    read_share: float = 1.0  # of those, the share its embeddings hold
 
     def as_row(self) -> dict[str, Any]:
-        return {"alignment": self.value, **{k: v for k, v in asdict(self).items() if k != "value"}}
+        row = {"alignment": self.value, **asdict(self)}
+        del row["value"], row["read_share"]
+        row["n_total"] = self.n if self.n_total is None else self.n_total
+        row["sampling_se"] = self.se * float(np.sqrt(max(1.0 - self.read_share, 0.0)))
+        return row
 
 
 def resampling_weights(

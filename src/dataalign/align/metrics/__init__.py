@@ -13,17 +13,20 @@ workflow is parsed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dataalign.align.stats import Alignment
 from dataalign.io import ParquetColumn
 from dataalign.plugins import discover, registered
 
+log = logging.getLogger(__name__)
 Settings = Mapping[str, Any]
 Texts = Sequence[str] | ParquetColumn
 
@@ -69,12 +72,44 @@ def metric(name: str) -> Metric:
 
 
 def embed_subset(name: str, texts: Texts, settings: Settings, label: str) -> pd.DataFrame:
-    """Embed one subset's texts with metric `name`; `settings` is its embed slice."""
-    return metric(name).embed(texts, settings, label)
+    """Embed one subset's texts with metric `name`; `settings` is its embed slice.
+
+    A metric with `max_examples` among its settings embeds one row per example: a subset holding
+    more examples embeds a uniform sample of that many (seeded by the metric's `seed`), read row
+    group by row group, so time and memory are bounded by the sample, not the corpus. Its
+    embedding's `attrs["examples"]` (kept in the Parquet file) records how many the subset held.
+    """
+    most = settings.get("max_examples")
+    if most is None:  # Task2Vec: bounded by its batches
+        return metric(name).embed(texts, settings, label)
+    held = len(texts)
+    if held > most:
+        positions = example_sample(held, most, settings["seed"])
+        log.info("%s: embedding a seeded sample of %d of its %d examples", label, most, held)
+        texts = (
+            texts.take(positions) if isinstance(texts, ParquetColumn) else sampled(texts, positions)
+        )
+    embedding = metric(name).embed(texts, settings, label)
+    embedding.attrs["examples"] = held
+    return embedding
+
+
+def sampled(texts: Sequence[str], positions: np.ndarray) -> list[str]:
+    return [texts[p] for p in positions]
+
+
+def example_sample(held: int, most: int, seed: int) -> np.ndarray:
+    """Sorted positions of a uniform sample of `most` of `held` examples, without replacement."""
+    return np.sort(np.random.default_rng(seed).choice(held, size=most, replace=False))
 
 
 def align_embeddings(
     name: str, a: pd.DataFrame, b: pd.DataFrame, settings: Settings, workers: int = 2
 ) -> Alignment:
-    """Combine two cached embeddings into an alignment coefficient (cheap; no model needed)."""
-    return metric(name).align(a, b, settings, workers)
+    """Combine two cached embeddings into an alignment coefficient (cheap; no model needed),
+    with the share of the subsets' examples they hold (below 1 where a subset was sampled)."""
+    result = metric(name).align(a, b, settings, workers)
+    if "examples" not in a.attrs and "examples" not in b.attrs:  # Task2Vec: rows are batches
+        return result
+    held = sum(e.attrs.get("examples", len(e)) for e in (a, b))
+    return replace(result, n_total=held, read_share=(len(a) + len(b)) / held)

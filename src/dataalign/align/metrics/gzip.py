@@ -36,6 +36,6 @@ METRIC = Metric(
     on_gpu=False,
     embed=embed,
     align=align,
-    embed_keys=("level",),
+    embed_keys=("level", "max_examples", "seed"),
     align_keys=("seed", "max_pairs", "level"),
 )

@@ -26,6 +26,6 @@ METRIC = Metric(
     on_gpu=False,
     embed=embed,
     align=align,
-    embed_keys=("n", "buckets"),
+    embed_keys=("n", "buckets", "max_examples", "seed"),
     align_keys=("seed", "buckets"),
 )

@@ -41,7 +41,7 @@ METRIC = Metric(
     on_gpu=True,
     embed=embed,
     align=align,
-    embed_keys=("batch_size",),
+    embed_keys=("batch_size", "max_examples", "seed"),
     align_keys=("seed",),
     model_key="model",
 )
