@@ -28,6 +28,8 @@ def alignment_table(frames: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, str]:
     header = (
         f"Alignment ({metric}): rows are train sets (mean of {draws} draw(s)), columns eval sets; "
         "± is the standard error from resampling both datasets' batches or examples. The CSV "
-        "has per draw: std (spread of the pair values), se, ci_low, ci_high (95%), n (pairs).\n\n"
+        "has per draw: std (spread of the pair values), se, ci_low, ci_high (95%), n (examples "
+        "read), n_total (examples held) and sampling_se (the part of se from embedding a sample "
+        "of a large subset).\n\n"
     )
     return long, header + matrix.to_markdown() + "\n"
