@@ -342,6 +342,26 @@ def test_pair_bootstrap_in_chunks_gives_the_same_draws(monkeypatch):
     assert chunked.as_row() == pytest.approx(whole.as_row(), rel=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_the_batched_featuriser_counts_what_dsir_counts(n, monkeypatch):
+    """Across batches (its remembered ids and buckets reused) and after it forgets them, every
+    example's counts equal DSIR's own `get_ngram_counts`, punctuation and Unicode included."""
+    from data_selection.hashed_ngram_dsir import get_ngram_counts
+
+    import dataalign.align.ngram as ngram
+
+    rng = random.Random(n)
+    texts = [sentence(rng, WORDS + PROSE, 0, 30) for _ in range(300)]
+    texts += ["", "A dog, a log; a frog!!", "élan — naïve café, ÆØÅ 3.14 x_y", "a a a a a"]
+    for limit in (ngram.MEMO_LIMIT, 150):  # remembering across batches; forgetting each time
+        monkeypatch.setattr(ngram, "MEMO_LIMIT", limit)
+        hasher = ngram.NgramHasher(n, 97)
+        for batch in (texts[:150], texts[150:], texts[:150]):
+            matrix = hasher.counts(batch).toarray()
+            for row, text in zip(matrix, batch, strict=True):
+                np.testing.assert_array_equal(row, get_ngram_counts(text, n=n, num_buckets=97))
+
+
 def test_ngram_features_are_dsirs_and_the_coefficient_is_one_minus_jsd():
     from data_selection.hashed_ngram_dsir import get_ngram_counts
     from scipy.spatial.distance import jensenshannon

@@ -12,20 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import sparse
 from tqdm.auto import tqdm
 
-from dataalign.align.ngram import example_ngrams
+from dataalign.align.ngram import NgramHasher
 from dataalign.select.strategies import Strategy
-
-
-def bucket_counts(texts: Sequence[str], n: int, buckets: int) -> sparse.csr_matrix:
-    """The examples x buckets count matrix of `texts`."""
-    features = [example_ngrams(text, n, buckets) for text in texts]
-    indptr = np.concatenate([[0], np.cumsum([len(b) for b, _ in features])])
-    indices = np.concatenate([b for b, _ in features] + [np.empty(0, np.int32)])
-    counts = np.concatenate([c for _, c in features] + [np.empty(0, np.int32)])
-    return sparse.csr_matrix((counts.astype(np.float32), indices, indptr), (len(texts), buckets))
 
 
 def log_ratio(target: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -37,16 +27,25 @@ def log_ratio(target: np.ndarray, pool: np.ndarray) -> np.ndarray:
 
 
 def score(pool, index, target: Sequence[str], settings) -> np.ndarray:
-    """The mean log ratio over each example's n-grams; -inf for an example with none."""
-    n, buckets = settings["n"], settings["buckets"]
-    parts = [bucket_counts(texts, n, buckets) for texts in tqdm(pool.texts(), desc="n-grams")]
-    matrix = sparse.vstack(parts, format="csr") if parts else sparse.csr_matrix((0, buckets))
-    pool_counts = np.asarray(matrix.sum(axis=0)).ravel()
-    target_counts = np.asarray(bucket_counts(target, n, buckets).sum(axis=0)).ravel()
+    """The mean log ratio over each example's n-grams; -inf for an example with none.
+
+    Two passes over the pool, a batch at a time: its n-gram distribution, then each example's
+    score, so memory holds one batch's counts and the scores (the featuriser remembers each
+    distinct n-gram's bucket, so the second pass hashes nothing).
+    """
+    hasher = NgramHasher(settings["n"], settings["buckets"])
+    pool_counts = np.zeros(settings["buckets"])
+    for texts in tqdm(pool.texts(), desc="n-grams of the pool"):
+        pool_counts += np.asarray(hasher.counts(texts).sum(axis=0)).ravel()
+    target_counts = np.asarray(hasher.counts(list(target)).sum(axis=0)).ravel()
     weights = log_ratio(target_counts, pool_counts)
-    totals = np.asarray(matrix.sum(axis=1)).ravel()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(totals > 0, (matrix @ weights) / totals, -np.inf)
+    scores = []
+    for texts in tqdm(pool.texts(), desc="scores"):
+        matrix = hasher.counts(texts)
+        totals = np.asarray(matrix.sum(axis=1)).ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores.append(np.where(totals > 0, (matrix @ weights) / totals, -np.inf))
+    return np.concatenate(scores) if scores else np.zeros(0)
 
 
 STRATEGY = Strategy(
