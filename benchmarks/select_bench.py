@@ -175,8 +175,9 @@ def main() -> None:
     print(f"{len(examples):,} distinct examples of ~{WORDS_PER_EXAMPLE} words; target: ProofNet")
     print(
         f"{'pool':>10} {'strategy':>8} {'scan s':>8} {'score s':>9} {'choose s':>9} "
-        f"{'peak MB':>8} {'score/dsir':>10} {'peak/dsir':>9}"
+        f"{'peak MB':>8} {'score/dsir':>10} {'peak/dsir':>9} {'ex/s/core':>10} {'x dsir':>7}"
     )
+    cores = os.cpu_count() or 1
     peaks: dict[str, dict[int, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in map(int, args.sizes):
@@ -195,9 +196,12 @@ def main() -> None:
                 ratio = f"{r['score_s'] / dsir['score_s']:10.2f}" if dsir else f"{'':>10}"
                 memory = f"{r['peak_rss_mb'] / dsir['peak_rss_mb']:9.2f}" if dsir else f"{'':>9}"
                 note = f"  (projected from {args.model_examples:,})" if r.get("projected") else ""
+                rate = r["examples"] / max(r["score_s"], 1e-9) / cores  # scoring rate per core
+                faster = f"{dsir['score_s'] / max(r['score_s'], 1e-9):7.1f}" if dsir else f"{'':>7}"
                 print(
                     f"{size:10,} {strategy:>8} {r['scan_s']:8.1f} {r['score_s']:9.1f} "
-                    f"{r['choose_s']:9.2f} {r['peak_rss_mb']:8.0f} {ratio} {memory}{note}",
+                    f"{r['choose_s']:9.2f} {r['peak_rss_mb']:8.0f} {ratio} {memory} "
+                    f"{rate:10,.0f} {faster}{note}",
                     flush=True,
                 )
     if len(args.sizes) > 1:
