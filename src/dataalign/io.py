@@ -80,10 +80,10 @@ def reading(path: PathLike) -> Iterator[None]:
         ) from None
 
 
-def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a Parquet file written by `write_parquet`."""
+def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet file written by `write_parquet` (only `columns`, where given)."""
     with reading(path):
-        return pq.read_table(path).to_pandas()
+        return pq.read_table(path, columns=columns).to_pandas()
 
 
 def parquet_batches(

@@ -269,10 +269,12 @@ def test_selection_table_pairs_seeds_and_refuses_a_test_without_variance():
                 "strategy": k,
                 "seed": s,
                 "tokens": 100,
-                "rows_digest": f"{k}{s}",
+                "rows_digest": "one" if k == "gzip" else f"{k}{s}",
                 "wall_s": 1.0,
                 "peak_rss_mb": 10.0,
                 "composition": {"a": 1.0},
+                # gzip ranks without temperature: the same 3 rows every seed
+                "rows": frozenset({("a", 0), ("a", 1), ("a", 2 if k == "gzip" else 2 + s)}),
             }
             for k in ("random", "dsir", "gzip")
             for s in range(4)
@@ -292,9 +294,13 @@ def test_selection_table_pairs_seeds_and_refuses_a_test_without_variance():
         stats.ttest_ind(dsir_ce, random_ce, equal_var=False).pvalue
     )
     assert dsir["ce_vs_random_paired_p"] < dsir["ce_vs_random_p"]  # seeds shared: more power
+    assert (dsir["distinct_rows"], dsir["rows_per_seed"]) == (6, 3.0)
+    one_choice = "the same rows every seed: its interval is training noise only"
+    ranked = table.loc[("gzip", "bench")]
+    assert (ranked["distinct_rows"], ranked["note"]) == (3, one_choice)
     same = table.loc[("gzip", "easy")]
     assert np.isnan(same["ce_vs_random_p"]) and np.isnan(same["ce_vs_random_ci_low"])
-    assert same["note"] == "no variance over seeds on either side: no test"
+    assert same["note"] == f"no variance over seeds on either side: no test; {one_choice}"
     assert np.isnan(same["ce_vs_random_paired_p"])
 
 

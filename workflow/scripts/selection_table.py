@@ -9,7 +9,7 @@ import pandas as pd
 from dataalign.analysis.plots import plot_selection
 from dataalign.io import read_parquet, write_table
 from dataalign.jobs import job_logging
-from dataalign.select.summary import selection_table
+from dataalign.select.summary import chosen_rows, selection_table
 
 with job_logging(snakemake.log[0]):
     inputs, params = snakemake.input, snakemake.params
@@ -17,13 +17,15 @@ with job_logging(snakemake.log[0]):
     def reports(paths):
         return pd.DataFrame([json.loads(Path(path).read_text()) for path in paths])
 
+    choices = reports(inputs.choices)
+    choices["rows"] = [chosen_rows(read_parquet(p, ["dataset", "row"])) for p in inputs.subsets]
     alignments = [read_parquet(path) for path in inputs.alignments]
     table = selection_table(
         pd.concat([read_parquet(path) for path in inputs.evaluations], ignore_index=True),
         pd.concat(alignments, ignore_index=True)
         if alignments
         else pd.DataFrame(columns=["train", "eval", "seed", "metric", "alignment"]),
-        reports(inputs.choices),
+        choices,
         reports(inputs.scores),
         params.strategies,
     )

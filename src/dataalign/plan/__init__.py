@@ -202,17 +202,20 @@ class Plan:
         return {"scores": self.selection(wildcards).scores} | rows
 
     def selection_summary_inputs(self, wildcards: Any) -> dict[str, list[str]]:
-        """Every evaluation, alignment pair and selection report of a selection experiment."""
+        """Every evaluation, alignment pair, selection report and chosen subset of a selection
+        experiment (`choices` and `subsets` in the same order)."""
         exp = wildcards.exp
+        keys = [
+            key
+            for train in train_sets(self.config, exp)
+            for key in train_subsets(self.config, exp, train)
+        ]
         return {
             "evaluations": self.evaluations_of(exp),
             "alignments": self.alignment_pairs(exp, self.config["experiments"][exp]["metrics"]),
             "scores": [s.report for s in self.selections.values() if s.experiment == exp],
-            "choices": [
-                key.choice
-                for train in train_sets(self.config, exp)
-                for key in train_subsets(self.config, exp, train)
-            ],
+            "choices": [key.choice for key in keys],
+            "subsets": [key.path for key in keys],
         }
 
     def training_logs(self, experiment: str) -> list[tuple[dict[str, Any], str]]:

@@ -25,6 +25,7 @@ BASELINE = "random"
 DIFFERENCE = ("ce_vs_random", "ce_vs_random_ci_low", "ce_vs_random_ci_high", "ce_vs_random_p")
 PAIRED = ("ce_vs_random_paired_ci_low", "ce_vs_random_paired_ci_high", "ce_vs_random_paired_p")
 NO_VARIANCE = "no variance over seeds on either side: no test"
+ONE_CHOICE = "the same rows every seed: its interval is training noise only"
 
 
 def seed_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -76,7 +77,10 @@ def selection_table(
     `scores`: evaluations (train, eval, seed, ce, ppl; train is `{experiment}.{strategy}`, or
     `base` for the untrained model); `alignments`: (train, eval, seed, metric, alignment);
     `choices`: per strategy and seed, tokens, examples, composition and choose wall time;
-    `costs`: per strategy, the scoring job's wall time and peak memory.
+    `costs`: per strategy, the scoring job's wall time and peak memory. With a `rows` column in
+    `choices` (each seed's `chosen_rows`), the table counts the distinct rows the seeds chose
+    together (`distinct_rows`, against `rows_per_seed`): a ranking without temperature chooses
+    the same rows every seed, and `note` says its interval is training noise only.
     """
     strategy_of = {train: train.rsplit(".", 1)[-1] for train in scores["train"].unique()}
     scores = scores.assign(strategy=scores["train"].map(strategy_of))
@@ -103,6 +107,11 @@ def selection_table(
                     row["note"] = NO_VARIANCE
             row["tokens"] = float(mine["tokens"].mean())
             row["distinct_choices"] = int(mine["rows_digest"].nunique())
+            if "rows" in mine:  # how far the seeds' choices spread over the pool
+                row["distinct_rows"] = len(frozenset().union(*mine["rows"]))
+                row["rows_per_seed"] = float(mine["rows"].map(len).mean())
+            if row["distinct_choices"] == 1 and len(mine) > 1:
+                row["note"] = "; ".join(filter(None, (row.get("note"), ONE_CHOICE)))
             row["composition"] = top_sources(mine["composition"])
             for metric, values in alignments[
                 (alignments["strategy"] == strategy) & (alignments["eval"] == benchmark)
@@ -125,6 +134,11 @@ def selection_table(
     if "note" in table:
         table["note"] = table["note"].fillna("")
     return table
+
+
+def chosen_rows(subset: pd.DataFrame) -> frozenset[tuple[str, int]]:
+    """A chosen subset's examples as (pool dataset, row) pairs."""
+    return frozenset(zip(subset["dataset"], subset["row"].tolist(), strict=True))
 
 
 def top_sources(compositions: pd.Series, shown: int = 3) -> str:
