@@ -338,3 +338,14 @@ def test_the_selection_jobs_score_then_write_a_choice_within_budget(
     assert 0 < report["tokens"] <= 300 and chosen["n_tokens"].sum() == report["tokens"]
     assert len(chosen) == report["examples"] and report["composition"]["planted"] > 0.5
     assert not set(chosen["text"]) & {*target, *benchmark} and tokens.exists()
+
+
+def test_the_full_pool_baseline_takes_every_eligible_example(index):
+    """Whatever the budget, every pool example but the held-out ones (and any longer than the
+    budget); the same rows every seed."""
+    budget = planted_tokens(index)
+    positions = choose(index, np.zeros(len(index)), "full", budget, seed=0)
+    eligible = ~index["excluded"] & (index["n_tokens"] <= budget)
+    assert np.array_equal(positions, np.flatnonzero(eligible.to_numpy()))
+    assert index["excluded"].any() and index["n_tokens"].to_numpy()[positions].sum() > budget
+    assert np.array_equal(positions, choose(index, np.zeros(len(index)), "full", budget, seed=1))
