@@ -9,9 +9,12 @@ ranking (or samples with a temperature), like the other ranking strategies.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 from tqdm.auto import tqdm
 
 from dataalign.align.ngram import NgramHasher
@@ -29,23 +32,28 @@ def log_ratio(target: np.ndarray, pool: np.ndarray) -> np.ndarray:
 def score(pool, index, target: Sequence[str], settings) -> np.ndarray:
     """The mean log ratio over each example's n-grams; -inf for an example with none.
 
-    Two passes over the pool, a batch at a time: its n-gram distribution, then each example's
-    score, so memory holds one batch's counts and the scores (the featuriser remembers each
-    distinct n-gram's bucket, so the second pass hashes nothing).
+    The pool is featurised once, a batch at a time; each batch's counts go to a temporary file
+    while the pool's distribution is summed, then come back one batch at a time for the scores,
+    so memory holds one batch whatever the pool's size.
     """
     hasher = NgramHasher(settings["n"], settings["buckets"])
     pool_counts = np.zeros(settings["buckets"])
-    for texts in tqdm(pool.texts(), desc="n-grams of the pool"):
-        pool_counts += np.asarray(hasher.counts(texts).sum(axis=0)).ravel()
-    target_counts = np.asarray(hasher.counts(list(target)).sum(axis=0)).ravel()
-    weights = log_ratio(target_counts, pool_counts)
-    scores = []
-    for texts in tqdm(pool.texts(), desc="scores"):
-        matrix = hasher.counts(texts)
-        totals = np.asarray(matrix.sum(axis=1)).ravel()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scores.append(np.where(totals > 0, (matrix @ weights) / totals, -np.inf))
-    return np.concatenate(scores) if scores else np.zeros(0)
+    with tempfile.TemporaryDirectory(prefix="ngram-") as spill:
+        batches = []
+        for texts in tqdm(pool.texts(), desc="n-grams of the pool"):
+            matrix = hasher.counts(texts)
+            pool_counts += np.asarray(matrix.sum(axis=0)).ravel()
+            batches.append(Path(spill) / f"{len(batches)}.npz")
+            sparse.save_npz(batches[-1], matrix, compressed=False)
+        target_counts = np.asarray(hasher.counts(list(target)).sum(axis=0)).ravel()
+        weights = log_ratio(target_counts, pool_counts)
+        scores = [np.zeros(0)]
+        for batch in batches:
+            matrix = sparse.load_npz(batch)
+            totals = np.asarray(matrix.sum(axis=1)).ravel()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scores.append(np.where(totals > 0, (matrix @ weights) / totals, -np.inf))
+    return np.concatenate(scores)
 
 
 STRATEGY = Strategy(
