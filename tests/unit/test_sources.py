@@ -269,3 +269,25 @@ def test_rows_missing_a_field_are_counted_and_fail_above_the_threshold(tmp_path,
     rows = load_rows("holes", ["text"], local=local(path), max_missing=0.2)
     assert rows["row"].tolist() == [0, 1, 2, 4, 5, 6, 8, 9]  # positions in the source kept
     assert "2 of 10 rows (20.0%) miss one of the fields" in caplog.text
+
+
+@pytest.mark.parametrize("share", [1.0, 0.25])
+def test_a_shuffled_copy_moves_answers_between_a_seeded_share_of_rows(tmp_path, share):
+    """A corrupted candidate: the chosen rows' answers move to other chosen rows (none keeps its
+    own), the rest and the questions stay, and the same seed moves the same rows."""
+    import json
+
+    from dataalign.data.sources import moved_rows
+
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps({"q": f"q{i}", "a": f"a{i}"}) + "\n" for i in range(40)))
+    shuffle = {"fields": ["a"], "share": share, "seed": 3}
+    rows = load_rows("qa", ["q", "a"], local=local(path), shuffle=shuffle)
+    moved = moved_rows(40, share, 3)
+    assert len(moved) == round(40 * share)
+    assert rows["q"].tolist() == [f"q{i}" for i in range(40)]
+    changed = rows.index[rows["a"] != [f"a{i}" for i in range(40)]]
+    assert sorted(changed) == sorted(moved)  # every moved row has another row's answer
+    assert sorted(rows["a"]) == sorted(f"a{i}" for i in range(40))  # answers only move
+    again = load_rows("qa", ["q", "a"], local=local(path), shuffle=shuffle)
+    assert rows.equals(again)

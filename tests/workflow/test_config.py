@@ -72,6 +72,10 @@ CASES = {
         lambda c: c["datasets"]["pairs"].update(template="{informal} {proof}"),
         r"config key datasets.pairs.template: placeholder\(s\) \['proof'\] are not in fields",
     ),
+    "shuffle of a field the dataset lacks": (
+        lambda c: c["datasets"]["pairs"].update(shuffle={"fields": ["answer"]}),
+        r"config key datasets.pairs.shuffle.fields: \['answer'\] are not in fields",
+    ),
     "mixture of an unknown dataset": (
         lambda c: c["datasets"]["mix"]["mixture"].update(nope=1),
         r"config key datasets.mix.mixture.nope: a mixture combines datasets with a source",
@@ -399,3 +403,19 @@ def test_the_config_checker_says_what_snakemake_says(config, tmp_path, case, cap
     assert re.search(message, capsys.readouterr().err)
     assert main(["check", str(write_config(config, tmp_path / "good.yaml"))]) == 0
     assert capsys.readouterr().out.endswith(": valid; experiments: demo\n")
+
+
+def test_a_yaml_merge_key_may_be_overridden_but_not_written_twice(tmp_path):
+    """`<<: *panel` then `candidate:` overrides the anchor's key (YAML's merge); a key written
+    twice among a mapping's own keys is still refused."""
+    from dataalign.plan.checks import read_config_file
+
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("a: &base {x: 1, y: 2}\nb:\n  <<: *base\n  y: 3\n")
+    assert read_config_file(merged) == {"a": {"x": 1, "y": 2}, "b": {"x": 1, "y": 3}}
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("a: &base {x: 1}\nb:\n  <<: *base\n  y: 3\n  y: 4\n")
+    with pytest.raises(
+        ConfigError, match=r"key 'y' is written twice in one mapping \(lines 4 and 5\)"
+    ):
+        read_config_file(twice)

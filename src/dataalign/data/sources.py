@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,6 +41,7 @@ def iter_rows(
     max_rows: int | None = None,
     max_missing: float = 0.0,
     skip_rows: int = 0,
+    shuffle: Mapping[str, Any] | None = None,
     batch_rows: int = ROWS_PER_BATCH,
 ) -> Iterator[pd.DataFrame]:
     """Rows of `dataset` with only `fields` (strings) and `row`, after the first `skip_rows`
@@ -50,7 +52,14 @@ def iter_rows(
     `row` is a row's position in the source. Rows missing a field are dropped and counted; more
     than `max_missing` (a share of all rows) of them fails the dataset, naming the first. A
     field holding a number, a list or a mapping fails it too: text is never guessed from them.
+    With `shuffle` (fields, share, seed) the rows are gathered and corrupted by `moved_values`.
     """
+    if shuffle is not None:
+        unshuffled = dict(hub=hub, local=local, installed=installed, max_rows=max_rows)
+        unshuffled.update(max_missing=max_missing, skip_rows=skip_rows, batch_rows=batch_rows)
+        every = pd.concat(list(iter_rows(dataset, fields, **unshuffled)), ignore_index=True)
+        yield moved_values(every, **shuffle)
+        return
     if local is not None:
         frames = _local_batches(
             dataset, local["path"], local["format"], local["separator"], batch_rows
@@ -84,6 +93,26 @@ def iter_rows(
         raise DatasetError(f"dataset '{dataset}' is empty (0 rows{past}). Fix: check its source.")
     if missing:
         _report_missing(dataset, fields, missing, start - skip_rows, first_missing, max_missing)
+
+
+def moved_rows(n: int, share: float, seed: int) -> np.ndarray:
+    """Which of `n` rows a `shuffle` corrupts: a seeded share of them, in the order their values
+    move (each takes the value of the one before it, the first the last's)."""
+    return np.random.default_rng(seed).permutation(n)[: round(share * n)]
+
+
+def moved_values(
+    rows: pd.DataFrame, fields: list[str], share: float = 1.0, seed: int = 0
+) -> pd.DataFrame:
+    """A copy of `rows` corrupted on purpose: `fields` of a seeded share of the rows take
+    another of those rows' values (a cycle, so none keeps its own), e.g. answers that no longer
+    match their questions."""
+    moved, corrupted = moved_rows(len(rows), share, seed), rows.copy()
+    for field in fields:
+        values = rows[field].to_numpy().copy()
+        values[moved] = rows[field].to_numpy()[np.roll(moved, 1)]
+        corrupted[field] = values
+    return corrupted
 
 
 HASHED_UP_TO = 2**30  # bytes; a larger local file is fingerprinted by size and mtime

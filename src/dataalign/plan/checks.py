@@ -34,6 +34,7 @@ from dataalign.select.strategies import registry as strategy_registry
 from dataalign.templates import PLACEHOLDER, format_fields
 
 FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
+MERGE = "tag:yaml.org,2002:merge"  # YAML's `<<` key
 
 
 def explain_schema_error(error: Exception) -> str:
@@ -74,6 +75,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     def mapping(loader: Strict, node: yaml.MappingNode, deep: bool = False) -> dict:
         lines: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == MERGE:  # `<<: *anchor`: keys written here override the anchor's
+                continue
             key, line = loader.construct_object(key_node, deep=True), key_node.start_mark.line + 1
             if key in lines:
                 raise ConfigError(
@@ -82,6 +85,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
                     "or rename one of them."
                 )
             lines[key] = line
+        loader.flatten_mapping(node)
         return loader.construct_mapping(node, deep=deep)
 
     Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
@@ -226,6 +230,12 @@ def _check_dataset(name: str, entry: Mapping[str, Any], datasets: Config) -> Non
         raise ConfigError(
             f"config key {key}.fields: format '{entry['format']}' needs {wanted} field(s), "
             f"got {len(fields)}: {fields}."
+        )
+    moved = [f for f in entry.get("shuffle", {}).get("fields", []) if f not in fields]
+    if moved:
+        raise ConfigError(
+            f"config key {key}.shuffle.fields: {moved} are not in fields {fields}; a shuffle "
+            "moves the values of the dataset's own fields."
         )
     unknown = [p for p in PLACEHOLDER.findall(entry.get("template") or "") if p not in fields]
     if unknown:

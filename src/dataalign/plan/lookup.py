@@ -39,8 +39,8 @@ def download_spec(config: Config, dataset: str) -> dict[str, Any]:
     """
     entry = config["datasets"][dataset]
     kind = next(k for k in SOURCES if k in entry)
-    sliced = {"skip_rows": entry["skip_rows"]} if entry.get("skip_rows") else {}
-    return {kind: entry[kind], **pick(entry, "fields", "max_rows", "max_missing"), **sliced}
+    optional = {key: entry[key] for key in ("skip_rows", "shuffle") if entry.get(key)}
+    return {kind: entry[kind], **pick(entry, "fields", "max_rows", "max_missing"), **optional}
 
 
 def named_model(config: Config, name: str) -> dict[str, Any]:
