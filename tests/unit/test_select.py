@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from helpers import PROSE, WORDS, sentence
 
+from dataalign.analysis.correlation import adjusted
 from dataalign.data.subsets import Part, write_draws
 from dataalign.errors import DatasetError
 from dataalign.select import (
@@ -302,6 +303,16 @@ def test_selection_table_pairs_seeds_and_refuses_a_test_without_variance():
     assert np.isnan(same["ce_vs_random_p"]) and np.isnan(same["ce_vs_random_ci_low"])
     assert same["note"] == f"no variance over seeds on either side: no test; {one_choice}"
     assert np.isnan(same["ce_vs_random_paired_p"])
+    # Every strategy against DSIR too (the field's baseline), paired by seed, its own Holm family.
+    gzip = table.loc[("gzip", "bench")]
+    against_dsir = stats.ttest_rel([6.8] * 4, dsir_ce)
+    assert gzip["ce_vs_dsir_paired_p"] == pytest.approx(against_dsir.pvalue)
+    assert gzip["ce_vs_dsir"] == pytest.approx(6.8 - np.mean(dsir_ce))
+    assert np.isnan(table.loc[("dsir", "bench")].get("ce_vs_dsir", np.nan))
+    family = table["ce_vs_dsir_paired_p"].dropna()
+    assert table["ce_vs_dsir_paired_p_holm"].dropna().tolist() == pytest.approx(
+        adjusted(family).tolist()
+    )
 
 
 def test_the_selection_jobs_score_then_write_a_choice_within_budget(

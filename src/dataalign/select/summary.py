@@ -3,10 +3,11 @@ the chosen subset's alignment with the benchmark, its make-up and what choosing 
 
 The seed is the unit: each seed is one choice (for sampled strategies) and one trained model,
 so intervals are Student t over seeds of the cross-entropy (perplexity: exp of its mean and
-bounds, the geometric mean over seeds). The difference from random is given twice: a Welch
-t-test of the cross-entropies, and, because every strategy trains with the same seeds, the
-paired t-test of the per-seed differences (seed s of a strategy against seed s of random),
-each Holm-corrected over every strategy and benchmark compared with random. Where both sides
+bounds, the geometric mean over seeds). The difference from random, and from DSIR where the
+experiment runs it (the field's baseline), is given twice: a Welch t-test of the
+cross-entropies, and, because every strategy trains with the same seeds, the paired t-test of
+the per-seed differences (seed s of a strategy against seed s of the baseline), each
+Holm-corrected over every strategy and benchmark compared with that baseline. Where both sides
 have no variance (a deterministic choice trained identically) there is no test: NaN, and
 `note` says so.
 """
@@ -21,9 +22,16 @@ from scipy import stats
 
 from dataalign.analysis.correlation import adjusted
 
-BASELINE = "random"
-DIFFERENCE = ("ce_vs_random", "ce_vs_random_ci_low", "ce_vs_random_ci_high", "ce_vs_random_p")
-PAIRED = ("ce_vs_random_paired_ci_low", "ce_vs_random_paired_ci_high", "ce_vs_random_paired_p")
+BASELINES = ("random", "dsir")  # every strategy is compared with each one the experiment runs
+
+
+def difference_columns(baseline: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The Welch and the paired columns of a comparison with `baseline`."""
+    prefix = f"ce_vs_{baseline}"
+    welch = (prefix, f"{prefix}_ci_low", f"{prefix}_ci_high", f"{prefix}_p")
+    return welch, (f"{prefix}_paired_ci_low", f"{prefix}_paired_ci_high", f"{prefix}_paired_p")
+
+
 NO_VARIANCE = "no variance over seeds on either side: no test"
 ONE_CHOICE = "the same rows every seed: its interval is training noise only"
 
@@ -88,7 +96,6 @@ def selection_table(
     rows = []
     for benchmark, on_benchmark in scores.groupby("eval", sort=False):
         by_strategy = {s: g.sort_values("seed") for s, g in on_benchmark.groupby("strategy")}
-        baseline = by_strategy.get(BASELINE)
         for strategy in strategies:
             group = by_strategy[strategy]
             mine = choices[choices["strategy"] == strategy]
@@ -96,14 +103,20 @@ def selection_table(
             interval = seed_interval(group["ce"])
             row.update(zip(("ce", "ce_ci_low", "ce_ci_high"), interval, strict=True))
             row.update(zip(("ppl", "ppl_ci_low", "ppl_ci_high"), np.exp(interval), strict=True))
-            if baseline is not None and strategy != BASELINE:
+            for name in BASELINES:
+                baseline = by_strategy.get(name)
+                if baseline is None or strategy == name:
+                    continue
+                welch, paired = difference_columns(name)
                 difference = welch_difference(group["ce"], baseline["ce"])
-                row.update(zip(DIFFERENCE, difference, strict=True))
-                paired = paired_difference(
-                    group.set_index("seed")["ce"], baseline.set_index("seed")["ce"]
-                )
-                row.update(zip(PAIRED, paired, strict=True))
-                if np.isnan(difference[-1]) and len(group) > 1 and len(baseline) > 1:
+                row.update(zip(welch, difference, strict=True))
+                per_seed = [g.set_index("seed")["ce"] for g in (group, baseline)]
+                row.update(zip(paired, paired_difference(*per_seed), strict=True))
+                if (
+                    name == "random"
+                    and np.isnan(difference[-1])
+                    and min(len(group), len(baseline)) > 1
+                ):
                     row["note"] = NO_VARIANCE
             row["tokens"] = float(mine["tokens"].mean())
             row["distinct_choices"] = int(mine["rows_digest"].nunique())
@@ -128,9 +141,11 @@ def selection_table(
                 {"strategy": "base (untrained)", "eval": benchmark, "seeds": 1, **untrained}
             )
     table = pd.DataFrame(rows)
-    if "ce_vs_random_p" in table:  # one family: every strategy and benchmark compared with random
-        table["ce_vs_random_p_holm"] = adjusted(table["ce_vs_random_p"])
-        table["ce_vs_random_paired_p_holm"] = adjusted(table["ce_vs_random_paired_p"])
+    for name in BASELINES:  # a family each: every strategy and benchmark against that baseline
+        welch, paired = difference_columns(name)
+        for p in (welch[-1], paired[-1]):
+            if p in table:
+                table[f"{p}_holm"] = adjusted(table[p])
     if "note" in table:
         table["note"] = table["note"].fillna("")
     return table
