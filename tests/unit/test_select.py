@@ -360,3 +360,60 @@ def test_the_full_pool_baseline_takes_every_eligible_example(index):
     assert np.array_equal(positions, np.flatnonzero(eligible.to_numpy()))
     assert index["excluded"].any() and index["n_tokens"].to_numpy()[positions].sum() > budget
     assert np.array_equal(positions, choose(index, np.zeros(len(index)), "full", budget, seed=1))
+
+
+def test_a_study_reads_several_targets_with_holm_over_all_of_them():
+    """Two targets, strategies paired by seed against random, DSIR and the whole pool: Holm runs
+    over strategies x targets, and each strategy's verdicts are counted as wins."""
+    from dataalign.select.summary import selection_table, study_table, study_wins
+
+    rng = np.random.default_rng(0)
+    strategies = ["random", "full", "dsir", "gzip"]
+    tables = {}
+    for target, gzip_gain in (("proofs", -0.5), ("math", 0.0)):
+        noise = rng.normal(0, 0.05, 5)  # a seed's training noise, shared by every strategy
+        level = {"random": 7.0, "full": 6.9, "dsir": 6.8, "gzip": 6.8 + gzip_gain}
+        jitter = {k: rng.normal(0, 0.01, 5) for k in strategies}
+        if gzip_gain == 0.0:  # on this target gzip is DSIR's equal: differences straddle 0
+            jitter["gzip"] = jitter["dsir"] + [0.02, -0.02, 0.02, -0.02, 0.0]
+        rows = [
+            {
+                "train": f"{target}.{k}",
+                "eval": "bench",
+                "seed": s,
+                "ce": level[k] + noise[s] + jitter[k][s],
+                "ppl": 1.0,
+            }
+            for k in strategies
+            for s in range(5)
+        ]
+        choices = pd.DataFrame(
+            [
+                {
+                    "strategy": k,
+                    "seed": s,
+                    "tokens": 1,
+                    "rows_digest": f"{k}{s}",
+                    "wall_s": 1.0,
+                    "peak_rss_mb": 1.0,
+                    "composition": {"a": 1.0},
+                }
+                for k in strategies
+                for s in range(5)
+            ]
+        )
+        costs = pd.DataFrame({"strategy": strategies, "wall_s": 1.0, "peak_rss_mb": 1.0})
+        alignments = pd.DataFrame(columns=["train", "eval", "seed", "metric", "alignment"])
+        tables[target] = selection_table(pd.DataFrame(rows), alignments, choices, costs, strategies)
+    study = study_table(tables).set_index(["experiment", "strategy"])
+    family = study["ce_vs_dsir_paired_p"].dropna()
+    assert len(family) == 6  # random, full, gzip x 2 targets
+    assert study["ce_vs_dsir_paired_p_holm"].dropna().tolist() == pytest.approx(
+        adjusted(family).tolist()
+    )
+    assert study.loc[("proofs", "gzip"), "vs_dsir"] == "better"
+    assert study.loc[("math", "gzip"), "vs_dsir"] == "tie"
+    assert study.loc[("proofs", "random"), "vs_dsir"] == "worse"
+    wins = study_wins(study.reset_index())
+    assert wins.loc["gzip", ("dsir", "better")] == 1 and wins.loc["gzip", ("dsir", "tie")] == 1
+    assert wins.loc["gzip", ("full", "better")] >= 1

@@ -76,6 +76,10 @@ CASES = {
         lambda c: c["datasets"]["pairs"].update(shuffle={"fields": ["answer"]}),
         r"config key datasets.pairs.shuffle.fields: \['answer'\] are not in fields",
     ),
+    "selection study of an experiment that selects nothing": (
+        lambda c: c.update(selection_studies={"study": ["demo", "other"]}),
+        r"config key selection_studies.study: \['demo', 'other'\] are not select experiments",
+    ),
     "mixture of an unknown dataset": (
         lambda c: c["datasets"]["mix"]["mixture"].update(nope=1),
         r"config key datasets.mix.mixture.nope: a mixture combines datasets with a source",

@@ -98,3 +98,29 @@ rule selection_table:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/selection_table.py"
+
+
+rule selection_study:
+    input:
+        unpack(PLAN.selection_study_inputs),
+    output:
+        csv=report(
+            paths.table("selection_study"),
+            caption="../report/selection_study.rst",
+            category="{exp}",
+            labels={"table": "selection study"},
+        ),
+        markdown=paths.table("selection_study", "md"),
+    wildcard_constraints:
+        exp=one_of(list(config["selection_studies"])),
+    params:
+        experiments=lambda wildcards: config["selection_studies"][wildcards.exp],
+    log:
+        paths.log("selection_study", "{exp}"),
+    benchmark:
+        paths.benchmark("selection_study", "{exp}")
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/selection_study.py"

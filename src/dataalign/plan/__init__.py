@@ -82,6 +82,8 @@ class Plan:
                 by_metric = paths.plot("alignment_vs_performance_by_metric")
                 targets.append(paths.fill(by_metric, exp=name))
             targets += self.evaluations_of(name)
+        for study in self.config["selection_studies"]:
+            targets.append(paths.fill(paths.table("selection_study"), exp=study))
         return targets
 
     # Names a wildcard may take in one rule (so two rules never claim one output).
@@ -217,6 +219,11 @@ class Plan:
             "choices": [key.choice for key in keys],
             "subsets": [key.path for key in keys],
         }
+
+    def selection_study_inputs(self, wildcards: Any) -> dict[str, list[str]]:
+        """The selection tables of a study's experiments, in the study's order."""
+        experiments = self.config["selection_studies"][wildcards.exp]
+        return {"tables": [paths.fill(paths.table("selection"), exp=e) for e in experiments]}
 
     def training_logs(self, experiment: str) -> list[tuple[dict[str, Any], str]]:
         """Each model an experiment trains, labelled by train set and seed, with its loss log."""

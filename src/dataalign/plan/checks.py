@@ -179,6 +179,7 @@ def check_config(config: Config) -> None:
             _check_select(name, experiment, config)
         _check_sizes(name, experiment, config)
     _check_strategy_names(config)
+    _check_studies(config)
     used = {m for e in config["experiments"].values() for m in e.get("metrics", [])}
     for metric in used:
         key = registered_metric(metric).model_key
@@ -462,6 +463,21 @@ def _check_panel(name: str, panel: Config, models: Config, datasets: Config) -> 
             "(datasets scored like the candidate) and/or benchmark_scores: (a CSV or lm_eval "
             "tasks)."
         )
+
+
+def _check_studies(config: Config) -> None:
+    """A selection study reads select experiments, and its name is not an experiment's (both
+    name a folder under results/tables)."""
+    selections = experiments_of_kind(config, "select")
+    for study, experiments in config["selection_studies"].items():
+        key = f"config key selection_studies.{study}"
+        if study in config["experiments"]:
+            raise ConfigError(f"{key}: an experiment has this name too; rename the study.")
+        others = [e for e in experiments if e not in selections]
+        if others:
+            raise ConfigError(
+                f"{key}: {others} are not select experiments (those are: {selections})."
+            )
 
 
 def _check_select(name: str, spec: Config, config: Config) -> None:

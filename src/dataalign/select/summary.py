@@ -14,7 +14,7 @@ have no variance (a deterministic choice trained identically) there is no test: 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from scipy import stats
 
 from dataalign.analysis.correlation import adjusted
 
-BASELINES = ("random", "dsir")  # every strategy is compared with each one the experiment runs
+BASELINES = ("random", "dsir", "full")  # every strategy against each the experiment runs
 
 
 def difference_columns(baseline: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -160,3 +160,56 @@ def top_sources(compositions: pd.Series, shown: int = 3) -> str:
     """The pool datasets with the largest mean share of the chosen tokens, e.g. `minif2f 0.91`."""
     shares = pd.DataFrame(list(compositions)).fillna(0.0).mean().sort_values(ascending=False)
     return ", ".join(f"{name} {share:.2f}" for name, share in shares.head(shown).items() if share)
+
+
+STUDY = ("random", "dsir", "full")  # the baselines a study compares every choice with
+
+
+def study_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Several select experiments' `selection_table`s read as one study (by experiment name).
+
+    One row per experiment, benchmark and strategy: the paired per-seed difference in CE from
+    random, DSIR and the whole pool (`full`) where the experiment runs them, with Holm over the
+    whole study (every strategy x target against that baseline) replacing each table's own, and
+    the verdict against each: `better` or `worse` where the paired interval excludes 0, else
+    `tie`.
+    """
+    rows = []
+    for experiment, table in tables.items():
+        trained = table[~table["strategy"].str.startswith("base")]
+        for _, row in trained.iterrows():
+            entry = {"experiment": experiment, "eval": row["eval"], "strategy": row["strategy"]}
+            entry.update(ce=row["ce"], ce_ci_low=row["ce_ci_low"], ce_ci_high=row["ce_ci_high"])
+            for baseline in STUDY:
+                welch, paired = difference_columns(baseline)
+                if paired[-1] not in row or pd.isna(row.get(welch[0])):
+                    continue
+                low, high, p = (row[c] for c in paired)
+                entry[welch[0]] = row[welch[0]]
+                entry.update(zip(paired, (low, high, p), strict=True))
+                entry[f"vs_{baseline}"] = verdict(low, high)
+            rows.append(entry)
+    study = pd.DataFrame(rows)
+    for baseline in STUDY:
+        p = difference_columns(baseline)[1][-1]
+        if p in study:
+            study[f"{p}_holm"] = adjusted(study[p])
+    return study
+
+
+def verdict(low: float, high: float) -> str:
+    """`better` (lower CE) or `worse` where a paired interval excludes 0; `tie` otherwise."""
+    if pd.isna(low) or pd.isna(high):
+        return "no test"
+    return "better" if high < 0 else "worse" if low > 0 else "tie"
+
+
+def study_wins(study: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy, over the study's targets: how often it beat, tied or lost to each baseline."""
+    counts = {}
+    for baseline in STUDY:
+        column = f"vs_{baseline}"
+        if column in study:
+            table = study.groupby("strategy")[column].value_counts().unstack(fill_value=0)
+            counts[baseline] = table.reindex(columns=["better", "tie", "worse"], fill_value=0)
+    return pd.concat(counts, axis=1) if counts else pd.DataFrame()

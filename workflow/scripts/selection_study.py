@@ -1,0 +1,22 @@
+"""Rule selection_study: several select experiments' tables read as one study, with Holm over
+strategies x targets and each strategy's wins against random, DSIR and the whole pool."""
+
+import pandas as pd
+
+from dataalign.io import write_text
+from dataalign.jobs import job_logging
+from dataalign.select.summary import study_table, study_wins
+
+with job_logging(snakemake.log[0]):
+    experiments, paths = snakemake.params.experiments, snakemake.input.tables
+    tables = {e: pd.read_csv(path) for e, path in zip(experiments, paths, strict=True)}
+    study = study_table(tables)
+    wins = study_wins(study)
+    write_text(study.to_csv(index=False), snakemake.output.csv)
+    write_text(
+        study.to_markdown(index=False, floatfmt=".4g")
+        + "\n\nWins over the study's targets (paired 95% interval of the CE difference):\n\n"
+        + wins.to_markdown()
+        + "\n",
+        snakemake.output.markdown,
+    )
