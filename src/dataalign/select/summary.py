@@ -5,10 +5,10 @@ The seed is the unit: each seed is one choice (for sampled strategies) and one t
 so intervals are Student t over seeds of the cross-entropy (perplexity: exp of its mean and
 bounds, the geometric mean over seeds). The difference from random, and from DSIR (the field's
 baseline) and the whole pool (`full`) where the experiment runs them, is given twice: a Welch
-t-test of the
-cross-entropies, and, because every strategy trains with the same seeds, the paired t-test of
-the per-seed differences (seed s of a strategy against seed s of the baseline), each
-Holm-corrected over every strategy and benchmark compared with that baseline. Where both sides
+t-test of the cross-entropies, and, because every strategy trains with the same seeds, the
+paired t-test of the per-seed differences (seed s of a strategy against seed s of the
+baseline), each Holm-corrected over every strategy and benchmark compared with that baseline.
+Where both sides
 have no variance (a deterministic choice trained identically) there is no test: NaN, and
 `note` says so.
 """
