@@ -8,9 +8,8 @@ baseline) and the whole pool (`full`) where the experiment runs them, is given t
 t-test of the cross-entropies, and, because every strategy trains with the same seeds, the
 paired t-test of the per-seed differences (seed s of a strategy against seed s of the
 baseline), each Holm-corrected over every strategy and benchmark compared with that baseline.
-Where both sides
-have no variance (a deterministic choice trained identically) there is no test: NaN, and
-`note` says so.
+Where both sides have no variance (a deterministic choice trained identically) there is no
+test: NaN, and `note` says so.
 """
 
 from __future__ import annotations
