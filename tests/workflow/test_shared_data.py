@@ -21,7 +21,9 @@ pytestmark = [
 def test_local_config_cuts_real_datasets_with_the_gguf_tokenizer(tmp_path):
     config = yaml.safe_load((REPO / "config" / "local.yaml").read_text())
     for entry in config["datasets"].values():
-        if "local" in entry:  # the config's paths are relative to the repository root
+        # The config's paths are relative to the repository root, or inside an installed
+        # package (`dataalign/data/demo/...`, found wherever the run is).
+        if "local" in entry and (REPO / entry["local"]["path"]).exists():
             entry["local"]["path"] = str((REPO / entry["local"]["path"]).resolve())
     configfile = write_config(config, tmp_path / "config.yaml")
     targets = [
