@@ -4,8 +4,9 @@ Snakemake counts jobs, not time, and a pipeline's jobs differ by orders of magni
 takes seconds, a training run hours). The estimate weighs each rule's unfinished jobs by what a
 job of that rule took: in this run once one has finished, else in earlier runs (the benchmark
 records every job leaves in results/benchmarks/<rule>/), else the mean over the rules that are
-known. The work left is shared by the jobs running at that moment. `snakemake_logger_plugin_
-dataalign` feeds it Snakemake's log events (the public logger-plugin interface).
+known. The work left is shared by as many jobs as have run at once on average so far.
+`snakemake_logger_plugin_dataalign` feeds it Snakemake's log events (the public logger-plugin
+interface).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class RunClock:
         self.rule_of: dict[int, str] = {}
         self.started: dict[int, float] = {}
         self.taken: dict[str, list[float]] = {}  # rule -> this run's job durations
+        self.first_start: float | None = None
 
     def planned(self, jobs_per_rule: Mapping[str, int]) -> None:
         self.left = Counter({r: n for r, n in jobs_per_rule.items() if r != "total"})
@@ -52,6 +54,8 @@ class RunClock:
     def job_started(self, jobid: int, rule: str, now: float) -> None:
         self.rule_of[jobid] = rule
         self.started[jobid] = now
+        if self.first_start is None:
+            self.first_start = now
 
     def job_finished(self, jobid: int, now: float) -> None:
         rule = self.rule_of.get(jobid)
@@ -69,7 +73,7 @@ class RunClock:
         return self.history.get(rule)
 
     def seconds_left(self, now: float) -> float | None:
-        """Work left over the jobs running now; None before anything is known of any rule."""
+        """Wall seconds of work left; None before anything is known of any rule."""
         known = [s for s in map(self.per_job, self.left) if s is not None]
         if not known:
             return None
@@ -81,7 +85,16 @@ class RunClock:
         for jobid, began in self.started.items():  # running jobs are partly done
             each = self.per_job(self.rule_of[jobid])
             work -= min(now - began, fallback if each is None else each)
-        return max(work, 0.0) / max(len(self.started), 1)
+        return max(work, 0.0) / self.parallel(now)
+
+    def parallel(self, now: float) -> float:
+        """Jobs run at once on average so far: busy job-seconds over the wall time since the
+        first job started. (Counting the jobs running at a progress line would halve it: the
+        line comes as a job finishes, before the next one starts.)"""
+        if self.first_start is None or now <= self.first_start:
+            return 1.0
+        busy = sum(map(sum, self.taken.values())) + sum(now - b for b in self.started.values())
+        return max(busy / (now - self.first_start), 1.0)
 
     def message(self, now: float) -> str | None:
         seconds = self.seconds_left(now)

@@ -44,6 +44,20 @@ def test_history_is_the_median_of_each_rules_benchmark_records(tmp_path):
     assert benchmark_history(tmp_path) == {"train": 30.0}
 
 
+def test_the_work_left_is_shared_by_the_jobs_run_at_once_on_average():
+    """A progress line comes as a job finishes, before the next starts: the jobs running then
+    undercount the parallelism; busy job-seconds over wall time do not."""
+    clock = RunClock({"embed": 10.0})
+    clock.planned({"embed": 6})
+    for jobid, start in ((1, 0.0), (2, 0.0), (3, 10.0)):
+        clock.job_started(jobid, "embed", now=start)
+    clock.job_finished(1, now=10.0)
+    clock.job_finished(2, now=10.0)
+    clock.job_finished(3, now=20.0)  # one job ran alone from 10 s to 20 s, now none runs
+    assert clock.parallel(now=20.0) == pytest.approx(1.5)  # 30 busy seconds in 20
+    assert clock.seconds_left(now=20.0) == pytest.approx(3 * 10.0 / 1.5)
+
+
 def test_durations_read_at_a_glance():
     assert [format_duration(s) for s in (42, 600, 5 * 3600)] == ["42 s", "10 min", "5.0 h"]
 
@@ -78,5 +92,6 @@ def test_the_logger_plugin_prints_snakemakes_line_and_the_estimate(monkeypatch, 
     now[0] = 60.0
     handler.handle(record(LogEvent.JOB_FINISHED, job_id=1, msg="Finished jobid: 1"))
     handler.handle(record(LogEvent.PROGRESS, done=1, total=3))
-    # Two train jobs of 60 s left, one 60 s in: 60 s of work over the one job running.
-    assert console.getvalue().splitlines()[-1] == "1 of 3 steps (33%) done; about 60 s left"
+    # Two train jobs of 60 s left, one 60 s in: 60 s of work, shared by the 2 jobs that have
+    # run at once so far (not by the 1 running as the progress line comes).
+    assert console.getvalue().splitlines()[-1] == "1 of 3 steps (33%) done; about 30 s left"
