@@ -353,6 +353,7 @@ def test_the_batched_featuriser_counts_what_dsir_counts(n, monkeypatch):
     rng = random.Random(n)
     texts = [sentence(rng, WORDS + PROSE, 0, 30) for _ in range(300)]
     texts += ["", "A dog, a log; a frog!!", "élan — naïve café, ÆØÅ 3.14 x_y", "a a a a a"]
+    texts += ["theorem t (h₀ : 0 < x ∧ x² = 2)", "x₁₂³ ½ Ⅻ ٣٤ ४२"]  # digits \w may leave out
     for limit in (ngram.MEMO_LIMIT, 150):  # remembering across batches; forgetting each time
         monkeypatch.setattr(ngram, "MEMO_LIMIT", limit)
         hasher = ngram.NgramHasher(n, 97)

@@ -22,13 +22,13 @@ from the two-sample bootstrap over each dataset's examples.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import chain
 
 import numpy as np
 import pandas as pd
+import regex
 from scipy import sparse
 from tqdm.auto import tqdm
 
@@ -44,8 +44,10 @@ CHUNK = 64  # bootstrap resamples formed at once (each a dense row per bucket)
 BATCH = 4096  # texts featurised at once
 
 
-# nltk's WordPunctTokenizer, which DSIR's get_ngram_counts splits lower-cased text with.
-WORD_PUNCT = re.compile(r"\w+|[^\w\s]+")
+# nltk's WordPunctTokenizer, which DSIR's get_ngram_counts splits lower-cased text with, compiled
+# as nltk compiles it: with the `regex` engine, whose \w (unlike `re`'s) leaves out digits such as
+# subscripts and superscripts (`h₀` is two tokens, as in DSIR).
+WORD_PUNCT = regex.compile(r"\w+|[^\w\s]+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
 MEMO_LIMIT = 8_000_000  # distinct n-grams remembered (ids and buckets) before starting afresh
 
 
