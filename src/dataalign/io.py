@@ -86,19 +86,55 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> p
         return pq.read_table(path, columns=columns).to_pandas()
 
 
-def parquet_batches(
-    path: PathLike, size: int, columns: list[str] | None = None
-) -> Iterator[pa.RecordBatch]:
-    """A Parquet file's record batches, each read under `reading` (a corrupt page fails with one
-    line wherever it is)."""
+def parquet_rows(path: PathLike) -> int:
+    """A Parquet file's row count, from its footer."""
     with reading(path):
-        batches = pq.ParquetFile(path).iter_batches(size, columns=columns)
-    while True:
+        return pq.ParquetFile(path).metadata.num_rows
+
+
+def parquet_batches(
+    path: PathLike,
+    size: int,
+    columns: list[str] | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[pa.Table]:
+    """Rows [start, stop) of a Parquet file, cut at every multiple of `size` rows (`start` must
+    be one), so a range reads exactly the batches the whole file's read gives for it; only the
+    row groups the range overlaps are read. Each read is under `reading` (a corrupt page fails
+    with one line wherever it is)."""
+    with reading(path):
+        file = pq.ParquetFile(path)
+        groups, offset, first = [], 0, None
+        stop = file.metadata.num_rows if stop is None else min(stop, file.metadata.num_rows)
+        for group in range(file.metadata.num_row_groups):
+            rows = file.metadata.row_group(group).num_rows
+            if offset + rows > start and offset < stop and rows:
+                groups.append(group)
+                first = offset if first is None else first
+            offset += rows
+        if not groups:
+            return
+        batches = file.iter_batches(size, row_groups=groups, columns=columns)
+    held, at = None, first  # rows read but not yet given out, and the file row of the first
+    while at < stop:
         with reading(path):
             batch = next(batches, None)
         if batch is None:
-            return
-        yield batch
+            break
+        table = pa.Table.from_batches([batch])
+        held = table if held is None else pa.concat_tables([held, table])
+        if at < start:  # the range starts inside the first row group
+            skip = min(start - at, held.num_rows)
+            held, at = held.slice(skip), at + skip
+        while held.num_rows and at < stop:
+            boundary = min((at // size + 1) * size, stop)
+            if at + held.num_rows < boundary:
+                break
+            yield held.slice(0, boundary - at)
+            held, at = held.slice(boundary - at), boundary
+    if held is not None and held.num_rows and at < stop:
+        yield held.slice(0, stop - at)
 
 
 def load_tokens(path: PathLike) -> np.ndarray:

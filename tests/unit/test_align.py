@@ -354,6 +354,7 @@ def test_the_batched_featuriser_counts_what_dsir_counts(n, monkeypatch):
     texts = [sentence(rng, WORDS + PROSE, 0, 30) for _ in range(300)]
     texts += ["", "A dog, a log; a frog!!", "élan — naïve café, ÆØÅ 3.14 x_y", "a a a a a"]
     texts += ["theorem t (h₀ : 0 < x ∧ x² = 2)", "x₁₂³ ½ Ⅻ ٣٤ ४२"]  # digits \w may leave out
+    texts += ["a\x1cb\x1d c\x1e\x1fd\te\x0bf\x0cg\rh i", "x=1;\ty\n\n-z"]  # ASCII separators
     for limit in (ngram.MEMO_LIMIT, 150):  # remembering across batches; forgetting each time
         monkeypatch.setattr(ngram, "MEMO_LIMIT", limit)
         hasher = ngram.NgramHasher(n, 97)
@@ -361,6 +362,7 @@ def test_the_batched_featuriser_counts_what_dsir_counts(n, monkeypatch):
             matrix = hasher.counts(batch).toarray()
             for row, text in zip(matrix, batch, strict=True):
                 np.testing.assert_array_equal(row, get_ngram_counts(text, n=n, num_buckets=97))
+            np.testing.assert_array_equal(hasher.totals(batch), matrix.sum(axis=0))
 
 
 def test_ngram_features_are_dsirs_and_the_coefficient_is_one_minus_jsd():

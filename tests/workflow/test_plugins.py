@@ -84,14 +84,15 @@ def test_a_toy_metric_and_strategy_are_planned_without_other_edits(
 
 def test_the_toys_run_through_the_librarys_entry_points(toys):
     from dataalign.align.metrics import align_embeddings, embed_subset
-    from dataalign.select.strategies import choose
+    from dataalign.select import ScoredShard, choose
 
     a = embed_subset("toy_length", ["ab", "abcd"], {}, "a")
     b = embed_subset("toy_length", ["abc"], {}, "b")
     assert align_embeddings("toy_length", a, b, {}).value == pytest.approx(1.0)
-    index = pd.DataFrame({"n_tokens": [5, 1, 3, 2], "excluded": [False] * 4})
+    index = pd.DataFrame({"part": [0] * 4, "n_tokens": [5, 1, 3, 2], "excluded": [False] * 4})
     scores = strategies.score_pool("toy_short", None, index, [], {})
-    assert list(choose(index, scores, "toy_short", 3, seed=0)) == [1, 3]
+    shard = ScoredShard(*(index[c].to_numpy() for c in ("part", "n_tokens", "excluded")), scores)
+    assert list(choose([shard], "toy_short", 3, seed=0).positions) == [1, 3]
 
 
 def test_without_its_module_the_toy_is_an_unknown_name(fixture_data, tiny_lm_dir):

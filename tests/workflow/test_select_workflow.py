@@ -1,5 +1,6 @@
-"""Selection experiments in the DAG and end to end: one scoring job per strategy, one choice per
-seed written as an ordinary subset that trains, evaluates and aligns like any train set."""
+"""Selection experiments in the DAG and end to end: one scoring job per strategy and pool shard,
+one choice per seed written as an ordinary subset that trains, evaluates and aligns like any
+train set."""
 
 from __future__ import annotations
 
@@ -49,13 +50,20 @@ def select_config(fixture_data, tiny_lm_dir) -> dict:
     return config
 
 
-def test_selection_dag_scores_once_per_strategy_and_trains_each_choice(
-    fixture_data, tiny_lm_dir, tmp_path
+@pytest.mark.parametrize("shards", [1, 3])
+def test_selection_dag_scores_each_shard_once_per_strategy_and_trains_each_choice(
+    fixture_data, tiny_lm_dir, tmp_path, shards
 ):
     config = select_config(fixture_data, tiny_lm_dir)
+    config["experiments"]["choose"]["shards"] = shards
     jobs = run_snakemake(tmp_path, write_config(config, tmp_path / "c.yaml"), dryrun=True)
     counts = pd.Series([j.rule for j in jobs]).value_counts()
-    assert counts["score_pool"] == 4 and counts["select"] == 8
+    assert counts["scan_pool"] == shards and counts["pool_statistic"] == shards  # dsir's counts
+    scored = {
+        (j.wildcards["strategy"], j.wildcards["shard"]) for j in jobs if j.rule == "score_pool"
+    }
+    assert scored == {(s, str(k)) for s in STRATEGIES for k in range(shards)}
+    assert counts["score_pool"] == 4 * shards and counts["select"] == 8
     assert counts["finetune"] == 8 and counts["evaluate"] == 9  # + the untrained model
     assert counts["selection_table"] == 1 and "subset" in counts  # the benchmark's eval subset
     chosen = {j.wildcards["strategy"] for j in jobs if j.rule == "select"}
@@ -103,6 +111,7 @@ def test_bad_selection_configs_are_refused_with_the_key(fixture_data, tiny_lm_di
 def selection_run(fixture_data, tiny_lm_dir, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("select")
     config = select_config(fixture_data, tiny_lm_dir)
+    config["experiments"]["choose"]["shards"] = 2
     run_snakemake(workdir, write_config(config, workdir / "config.yaml"))
     return workdir
 

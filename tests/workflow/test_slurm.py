@@ -5,6 +5,7 @@ Needs a running local Slurm (`tests/slurm/start-local-slurm`, as root; `.ci/run`
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -161,3 +162,35 @@ def test_requeued_training_resumes_and_out_of_memory_is_retried_with_more(
     history = pd.read_parquet(tmp_path / folder / "train_log.parquet")
     assert history["step"].max() == 120
     assert (tmp_path / evaluation_path(config, "scratch", "prose")).is_file()
+
+
+def test_a_sharded_selection_on_slurm_chooses_the_rows_of_one_local_job(
+    fixture_data, tiny_lm_dir, tmp_path
+):
+    """The pool in 2 shards, one sbatch job per (strategy, shard) and per shard's scan and
+    statistic: every seed's choice is the rows one unsharded local run chooses."""
+    from test_select_workflow import select_config
+
+    config = select_config(fixture_data, tiny_lm_dir)
+    experiment = config["experiments"]["choose"]
+    choices = [
+        f"results/subsets/words/choose.{strategy}/{experiment['budget']}-{seed}.choice.json"
+        for strategy in experiment["strategies"]
+        for seed in experiment["seeds"]
+    ]
+    local, cluster = tmp_path / "local", tmp_path / "slurm"
+    for folder, shards in ((local, 1), (cluster, 2)):
+        folder.mkdir()
+        experiment["shards"] = shards
+        write_config(config, folder / "config.yaml")
+    run_snakemake(local, local / "config.yaml", targets=choices, cores=2)
+    job = slurm_snakemake(cluster, cluster / "config.yaml", *choices)
+    output = job.communicate(timeout=1200)[0]
+    assert job.returncode == 0, output[-3000:]
+    for rule, count in (("scan_pool", 2), ("pool_statistic", 2), ("score_pool", 8)):
+        logs = list((cluster / "logs" / rule).rglob("*.log"))
+        assert len(logs) == count, rule
+        assert all(re.search(r"Slurm job \d+ on ", log.read_text()) for log in logs), rule
+    for choice in choices:
+        digests = [json.loads((f / choice).read_text())["rows_digest"] for f in (local, cluster)]
+        assert digests[0] == digests[1], choice

@@ -80,6 +80,7 @@ wildcard_constraints:
     metric=one_of(PLAN.metrics_on(gpu=True) + PLAN.metrics_on(gpu=False)),
     model=r"[A-Za-z0-9_.\-]+",
     digest=r"[0-9a-f]{10}",
+    shard=r"\d+",
 
 
 def gpu_job(workload):

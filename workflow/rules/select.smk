@@ -1,8 +1,55 @@
 # Selection: choose a pool's examples for a target under a token budget, one strategy at a time.
-# Each pool example is scored once per strategy (the costly step, the same for every seed; random,
-# DSIR, GZIP and perplexity correlations on CPUs, SBERT and Task2Vec with a model); each
-# seed's choice is then an ordinary subset, which the training, evaluation and alignment rules
-# take like any other train set.
+# The pool is read in shards (consecutive runs of its rows, `shards:` jobs): each shard is scanned
+# once (token counts, held-out examples), then scored once per strategy (the costly, seed-free
+# step; random, DSIR, GZIP, n-gram and perplexity correlations on CPUs, SBERT, Task2Vec and
+# gradients with a model); DSIR and n-gram first sum the pool's n-gram counts shard by shard.
+# Each seed's choice streams the shards' scores into an ordinary subset, which the training,
+# evaluation and alignment rules take like any other train set.
+
+
+rule scan_pool:
+    input:
+        unpack(PLAN.pool_scan_inputs),
+    output:
+        index=paths.POOL_INDEX,
+        report=paths.POOL_INDEX_REPORT,
+    params:
+        scan=lambda wildcards: slices.scan_params(config, wildcards.exp, int(wildcards.shard)),
+    log:
+        paths.log("scan_pool", "{exp}/{shard}"),
+    benchmark:
+        paths.benchmark("scan_pool", "{exp}/{shard}")
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/scan_pool.py"
+
+
+rule pool_statistic:
+    input:
+        unpack(PLAN.pool_statistic_inputs),
+    output:
+        statistic=paths.POOL_STATISTIC,
+        report=paths.POOL_STATISTIC_REPORT,
+        features=temp(paths.POOL_FEATURES),
+    wildcard_constraints:
+        strategy=one_of(PLAN.strategies_with_statistic()),
+    params:
+        selection=lambda wildcards: slices.statistic_params(
+            config, wildcards.exp, wildcards.strategy, int(wildcards.shard)
+        ),
+    log:
+        paths.log("pool_statistic", "{exp}/{strategy}/{shard}"),
+    benchmark:
+        paths.benchmark("pool_statistic", "{exp}/{strategy}/{shard}")
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/pool_statistic.py"
 
 
 rule score_pool:
@@ -15,12 +62,12 @@ rule score_pool:
         strategy=one_of(PLAN.strategies_on(gpu=False)),
     params:
         selection=lambda wildcards: slices.selection_params(
-            config, wildcards.exp, wildcards.strategy
+            config, wildcards.exp, wildcards.strategy, int(wildcards.shard)
         ),
     log:
-        paths.log("score_pool", "{exp}/{strategy}"),
+        paths.log("score_pool", "{exp}/{strategy}/{shard}"),
     benchmark:
-        paths.benchmark("score_pool", "{exp}/{strategy}")
+        paths.benchmark("score_pool", "{exp}/{strategy}/{shard}")
     threads: 2
     resources:
         mem_mb=4000,
@@ -30,7 +77,7 @@ rule score_pool:
         "../scripts/score_pool.py"
 
 
-# SBERT and Task2Vec score the pool with a model: a GPU job.
+# SBERT, Task2Vec and gradients score the pool with a model: a GPU job.
 use rule score_pool as embed_pool with:
     output:
         scores=paths.POOL_SCORES,
@@ -38,9 +85,9 @@ use rule score_pool as embed_pool with:
     wildcard_constraints:
         strategy=one_of(PLAN.strategies_on(gpu=True)),
     log:
-        paths.log("embed_pool", "{exp}/{strategy}"),
+        paths.log("embed_pool", "{exp}/{strategy}/{shard}"),
     benchmark:
-        paths.benchmark("embed_pool", "{exp}/{strategy}")
+        paths.benchmark("embed_pool", "{exp}/{strategy}/{shard}")
     threads: threads_for(PLAN.pool_embed_workload, 2)
     resources:
         **gpu_job(PLAN.pool_embed_workload),

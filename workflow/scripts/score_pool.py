@@ -1,18 +1,24 @@
-"""Rule score_pool: every pool example's score under one strategy, with its token count and
-whether it is held out (a target or benchmark example); timed, with the job's peak memory."""
+"""Rule score_pool: every example of a pool shard scored under one strategy; timed, with the
+job's peak memory."""
 
 import json
 
-from dataalign.io import write_parquet, write_text
+import pandas as pd
+
+from dataalign.io import read_parquet, write_parquet, write_text
 from dataalign.jobs import job_logging, prefixed
-from dataalign.select.steps import score_strategy
+from dataalign.select.steps import score_shard
 
 with job_logging(snakemake.log[0]):
-    index, report = score_strategy(
+    inputs = snakemake.input
+    scores, report = score_shard(
         snakemake.params.selection,
-        prefixed(snakemake.input, "rows_"),
-        prefixed(snakemake.input, "panel_"),
+        read_parquet(inputs.index),
+        prefixed(inputs, "rows_"),
+        [read_parquet(path)["statistic"].to_numpy() for path in inputs.get("statistics", [])],
+        inputs.get("features"),
+        prefixed(inputs, "panel_"),
     )
-    write_parquet(index, snakemake.output.scores)
+    write_parquet(pd.DataFrame({"score": scores}), snakemake.output.scores)
     report = {"strategy": snakemake.wildcards.strategy, **report}
     write_text(json.dumps(report, indent=2), snakemake.output.report)

@@ -1,18 +1,18 @@
-"""Rule select: one seed's choice from a strategy's pool scores, written as an ordinary subset,
-with a report of its size, its make-up by pool dataset and its cost."""
+"""Rule select: one seed's choice from a strategy's scores of every pool shard, written as an
+ordinary subset, with a report of its size, its make-up by pool dataset and its cost."""
 
 import json
 
-from dataalign.io import read_parquet, write_text
+from dataalign.io import write_text
 from dataalign.jobs import job_logging, prefixed
-from dataalign.select.steps import choose_subset
+from dataalign.select.steps import ShardFiles, choose_subset
 
 with job_logging(snakemake.log[0]):
-    wildcards, output = snakemake.wildcards, snakemake.output
+    inputs, wildcards, output = snakemake.input, snakemake.wildcards, snakemake.output
     report = choose_subset(
         snakemake.params.choice,
-        read_parquet(snakemake.input.scores),
-        prefixed(snakemake.input, "rows_"),
+        ShardFiles(list(inputs.index), list(inputs.scores)),
+        prefixed(inputs, "rows_"),
         int(wildcards.budget),
         int(wildcards.seed),
         output.subset,

@@ -9,7 +9,7 @@ import pandas as pd
 from dataalign.analysis.plots import plot_selection
 from dataalign.io import read_parquet, write_table
 from dataalign.jobs import job_logging
-from dataalign.select.summary import chosen_rows, selection_table
+from dataalign.select.summary import chosen_rows, selection_costs, selection_table
 
 with job_logging(snakemake.log[0]):
     inputs, params = snakemake.input, snakemake.params
@@ -26,7 +26,7 @@ with job_logging(snakemake.log[0]):
         if alignments
         else pd.DataFrame(columns=["train", "eval", "seed", "metric", "alignment"]),
         choices,
-        reports(inputs.scores),
+        selection_costs(reports(inputs.scores), reports(inputs.scans)),
         params.strategies,
     )
     outputs = snakemake.output

@@ -22,9 +22,10 @@ from the two-sample bootstrap over each dataset's examples.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from functools import partial
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,9 @@ BATCH = 4096  # texts featurised at once
 # as nltk compiles it: with the `regex` engine, whose \w (unlike `re`'s) leaves out digits such as
 # subscripts and superscripts (`h₀` is two tokens, as in DSIR).
 WORD_PUNCT = regex.compile(r"\w+|[^\w\s]+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
+# The same tokens for ASCII text by the faster `re`: its \w and the regex engine's agree on ASCII,
+# and the whitespace is spelled out (re's \s also takes the separators \x1c-\x1f; nltk's not).
+ASCII_WORD_PUNCT = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_\t\n\x0b\x0c\r ]+")
 MEMO_LIMIT = 8_000_000  # distinct n-grams remembered (ids and buckets) before starting afresh
 
 
@@ -74,7 +78,7 @@ class NgramHasher:
         """Stable ids and buckets of `keys` (distinct n-grams of one order); `grams(missing)`
         gives the strings of the keys at positions `missing`, which are hashed."""
         known = self.ids[order]
-        ids = np.fromiter((known.get(k, -1) for k in keys), np.int64, len(keys))
+        ids = np.fromiter(map(known.get, keys, repeat(-1)), np.int64, len(keys))
         missing = np.flatnonzero(ids < 0)
         if len(missing):
             first = len(known)
@@ -91,9 +95,24 @@ class NgramHasher:
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The examples x buckets count matrix of `texts` (float64)."""
+        rows, columns = self.occurrences(texts)
+        matrix = sparse.coo_matrix(
+            (np.ones(len(rows)), (rows, columns)), (len(texts), self.buckets)
+        )
+        return matrix.tocsr()  # duplicates summed
+
+    def totals(self, texts: Sequence[str]) -> np.ndarray:
+        """The bucket counts of `texts` summed (int64): `counts(texts).sum(axis=0)`, cheaper."""
+        return np.bincount(self.occurrences(texts)[1], minlength=self.buckets)
+
+    def occurrences(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every n-gram occurrence of `texts` as (example, bucket)."""
         if sum(map(len, self.ids)) > MEMO_LIMIT:
             self.forget()
-        words = [WORD_PUNCT.findall(text.lower()) for text in texts]
+        words = [
+            (ASCII_WORD_PUNCT if text.isascii() else WORD_PUNCT).findall(text.lower())
+            for text in texts
+        ]
         lengths = np.fromiter(map(len, words), np.int64, len(words))
         tokens = np.fromiter(chain.from_iterable(words), object, int(lengths.sum()))
         codes, distinct = pd.factorize(tokens)
@@ -118,11 +137,7 @@ class NgramHasher:
             columns.append(buckets[inverse])
             gram = np.zeros(len(tokens), np.int64)
             gram[starts] = ids[inverse]
-        data = np.ones(sum(len(r) for r in rows))
-        matrix = sparse.coo_matrix(
-            (data, (np.concatenate(rows), np.concatenate(columns))), (len(texts), self.buckets)
-        )
-        return matrix.tocsr()  # duplicates summed
+        return np.concatenate(rows), np.concatenate(columns)
 
 
 def joined(tokens: np.ndarray, starts: np.ndarray, width: int, missing: np.ndarray) -> list[str]:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from dataalign.errors import DamagedFileError, DatasetError
-from dataalign.io import atomic_path, load_tokens, parquet_batches, reading
+from dataalign.io import atomic_path, load_tokens, parquet_batches, parquet_rows, reading
 from dataalign.templates import PLACEHOLDER
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ SUBSET_SCHEMA = pa.schema(
 @dataclass(frozen=True)
 class Part:
     """One dataset a subset draws from: its rows (a table, or a Parquet file read a batch at a
-    time), how to format them, and its share of the budget."""
+    time), how to format them, and its share of the budget. `start`/`stop` read a range of its
+    rows only (a shard of a selection pool; `start` a multiple of ROWS_PER_BATCH)."""
 
     name: str
     rows: pd.DataFrame | str | os.PathLike
@@ -49,6 +50,12 @@ class Part:
     template: str | None = None
     shuffle_seed: int = 0
     weight: float = 1.0
+    start: int = 0
+    stop: int | None = None
+
+    def n_rows(self) -> int:
+        """Source rows in the whole dataset (a Parquet file's from its footer)."""
+        return len(self.rows) if isinstance(self.rows, pd.DataFrame) else parquet_rows(self.rows)
 
 
 def format_examples(
@@ -89,15 +96,19 @@ def count_tokens(tokenizer, texts: Sequence[str]) -> np.ndarray:
 
 
 def example_batches(part: Part) -> Iterator[pd.DataFrame]:
-    """A part's formatted examples, `ROWS_PER_BATCH` source rows at a time."""
+    """A part's formatted examples, `ROWS_PER_BATCH` source rows at a time: batches cut at
+    multiples of ROWS_PER_BATCH rows, the same whichever range of rows is read."""
     if isinstance(part.rows, pd.DataFrame):
+        stop = len(part.rows) if part.stop is None else part.stop
         batches = (
-            part.rows.iloc[i : i + ROWS_PER_BATCH] for i in range(0, len(part.rows), ROWS_PER_BATCH)
+            part.rows.iloc[i : min(i + ROWS_PER_BATCH, stop)]
+            for i in range(part.start, stop, ROWS_PER_BATCH)
         )
     else:
         columns = ["row", *part.fields]
         batches = (
-            b.to_pandas() for b in parquet_batches(part.rows, ROWS_PER_BATCH, columns=columns)
+            b.to_pandas()
+            for b in parquet_batches(part.rows, ROWS_PER_BATCH, columns, part.start, part.stop)
         )
     for rows in batches:
         yield format_examples(rows, part.fields, part.format, part.template)

@@ -38,7 +38,12 @@ from dataalign.plan.lookup import (
     train_sets,
     train_subsets,
 )
-from dataalign.plan.params import embed_settings, selection_params
+from dataalign.plan.params import (
+    embed_settings,
+    scan_params,
+    selection_params,
+    statistic_params,
+)
 from dataalign.plan.records import Evaluation, Selection
 from dataalign.resources import Workload, training_tokens
 from dataalign.select.strategies import strategy
@@ -100,6 +105,12 @@ class Plan:
         """The strategies that score the pool with a model (a GPU job), or without."""
         methods = self.selections.values()
         return sorted({s.strategy for s in methods if strategy(s.method).on_gpu == gpu})
+
+    def strategies_with_statistic(self) -> list[str]:
+        """The strategies that sum a pool statistic over each shard before scoring."""
+        return sorted(
+            {s.strategy for s in self.selections.values() if strategy(s.method).statistic}
+        )
 
     # Lookups by an output's wildcards.
 
@@ -188,20 +199,52 @@ class Plan:
             "benchmark_scores": table if isinstance(table, str) else [],
         }
 
-    def pool_score_inputs(self, wildcards: Any) -> dict[str, str]:
-        """Rows of the pool, the target and the benchmarks; for perplexity correlations, every
-        panel member's scores (shared with the panels it sits on)."""
-        params = selection_params(self.config, wildcards.exp, wildcards.strategy)
+    def pool_scan_inputs(self, wildcards: Any) -> dict[str, str]:
+        """Rows of the pool, the target and the benchmarks."""
+        params = scan_params(self.config, wildcards.exp, int(wildcards.shard))
         datasets = [*params["pool"], *params["target"]]
         datasets += [part for parts in params["benchmarks"].values() for part in parts]
-        members = selection_panels(self.config).get(self.selection(wildcards).name, [])
-        scores = {f"panel_{model}": self.panel_scorings[model].path for model in members}
-        return self.rows(dict.fromkeys(datasets)) | scores
+        return self.rows(dict.fromkeys(datasets))
 
-    def choice_inputs(self, wildcards: Any) -> dict[str, str]:
-        """A strategy's pool scores and the pool's rows (the chosen ones are written out)."""
+    def pool_statistic_inputs(self, wildcards: Any) -> dict[str, str]:
+        """Rows of the pool."""
+        return self.rows(pool_parts(self.config, wildcards.exp))
+
+    def pool_score_inputs(self, wildcards: Any) -> dict[str, Any]:
+        """The shard's scan; rows of the pool and the target; every shard's statistic where the
+        strategy needs one; for perplexity correlations, every panel member's scores (shared
+        with the panels it sits on)."""
+        selection = self.selection(wildcards)
+        params = selection_params(self.config, wildcards.exp, wildcards.strategy, 0)
+        members = selection_panels(self.config).get(selection.name, [])
+        statistics = selection.per_shard(paths.POOL_STATISTIC)
+        return (
+            {"index": self.shard_file(wildcards, paths.POOL_INDEX)}
+            | self.rows(dict.fromkeys([*params["pool"], *params["target"]]))
+            | (
+                {
+                    "statistics": statistics,
+                    "features": self.shard_file(wildcards, paths.POOL_FEATURES),
+                }
+                if strategy(selection.method).statistic
+                else {}
+            )
+            | {f"panel_{model}": self.panel_scorings[model].path for model in members}
+        )
+
+    @staticmethod
+    def shard_file(wildcards: Any, pattern: str) -> str:
+        """`pattern` for the job's experiment, strategy and shard."""
+        return paths.fill(
+            pattern, exp=wildcards.exp, strategy=wildcards.strategy, shard=wildcards.shard
+        )
+
+    def choice_inputs(self, wildcards: Any) -> dict[str, Any]:
+        """Every pool shard's scan and the strategy's scores of it, and the pool's rows (the
+        chosen ones are written out)."""
         rows = self.rows(pool_parts(self.config, wildcards.exp))
-        return {"scores": self.selection(wildcards).scores} | rows
+        selection = self.selection(wildcards)
+        return {"index": selection.per_shard(paths.POOL_INDEX), "scores": selection.scores} | rows
 
     def selection_summary_inputs(self, wildcards: Any) -> dict[str, list[str]]:
         """Every evaluation, alignment pair, selection report and chosen subset of a selection
@@ -215,10 +258,49 @@ class Plan:
         return {
             "evaluations": self.evaluations_of(exp),
             "alignments": self.alignment_pairs(exp, self.config["experiments"][exp]["metrics"]),
-            "scores": [s.report for s in self.selections.values() if s.experiment == exp],
+            "scores": [
+                report
+                for s in self.selections.values()
+                if s.experiment == exp
+                for report in s.per_shard(paths.POOL_REPORT) + self.statistic_reports(s)
+            ],
+            "scans": self.pool_files(exp, paths.POOL_INDEX_REPORT),
             "choices": [key.choice for key in keys],
             "subsets": [key.path for key in keys],
         }
+
+    def pool_files(self, experiment: str, pattern: str) -> list[str]:
+        """A pool file of a selection experiment (`pattern`: a shard's scan or its report), one
+        per shard."""
+        shards = self.config["experiments"][experiment]["shards"]
+        return [paths.fill(pattern, exp=experiment, shard=shard) for shard in range(shards)]
+
+    def selection_benchmarks(self, experiment: str) -> list[str]:
+        """The benchmark records of a select experiment's pool scans and every strategy's
+        statistic and scoring jobs, shard by shard."""
+        scans = self.pool_files(experiment, paths.benchmark("scan_pool", "{exp}/{shard}"))
+        return scans + [
+            path
+            for s in self.selections.values()
+            if s.experiment == experiment
+            for rule in self.scoring_rules(s)
+            for path in s.per_shard(paths.benchmark(rule, "{exp}/{strategy}/{shard}"))
+        ]
+
+    @staticmethod
+    def scoring_rules(selection: Selection) -> list[str]:
+        """The rules that score a strategy's pool shards, in run order."""
+        method = strategy(selection.method)
+        return ["pool_statistic"] * bool(method.statistic) + [
+            "embed_pool" if method.on_gpu else "score_pool"
+        ]
+
+    @staticmethod
+    def statistic_reports(selection: Selection) -> list[str]:
+        """The reports of a strategy's pool statistic jobs, if it has any."""
+        if strategy(selection.method).statistic is None:
+            return []
+        return selection.per_shard(paths.POOL_STATISTIC_REPORT)
 
     def selection_study_inputs(self, wildcards: Any) -> dict[str, list[str]]:
         """The selection tables of a study's experiments, in the study's order."""
@@ -263,14 +345,7 @@ class Plan:
             "subset": [
                 paths.benchmark("subset", paths.fill(paths.SUBSET_KEY, **k.wildcards)) for k in cut
             ],
-            "select": [
-                paths.benchmark(
-                    "embed_pool" if strategy(s.method).on_gpu else "score_pool",
-                    f"{s.experiment}/{s.strategy}",
-                )
-                for s in self.selections.values()
-                if s.experiment == experiment
-            ],
+            "select": self.selection_benchmarks(experiment) if spec["kind"] == "select" else [],
             "embed": [
                 paths.benchmark(
                     "embed" if metric_registry()[metric].on_gpu else "featurize",
@@ -314,7 +389,7 @@ class Plan:
         return _model_workload(embed_settings(self.config, wildcards.metric))
 
     def pool_embed_workload(self, wildcards: Any) -> Workload:
-        settings = selection_params(self.config, wildcards.exp, wildcards.strategy)["settings"]
+        settings = statistic_params(self.config, wildcards.exp, wildcards.strategy, 0)["settings"]
         return _model_workload(settings)
 
 

@@ -169,7 +169,10 @@ def selections(config: Config) -> dict[str, Selection]:
     """Every strategy of every selection experiment, by the train-set name its choice gets."""
     return {
         selection_name(name, strategy): Selection(
-            name, strategy, strategy_method(config, name, strategy)
+            name,
+            strategy,
+            strategy_method(config, name, strategy),
+            config["experiments"][name]["shards"],
         )
         for name in experiments_of_kind(config, "select")
         for strategy in config["experiments"][name]["strategies"]

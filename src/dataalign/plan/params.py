@@ -113,17 +113,47 @@ def strategy_settings(config: Config, experiment: str, strategy: str) -> dict[st
     return method.settings(config, experiment, entry)
 
 
-def selection_params(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
-    """What decides a strategy's pool scores: method and options, pool, target, the held-out
-    benchmarks and the tokenizer that counts the budget."""
+def pool_shard_params(config: Config, experiment: str, shard: int) -> dict[str, Any]:
+    """Which shard of which pool a job reads: the pool's datasets and how they are formatted."""
+    return {
+        "pool": pool_parts(config, experiment),
+        "shard": shard,
+        "shards": config["experiments"][experiment]["shards"],
+    }
+
+
+def target_params(config: Config, experiment: str) -> dict[str, Any]:
+    """The target dataset's parts, by its name."""
+    target = config["experiments"][experiment]["target"]
+    return {"target": {target: subset_parts(config, target)}}
+
+
+def scan_params(config: Config, experiment: str, shard: int) -> dict[str, Any]:
+    """What decides a pool shard's scan: the shard, the target and held-out benchmarks whose
+    examples are excluded, and the tokenizer that counts the budget."""
     spec = config["experiments"][experiment]
+    return {
+        **pool_shard_params(config, experiment, shard),
+        **target_params(config, experiment),
+        "benchmarks": {dataset: subset_parts(config, dataset) for dataset in spec["eval"]},
+        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+    }
+
+
+def statistic_params(config: Config, experiment: str, strategy: str, shard: int) -> dict[str, Any]:
+    """What decides a strategy's pool statistic over a shard: method, options and the shard."""
     return {
         "method": strategy_method(config, experiment, strategy),
         "settings": strategy_settings(config, experiment, strategy),
-        "pool": pool_parts(config, experiment),
-        "target": {spec["target"]: subset_parts(config, spec["target"])},
-        "benchmarks": {dataset: subset_parts(config, dataset) for dataset in spec["eval"]},
-        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+        **pool_shard_params(config, experiment, shard),
+    }
+
+
+def selection_params(config: Config, experiment: str, strategy: str, shard: int) -> dict[str, Any]:
+    """What decides a strategy's scores of a pool shard: its statistic's inputs and the target."""
+    return {
+        **statistic_params(config, experiment, strategy, shard),
+        **target_params(config, experiment),
     }
 
 

@@ -39,9 +39,15 @@ MEMBER_KEY = "{model}/{digest}"
 PANEL_SCORES = "results/panel/{model}/scores-{digest}.parquet"
 LM_EVAL = "results/panel/{model}/lm_eval-{digest}.json"
 
-STRATEGY = "results/selection/{exp}/{strategy}"
-POOL_SCORES = f"{STRATEGY}/scores.parquet"
-POOL_REPORT = f"{STRATEGY}/scores.json"
+SELECTION = "results/selection/{exp}"
+POOL_INDEX = f"{SELECTION}/pool-{{shard}}.parquet"  # a pool shard's scan, shared by strategies
+POOL_INDEX_REPORT = f"{SELECTION}/pool-{{shard}}.json"
+STRATEGY = f"{SELECTION}/{{strategy}}"
+POOL_STATISTIC = f"{STRATEGY}/statistic-{{shard}}.parquet"  # a sum over the shard scoring needs
+POOL_STATISTIC_REPORT = f"{STRATEGY}/statistic-{{shard}}.json"
+POOL_FEATURES = f"{STRATEGY}/features-{{shard}}.bin"  # arrays the statistic pass saves for scoring
+POOL_SCORES = f"{STRATEGY}/scores-{{shard}}.parquet"
+POOL_REPORT = f"{STRATEGY}/scores-{{shard}}.json"
 
 TABLES = "results/tables/{exp}"
 PLOTS = "results/plots/{exp}"

@@ -142,21 +142,26 @@ class PanelScoring(NamedTuple):
 
 
 class Selection(NamedTuple):
-    """One strategy of a selection experiment: its pool scores (computed once for every seed)."""
+    """One strategy of a selection experiment: its pool scores, one file per pool shard
+    (computed once for every seed)."""
 
     experiment: str
     strategy: str
     method: str
+    shards: int = 1
 
     @property
     def name(self) -> str:
         """The train set its choice becomes."""
         return paths.fill(paths.SELECTED, exp=self.experiment, strategy=self.strategy)
 
-    @property
-    def scores(self) -> str:
-        return paths.fill(paths.POOL_SCORES, exp=self.experiment, strategy=self.strategy)
+    def per_shard(self, pattern: str) -> list[str]:
+        """`pattern` (a strategy's or the pool's file) for every shard, in pool order."""
+        return [
+            paths.fill(pattern, exp=self.experiment, strategy=self.strategy, shard=shard)
+            for shard in range(self.shards)
+        ]
 
     @property
-    def report(self) -> str:
-        return paths.fill(paths.POOL_REPORT, exp=self.experiment, strategy=self.strategy)
+    def scores(self) -> list[str]:
+        return self.per_shard(paths.POOL_SCORES)

@@ -3,8 +3,8 @@ are held out (target or benchmark examples); a choice written back as per-datase
 
 No example whose text is a target or benchmark example's (after folding case and whitespace) is
 ever chosen, and a target sharing an example with the benchmark is refused: the benchmark would
-no longer be held out. Memory holds a batch of texts and a few numbers per pool example, never
-the pool's texts.
+no longer be held out. A pool is scored in shards (consecutive runs of its rows, one job each);
+memory holds a batch of texts and a few numbers per example of one shard, never the pool's texts.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from dataalign.data import subsets
 from dataalign.data.subsets import Draw, Part, count_tokens, example_batches
 from dataalign.errors import DatasetError
 
@@ -29,10 +30,32 @@ class Pool:
     """The examples a selection chooses from: one or more datasets' formatted examples, in order.
 
     A pool example's position is its index in this order; `scan_pool` records each one's
-    dataset and row.
+    part (its index in `parts`) and row. A shard keeps every part, each reading a range of its
+    rows (empty for the parts outside the shard), so part indexes mean the same in every shard.
     """
 
     parts: tuple[Part, ...]
+
+    def shard(self, index: int, count: int) -> Pool:
+        """The `index`-th of `count` shards: consecutive whole batches of ROWS_PER_BATCH rows,
+        split as evenly as the batches allow (a shard is empty when there are fewer batches
+        than shards). Their batches, and so their examples, are the whole pool's in order."""
+        sizes = [part.n_rows() for part in self.parts]
+        size = subsets.ROWS_PER_BATCH
+        batches = [-(-rows // size) for rows in sizes]
+        total = sum(batches)
+        low, high = index * total // count, (index + 1) * total // count
+        parts, offset = [], 0
+        for part, rows, n in zip(self.parts, sizes, batches, strict=True):
+            start = min(max(low - offset, 0), n) * size
+            stop = min(max(high - offset, 0), n) * size
+            parts.append(replace(part, start=min(start, rows), stop=min(stop, rows)))
+            offset += n
+        return Pool(tuple(parts))
+
+    @property
+    def names(self) -> list[str]:
+        return [part.name for part in self.parts]
 
     def batches(self) -> Iterator[tuple[str, pd.DataFrame]]:
         """(dataset, examples) a batch of source rows at a time."""
@@ -81,28 +104,28 @@ def held_out_keys(
 
 
 def scan_pool(pool: Pool, tokenizer, held_out: set[int]) -> pd.DataFrame:
-    """Per pool example: its `dataset`, `row`, `n_tokens` (the budget's unit) and whether it is
-    `excluded` (a target or benchmark example)."""
+    """Per pool example: its `part` (index in `pool.parts`), `row`, `n_tokens` (the budget's
+    unit) and whether it is `excluded` (a target or benchmark example): 15 bytes each."""
     frames = []
     with tqdm(unit="ex", desc="scan pool") as bar:
-        for name, examples in pool.batches():
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "dataset": name,
-                        "row": examples["row"].to_numpy(np.int64),
-                        "n_tokens": count_tokens(tokenizer, examples["text"]),
-                        "excluded": [text_key(t) in held_out for t in examples["text"]],
-                    }
+        for code, part in enumerate(pool.parts):
+            for examples in example_batches(part):
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "part": np.full(len(examples), code, np.uint16),
+                            "row": examples["row"].to_numpy(np.int64),
+                            "n_tokens": count_tokens(tokenizer, examples["text"]).astype(np.int32),
+                            "excluded": [text_key(t) in held_out for t in examples["text"]],
+                        }
+                    )
                 )
-            )
-            bar.update(len(examples))
-    if not frames:
-        raise DatasetError("the selection pool has no non-empty examples.")
-    index = pd.concat(frames, ignore_index=True)
-    index["dataset"] = index["dataset"].astype("category")
+                bar.update(len(examples))
+    columns = {"part": np.uint16, "row": np.int64, "n_tokens": np.int32, "excluded": bool}
+    index = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+    index = index.astype(columns)
     log.info(
-        "pool: %d examples, %d tokens; %d excluded as target or benchmark examples",
+        "pool shard: %d examples, %d tokens; %d excluded as target or benchmark examples",
         len(index),
         index["n_tokens"].sum(),
         index["excluded"].sum(),
@@ -111,33 +134,32 @@ def scan_pool(pool: Pool, tokenizer, held_out: set[int]) -> pd.DataFrame:
 
 
 def chunked_texts(pool: Pool, size: int) -> Iterator[tuple[str, list[str]]]:
-    """Consecutive chunks of `size` examples, never across two datasets (the last may be short)."""
-    for part in pool.parts:
-        held: list[str] = []
-        for examples in example_batches(part):
-            held += examples["text"].tolist()
-            while len(held) >= size:
-                yield part.name, held[:size]
-                held = held[size:]
-        if held:
-            yield part.name, held
+    """Consecutive chunks of `size` examples within one batch of source rows (so a shard's chunks
+    are the whole pool's; the last of a batch may be short)."""
+    for name, examples in pool.batches():
+        texts = examples["text"].tolist()
+        for start in range(0, len(texts), size):
+            yield name, texts[start : start + size]
 
 
-def chosen_draws(pool: Pool, index: pd.DataFrame, positions: np.ndarray) -> list[Draw]:
-    """The chosen examples as per-dataset draws, which `subsets.write_draws` writes as a subset."""
-    sizes = index["dataset"].astype(str).value_counts()
-    n_tokens = index["n_tokens"].to_numpy()
+def chosen_draws(
+    pool: Pool, part_sizes: np.ndarray, positions: np.ndarray, n_tokens: np.ndarray
+) -> list[Draw]:
+    """The chosen examples (sorted pool `positions`, each one's `n_tokens`) as per-dataset
+    draws, which `subsets.write_draws` writes as a subset; `part_sizes`: each part's examples."""
     draws, start = [], 0
-    for part in pool.parts:
-        stop = start + int(sizes.get(part.name, 0))
-        mine = positions[(positions >= start) & (positions < stop)]
-        draws.append(Draw(part, mine - start, int(n_tokens[mine].sum())))
-        start = stop
+    part_sizes = np.pad(part_sizes, (0, len(pool.parts) - len(part_sizes)))  # empty last parts
+    for part, size in zip(pool.parts, part_sizes, strict=True):
+        mine = (positions >= start) & (positions < start + size)
+        draws.append(Draw(part, positions[mine] - start, int(n_tokens[mine].sum())))
+        start += size
     return draws
 
 
-def composition(index: pd.DataFrame, positions: np.ndarray) -> dict[str, float]:
-    """Each pool dataset's share of the chosen tokens."""
-    chosen = index.iloc[positions]
-    tokens = chosen.groupby(chosen["dataset"].astype(str))["n_tokens"].sum()
-    return (tokens / tokens.sum()).round(4).to_dict()
+def composition(names: Sequence[str], parts: np.ndarray, n_tokens: np.ndarray) -> dict[str, float]:
+    """Each pool dataset's share of the chosen tokens (`parts`, `n_tokens`: per chosen example)."""
+    tokens = np.bincount(parts, weights=n_tokens, minlength=len(names))
+    shares = tokens / max(tokens.sum(), 1)
+    return {
+        name: round(float(share), 4) for name, share in zip(names, shares, strict=True) if share > 0
+    }

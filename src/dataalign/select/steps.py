@@ -1,17 +1,24 @@
-"""The two jobs of a selection, as the workflow runs them: score a pool under one strategy, then
-write one seed's choice as an ordinary subset. Each returns the report its job writes beside."""
+"""The jobs of a selection, as the workflow runs them: scan a pool shard (token counts and held
+out examples, once for every strategy), sum a strategy's pool statistic over a shard where it
+needs one, score a shard under one strategy, then write one seed's choice from every shard's
+scores as an ordinary subset. Each returns what its job writes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dataalign.data.subsets import Part, write_draws
+from dataalign.errors import DatasetError
+from dataalign.io import read_parquet
 from dataalign.jobs import measured
 from dataalign.models import ModelSpec, load_tokenizer
 from dataalign.plan.records import content_digest
+from dataalign.select.choice import ScoredShard, choose
 from dataalign.select.pool import (
     Pool,
     chosen_draws,
@@ -20,7 +27,9 @@ from dataalign.select.pool import (
     read_texts,
     scan_pool,
 )
-from dataalign.select.strategies import choose, score_pool, strategy
+from dataalign.select.strategies import score_pool, strategy
+
+INDEX_COLUMNS = ["part", "n_tokens", "excluded"]  # what a choice reads of a shard's scan
 
 
 def pool_of(specs: Mapping[str, Mapping[str, Any]], rows: Mapping[str, str]) -> Pool:
@@ -28,61 +37,121 @@ def pool_of(specs: Mapping[str, Mapping[str, Any]], rows: Mapping[str, str]) -> 
     return Pool(tuple(Part(name, rows[name], **spec) for name, spec in specs.items()))
 
 
-def score_strategy(
-    params: Mapping[str, Any], rows: Mapping[str, str], panel: Mapping[str, str]
+def pool_shard(params: Mapping[str, Any], rows: Mapping[str, str]) -> Pool:
+    """The job's shard of the pool (`shard` of `shards`)."""
+    return pool_of(params["pool"], rows).shard(params["shard"], params["shards"])
+
+
+def target_texts(params: Mapping[str, Any], rows: Mapping[str, str]) -> list[str]:
+    ((_, parts),) = params["target"].items()
+    return read_texts(pool_of(parts, rows).parts)
+
+
+def scan_shard(
+    params: Mapping[str, Any], rows: Mapping[str, str]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every pool example's score under the job's strategy, its token count and whether it is
-    held out, timed with the job's peak memory. `panel`: each member's scores file, for a
-    strategy that reads a panel."""
-    ((target_name, target_parts),) = params["target"].items()
-    target = read_texts(pool_of(target_parts, rows).parts)
+    """A pool shard's examples: part, row, token count, and whether each is a target or
+    benchmark example (held out), timed with the job's peak memory."""
+    ((target_name, _),) = params["target"].items()
     benchmarks = {
         name: read_texts(pool_of(specs, rows).parts) for name, specs in params["benchmarks"].items()
     }
-    settings = dict(params["settings"])
-    if strategy(params["method"]).panel:
-        settings["scores"] = {model: panel[model] for model in settings["models"]}
-    pool = pool_of(params["pool"], rows)
+    held_out = held_out_keys(target_name, target_texts(params, rows), benchmarks)
     tokenizer = load_tokenizer(ModelSpec.from_config(**params["tokenizer"]))
     with measured() as usage:
-        index = scan_pool(pool, tokenizer, held_out_keys(target_name, target, benchmarks))
-        index["score"] = score_pool(params["method"], pool, index, target, settings)
+        index = scan_pool(pool_shard(params, rows), tokenizer, held_out)
     report = {
-        "method": params["method"],
+        "shard": params["shard"],
         "pool_examples": len(index),
         "pool_tokens": int(index["n_tokens"].sum()),
         "excluded": int(index["excluded"].sum()),
-        "target_examples": len(target),
         **usage,
     }
     return index, report
 
 
-def choose_subset(
+def shard_statistic(
+    params: Mapping[str, Any], rows: Mapping[str, str], features: str
+) -> np.ndarray:
+    """A strategy's pool statistic (e.g. n-gram counts) summed over the job's shard; what its
+    scoring reuses (the examples' counts) saved to `features`."""
+    shard = pool_shard(params, rows)
+    return strategy(params["method"]).statistic(shard, params["settings"], features)
+
+
+def score_shard(
     params: Mapping[str, Any],
     index: pd.DataFrame,
+    rows: Mapping[str, str],
+    statistics: Sequence[np.ndarray],
+    features: str | None,
+    panel: Mapping[str, str],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The score of every example of the job's shard under its strategy, timed with the job's
+    peak memory. `statistics`: every shard's statistic and `features` what this shard's
+    statistic pass saved, for a strategy that has one; `panel`: each member's scores file, for
+    a strategy that reads a panel."""
+    settings = dict(params["settings"])
+    if strategy(params["method"]).panel:
+        settings["scores"] = {model: panel[model] for model in settings["models"]}
+    if statistics:
+        settings["statistic"], settings["features"] = np.sum(statistics, axis=0), features
+    target = target_texts(params, rows)
+    with measured() as usage:
+        scores = score_pool(params["method"], pool_shard(params, rows), index, target, settings)
+    report = {
+        "method": params["method"],
+        "shard": params["shard"],
+        "pool_examples": len(index),
+        "target_examples": len(target),
+        **usage,
+    }
+    return scores, report
+
+
+@dataclass(frozen=True)
+class ShardFiles:
+    """A strategy's scored pool as the select job reads it: each shard's scan and scores, read
+    one shard at a time, in pool order, as often as a choice iterates."""
+
+    indexes: Sequence[str]
+    scores: Sequence[str]
+
+    def __iter__(self) -> Iterator[ScoredShard]:
+        for index_path, scores_path in zip(self.indexes, self.scores, strict=True):
+            index = read_parquet(index_path, INDEX_COLUMNS)
+            score = read_parquet(scores_path, ["score"])["score"].to_numpy()
+            if len(score) != len(index):
+                raise DatasetError(
+                    f"{scores_path} holds {len(score)} scores but {index_path} {len(index)} "
+                    "examples: the two come from different runs. Fix: delete both and rerun."
+                )
+            yield ScoredShard(*(index[c].to_numpy() for c in INDEX_COLUMNS), score)
+
+
+def choose_subset(
+    params: Mapping[str, Any],
+    shards: ShardFiles,
     rows: Mapping[str, str],
     budget: int,
     seed: int,
     subset: str,
     tokens: str,
 ) -> dict[str, Any]:
-    """One seed's choice from the pool scores, written as an ordinary subset (`subset` Parquet,
-    `tokens` .npy); returns its size, make-up by pool dataset and cost."""
+    """One seed's choice from the pool's scored shards, written as an ordinary subset (`subset`
+    Parquet, `tokens` .npy); returns its size, make-up by pool dataset and cost."""
     with measured() as usage:
-        positions = choose(
-            index, index["score"].to_numpy(), params["method"], budget, seed, params["temperature"]
-        )
+        chosen = choose(shards, params["method"], budget, seed, params["temperature"])
+    pool = pool_of(params["pool"], rows)
     tokenizer = load_tokenizer(ModelSpec.from_config(**params["tokenizer"]))
-    write_draws(
-        chosen_draws(pool_of(params["pool"], rows), index, positions), tokenizer, subset, tokens
-    )
+    draws = chosen_draws(pool, chosen.part_sizes, chosen.positions, chosen.n_tokens)
+    write_draws(draws, tokenizer, subset, tokens)
     return {
         "seed": seed,
         "budget": budget,
-        "examples": len(positions),
-        "tokens": int(index["n_tokens"].to_numpy()[positions].sum()),
-        "composition": composition(index, positions),
-        "rows_digest": content_digest(positions.tolist()),
+        "examples": len(chosen.positions),
+        "tokens": int(chosen.n_tokens.sum()),
+        "composition": composition(pool.names, chosen.part, chosen.n_tokens),
+        "rows_digest": content_digest(chosen.positions.tolist()),
         **usage,
     }

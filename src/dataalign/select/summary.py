@@ -73,6 +73,17 @@ def paired_difference(
     return float(low), float(high), float(test.pvalue)
 
 
+def selection_costs(jobs: pd.DataFrame, scans: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy, the wall time of its scoring jobs (every shard's score and statistic) plus
+    the pool scans every strategy needs, and the largest peak memory among them."""
+    costs = jobs.groupby("strategy").agg(
+        wall_s=("wall_s", "sum"), peak_rss_mb=("peak_rss_mb", "max")
+    )
+    costs["wall_s"] += scans["wall_s"].sum()
+    costs["peak_rss_mb"] = costs["peak_rss_mb"].clip(lower=scans["peak_rss_mb"].max())
+    return costs.reset_index()
+
+
 def selection_table(
     scores: pd.DataFrame,
     alignments: pd.DataFrame,
@@ -85,10 +96,11 @@ def selection_table(
     `scores`: evaluations (train, eval, seed, ce, ppl; train is `{experiment}.{strategy}`, or
     `base` for the untrained model); `alignments`: (train, eval, seed, metric, alignment);
     `choices`: per strategy and seed, tokens, examples, composition and choose wall time;
-    `costs`: per strategy, the scoring job's wall time and peak memory. With a `rows` column in
-    `choices` (each seed's `chosen_rows`), the table counts the distinct rows the seeds chose
-    together (`distinct_rows`, against `rows_per_seed`): a ranking without temperature chooses
-    the same rows every seed, and `note` says its interval is training noise only.
+    `costs`: per strategy, its scoring's wall time and peak memory (`selection_costs`). With a
+    `rows` column in `choices` (each seed's `chosen_rows`), the table counts the distinct rows
+    the seeds chose together (`distinct_rows`, against `rows_per_seed`): a ranking without
+    temperature chooses the same rows every seed, and `note` says its interval is training
+    noise only.
     """
     strategy_of = {train: train.rsplit(".", 1)[-1] for train in scores["train"].unique()}
     scores = scores.assign(strategy=scores["train"].map(strategy_of))

@@ -1,8 +1,9 @@
 """Selection strategies as plug-ins: one module per strategy in this package, found by name.
 
 Selection runs in two steps, like alignment's embed once / combine pairs: `score_pool` gives
-every pool example one number (the costly, seed-free step, one job per strategy); `choose` turns
-the numbers into one seed's choice cheaply: the examples in priority order until the budget.
+every pool example one number (the costly, seed-free step, one job per strategy and pool shard);
+`dataalign.select.choice.choose` turns the numbers into one seed's choice cheaply: the examples
+in priority order until the budget, streamed shard by shard.
 
 A module here defines `STRATEGY`, a `Strategy` naming the method, whether scoring runs a model
 (a GPU job), the job's settings sliced from the config, the score, and how a seed turns scores
@@ -27,18 +28,35 @@ from dataalign.plugins import discover, registered
 
 Settings = Mapping[str, Any]
 Scorer = Callable[[Any, pd.DataFrame, Sequence[str], Settings], np.ndarray]
-Priority = Callable[[np.ndarray, np.ndarray, int, float | None], np.ndarray]
 
 
-def ranked_priority(
-    scores: np.ndarray, eligible: np.ndarray, seed: int, temperature: float | None
-) -> np.ndarray:
-    """A ranking's priority: its score, or with a `temperature` T a sample without replacement
-    with probability proportional to exp(z / T), z the score standardised over the pool."""
-    if not temperature:
+@dataclass
+class Draws:
+    """One seed's random numbers for its choice, drawn shard by shard in pool order (so a
+    sharded pool gets exactly the numbers the whole pool would), and the pool's score moments
+    that a temperature standardises by."""
+
+    seed: int
+    temperature: float | None = None
+    mean: float = 0.0
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.generator = np.random.default_rng(self.seed)
+        self.legacy = np.random.RandomState(self.seed)  # the stream DSIR's own resampling draws
+
+
+Priority = Callable[[np.ndarray, Draws], np.ndarray]
+
+
+def ranked_priority(scores: np.ndarray, draws: Draws) -> np.ndarray:
+    """A ranking's priority: its score, or with a temperature T a sample without replacement
+    with probability proportional to exp(z / T), z the score standardised over the eligible
+    pool (Gumbel-top-k)."""
+    if not draws.temperature:
         return scores
-    z = (scores - scores[eligible].mean()) / (scores[eligible].std() or 1.0)
-    return z / temperature + np.random.default_rng(seed).gumbel(size=len(scores))
+    z = (scores - draws.mean) / draws.std
+    return z / draws.temperature + draws.generator.gumbel(size=len(scores))
 
 
 @dataclass(frozen=True)
@@ -47,11 +65,16 @@ class Strategy:
 
     `settings(config, experiment, entry)` slices what decides its pool scores from the config
     (`entry` is the strategy's own config entry); `score(pool, index, target, settings)` gives
-    every pool example a number, higher chosen first; `priority(scores, eligible, seed,
-    temperature)` orders one seed's choice (a ranking's by default); `ranks` says whether a
-    temperature applies. `take(scores, n_tokens, eligible, budget)`, where given, chooses the
-    positions itself. `panel`: it reads panel members' scores of the pool (config keys `models`,
-    `batch_size`). `check(key, entry, scored, config)` refuses a config it cannot run.
+    every example of a pool shard a number, higher chosen first; `priority(scores, draws)` orders
+    one seed's choice, a shard at a time (a ranking's by default); `ranks` says whether a
+    temperature applies. `statistic(pool, settings, features)`, where given, is a first pass
+    over a shard in its own job: it returns a sum over the shard's examples that scoring needs
+    over the whole pool (DSIR's pool n-gram counts) and saves to the path `features` what the
+    scoring pass reuses (the examples' n-gram counts); `score` gets the shards' sum as
+    `settings["statistic"]` and its shard's path as `settings["features"]`. `everything`: it takes
+    every eligible example whatever the budget. `panel`: it reads panel members' scores of the
+    pool (config keys `models`, `batch_size`). `check(key, entry, scored, config)` refuses a
+    config it cannot run.
     """
 
     name: str
@@ -60,7 +83,8 @@ class Strategy:
     on_gpu: bool = False
     ranks: bool = True
     priority: Priority = ranked_priority
-    take: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray] | None = None
+    statistic: Callable[[Any, Settings, str], np.ndarray] | None = None
+    everything: bool = False
     panel: bool = False
     check: Callable[[str, Settings, list[str], Mapping[str, Any]], None] | None = None
 
@@ -79,38 +103,10 @@ def strategy(name: str) -> Strategy:
 def score_pool(
     method: str, pool: Any, index: pd.DataFrame, target: Sequence[str], settings: Settings
 ) -> np.ndarray:
-    """Every pool example's score under `method`, in pool order."""
+    """Every example's score under `method`, in the order of `index` (a pool shard's scan)."""
+    if len(index) == 0:  # a shard of a pool with fewer row batches than shards
+        return np.zeros(0)
     scores = np.asarray(strategy(method).score(pool, index, target, settings), dtype=np.float64)
     if len(scores) != len(index):
         raise DatasetError(f"{method}: {len(scores)} scores for {len(index)} pool examples.")
     return scores
-
-
-def choose(
-    index: pd.DataFrame,
-    scores: np.ndarray,
-    method: str,
-    budget: int,
-    seed: int,
-    temperature: float | None = None,
-) -> np.ndarray:
-    """Positions (sorted) of the examples one seed chooses, at most `budget` tokens in all.
-
-    Examples are taken in the strategy's priority order until the next would overflow the
-    budget (so a choice falls short by less than one example); a strategy may take them itself.
-    """
-    n_tokens = index["n_tokens"].to_numpy()
-    eligible = ~index["excluded"].to_numpy() & (n_tokens <= budget) & np.isfinite(scores)
-    if n_tokens[eligible].sum() < budget:
-        raise DatasetError(
-            f"the pool holds {n_tokens[eligible].sum()} eligible tokens, fewer than the budget "
-            f"{budget}. Fix: lower the budget or add datasets (or max_rows) to the pool."
-        )
-    chosen = strategy(method)
-    if chosen.take is not None:
-        return chosen.take(scores, n_tokens, eligible, budget)
-    priority = chosen.priority(scores, eligible, seed, temperature)
-    order = np.flatnonzero(eligible)
-    order = order[np.argsort(-priority[order], kind="stable")]
-    taken = np.searchsorted(np.cumsum(n_tokens[order]), budget, side="right")
-    return np.sort(order[:taken])

@@ -1,5 +1,13 @@
-"""DSIR (Xie et al., 2023): importance resampling on hashed n-gram features, by the
-`data-selection` package's own featuriser and estimator."""
+"""DSIR (Xie et al., 2023): importance resampling on hashed n-gram features.
+
+DSIR's estimator as the `data-selection` package computes it, made shardable: the pool's
+n-gram distribution is a sum over shards (one job each, `ngram.pool_counts`, which also saves the
+examples' counts, so the pool is featurised once), then each shard's examples get their log
+importance weight, log(p_target + 1e-8) - log(p_pool + 1e-8) dotted
+with their counts, and DSIR's length filter. The features are the package's own (`NgramHasher`
+is tested equal to its `get_ngram_counts`), and the weights and the choice are tested equal to
+its `HashedNgramDSIR` on a whole pool (`package_weights`, also what the benchmark runs beside).
+"""
 
 from __future__ import annotations
 
@@ -13,22 +21,38 @@ import numpy as np
 
 from dataalign.data.subsets import example_batches
 from dataalign.select.pool import Pool
-from dataalign.select.strategies import Strategy
+from dataalign.select.strategies import Draws, Strategy
+from dataalign.select.strategies.ngram import pool_counts, saved_features, target_counts
 
 log = logging.getLogger(__name__)
+SMOOTHING = 1e-8  # added to both distributions before the log, as the package does
 
 
-def score(pool: Pool, index, target: Sequence[str], settings, workers: int = 2) -> np.ndarray:
-    """DSIR's log importance weights from `data-selection`'s HashedNgramDSIR (its featuriser, its
-    estimator); -inf for the examples its length filter drops.
+def score(pool: Pool, index, target: Sequence[str], settings) -> np.ndarray:
+    """DSIR's log importance weights; -inf for the examples its length filter drops."""
+    raw, aimed = settings["statistic"], target_counts(target, settings)
+    log_diff = np.log(aimed / aimed.sum() + SMOOTHING) - np.log(raw / raw.sum() + SMOOTHING)
+    n, weights = settings["n"], [np.zeros(0)]
+    for matrix in saved_features(settings["features"], settings["buckets"]):
+        lengths = (np.asarray(matrix.sum(axis=1)).ravel() + n * (n - 1) / 2) // n
+        kept = lengths >= settings["min_example_length"]
+        weights.append(np.where(kept, matrix @ log_diff, -np.inf))
+    weights = np.concatenate(weights)
+    log.info(
+        "dsir: %d of %d examples pass its length filter", np.isfinite(weights).sum(), len(weights)
+    )
+    return weights
 
-    One raw "dataset" per pool part keeps DSIR's order the pool's (no virtual shards).
-    """
+
+def package_weights(pool: Pool, target: Sequence[str], settings, workers: int = 2) -> np.ndarray:
+    """The same weights by `data-selection`'s HashedNgramDSIR itself, on a whole pool: the
+    reference `score` is tested and benchmarked against. One raw "dataset" per pool part keeps
+    DSIR's order the pool's (no virtual shards)."""
     from data_selection import HashedNgramDSIR
     from nltk.tokenize import WordPunctTokenizer
 
     loader = PoolLoader(pool, tuple(target))
-    names = [part.name for part in pool.parts]
+    names = pool.names
     with tempfile.TemporaryDirectory(prefix="dsir-") as cache:
         dsir = HashedNgramDSIR(
             raw_datasets=names,
@@ -54,7 +78,6 @@ def score(pool: Pool, index, target: Sequence[str], settings, workers: int = 2) 
         )
         lengths = np.concatenate([np.load(f"{cache}/perexample_metadata/{i}.npy") for i in shards])
         kept = dsir.perexample_metadata_filter(lengths)
-    log.info("dsir: %d of %d examples pass its length filter", kept.sum(), len(kept))
     return np.where(kept, weights, -np.inf)
 
 
@@ -75,12 +98,12 @@ class PoolLoader:
             yield from examples["text"]
 
 
-def priority(scores: np.ndarray, eligible: np.ndarray, seed: int, temperature) -> np.ndarray:
+def priority(scores: np.ndarray, draws: Draws) -> np.ndarray:
     """DSIR's Gumbel-perturbed log weights: its importance resampling without replacement, the
     noise drawn as the library draws it."""
     kept = np.isfinite(scores)
     perturbed = np.full(len(scores), -np.inf)
-    perturbed[kept] = scores[kept] + np.random.RandomState(seed).gumbel(size=int(kept.sum()))
+    perturbed[kept] = scores[kept] + draws.legacy.gumbel(size=int(kept.sum()))
     return perturbed
 
 
@@ -88,4 +111,11 @@ def settings(config, experiment: str, entry) -> dict[str, Any]:
     return {key: entry[key] for key in ("n", "buckets", "min_example_length")}
 
 
-STRATEGY = Strategy("dsir", score=score, settings=settings, ranks=False, priority=priority)
+STRATEGY = Strategy(
+    "dsir",
+    score=score,
+    settings=settings,
+    ranks=False,
+    priority=priority,
+    statistic=pool_counts,
+)

@@ -19,10 +19,6 @@ def score(pool, index, target, settings) -> np.ndarray:
     return np.zeros(len(index))
 
 
-def take(scores: np.ndarray, n_tokens: np.ndarray, eligible: np.ndarray, budget: int):
-    return np.flatnonzero(eligible)
-
-
 STRATEGY = Strategy(
-    "full", score=score, settings=lambda config, experiment, entry: {}, ranks=False, take=take
+    "full", score=score, settings=lambda config, experiment, entry: {}, ranks=False, everything=True
 )

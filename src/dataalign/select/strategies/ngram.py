@@ -5,20 +5,54 @@ ranking: the mean over the example's n-grams of log p_target(bucket) - log p_poo
 both add-one smoothed. DSIR sums the same log ratios (its importance weight) and resamples;
 this averages them, so an example is not preferred for being long, and takes the top of the
 ranking (or samples with a temperature), like the other ranking strategies.
+
+The pool is featurised once, a shard per job (`pool_counts`): the shard's bucket counts are
+summed into the pool's distribution, and each batch's per-example counts are saved for the
+scoring pass, which reads them back a batch at a time. Memory holds one batch whatever the
+pool's size; the saved counts take about 8 bytes per n-gram occurrence on disk, until scored.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Sequence
-from pathlib import Path
+import os
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from scipy import sparse
 from tqdm.auto import tqdm
 
 from dataalign.align.ngram import NgramHasher
+from dataalign.io import atomic_path, reading
 from dataalign.select.strategies import Strategy
+
+
+def pool_counts(pool, settings, features: str | os.PathLike) -> np.ndarray:
+    """The n-gram bucket counts of every example of a pool shard, summed; each batch's
+    examples x buckets counts saved to `features` (CSR arrays, one batch after another)."""
+    hasher = NgramHasher(settings["n"], settings["buckets"])
+    counts = np.zeros(settings["buckets"], np.int64)
+    with atomic_path(features) as tmp, open(tmp, "wb") as out:
+        for texts in tqdm(pool.texts(), desc="n-gram counts", unit="batch"):
+            matrix = hasher.counts(texts)
+            counts += np.asarray(matrix.sum(axis=0), np.int64).ravel()
+            for array in (matrix.indptr, matrix.indices, matrix.data.astype(np.int32)):
+                np.save(out, array, allow_pickle=False)
+    return counts
+
+
+def saved_features(path: str | os.PathLike, buckets: int) -> Iterator[sparse.csr_matrix]:
+    """The batches `pool_counts` saved, in order (a file cut short fails with one line)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as saved:
+        while saved.tell() < size:
+            with reading(path):
+                indptr, indices, data = (np.load(saved, allow_pickle=False) for _ in range(3))
+                yield sparse.csr_matrix((data, indices, indptr), (len(indptr) - 1, buckets))
+
+
+def target_counts(target: Sequence[str], settings) -> np.ndarray:
+    """The target's n-gram bucket counts, summed over its examples."""
+    return NgramHasher(settings["n"], settings["buckets"]).totals(list(target))
 
 
 def log_ratio(target: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -30,34 +64,18 @@ def log_ratio(target: np.ndarray, pool: np.ndarray) -> np.ndarray:
 
 
 def score(pool, index, target: Sequence[str], settings) -> np.ndarray:
-    """The mean log ratio over each example's n-grams; -inf for an example with none.
-
-    The pool is featurised once, a batch at a time; each batch's counts go to a temporary file
-    while the pool's distribution is summed, then come back one batch at a time for the scores,
-    so memory holds one batch whatever the pool's size.
-    """
-    hasher = NgramHasher(settings["n"], settings["buckets"])
-    pool_counts = np.zeros(settings["buckets"])
-    with tempfile.TemporaryDirectory(prefix="ngram-") as spill:
-        batches = []
-        for texts in tqdm(pool.texts(), desc="n-grams of the pool"):
-            matrix = hasher.counts(texts)
-            pool_counts += np.asarray(matrix.sum(axis=0)).ravel()
-            batches.append(Path(spill) / f"{len(batches)}.npz")
-            sparse.save_npz(batches[-1], matrix, compressed=False)
-        target_counts = np.asarray(hasher.counts(list(target)).sum(axis=0)).ravel()
-        weights = log_ratio(target_counts, pool_counts)
-        scores = [np.zeros(0)]
-        for batch in batches:
-            matrix = sparse.load_npz(batch)
-            totals = np.asarray(matrix.sum(axis=1)).ravel()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scores.append(np.where(totals > 0, (matrix @ weights) / totals, -np.inf))
+    """The mean log ratio over each example's n-grams; -inf for an example with none."""
+    weights = log_ratio(target_counts(target, settings), settings["statistic"])
+    scores = [np.zeros(0)]
+    for matrix in saved_features(settings["features"], settings["buckets"]):
+        totals = np.asarray(matrix.sum(axis=1)).ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores.append(np.where(totals > 0, (matrix @ weights) / totals, -np.inf))
     return np.concatenate(scores)
 
 
-STRATEGY = Strategy(
-    "ngram",
-    score=score,
-    settings=lambda config, experiment, entry: {"n": entry["n"], "buckets": entry["buckets"]},
-)
+def settings(config, experiment: str, entry) -> dict:
+    return {"n": entry["n"], "buckets": entry["buckets"]}
+
+
+STRATEGY = Strategy("ngram", score=score, settings=settings, statistic=pool_counts)

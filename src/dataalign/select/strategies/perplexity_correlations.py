@@ -1,9 +1,14 @@
 """Perplexity correlations (Thrush et al., 2024): weight each example by how a panel's losses
-on it track their losses on the target, by the `perplexity-correlations` package."""
+on it track their losses on the target, by the `perplexity-correlations` package.
+
+Its estimate is per example (a shard's are the whole pool's). The package's `projection.linear`
+gives the top estimates their full cap (tokens / budget) until the budget and one example a
+fraction: the examples at full cap are the greedy choice of its ranking, which is how the
+choice takes them (tested equal to `linear`).
+"""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -23,15 +28,18 @@ def score(pool, index: pd.DataFrame, target, settings) -> np.ndarray:
     """
     from perplexity_correlations import estimation
 
-    bits, on_target = panel_bits_per_byte(index, settings)
+    bits, on_target = panel_bits_per_byte(pool.names, index, settings)
     y = (pd.Series(on_target).rank().to_numpy() / (len(on_target) + 1)).astype(np.float64)
     return getattr(estimation, settings["estimator"])(bits, y)
 
 
-def panel_bits_per_byte(index: pd.DataFrame, settings) -> tuple[np.ndarray, np.ndarray]:
-    """Members x pool examples bits per byte, and each member's bits per byte on the target."""
+def panel_bits_per_byte(
+    names: list[str], index: pd.DataFrame, settings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Members x pool examples bits per byte, and each member's bits per byte on the target
+    (`names`: the pool's datasets, which `index["part"]` indexes)."""
     requests = settings["requests"]  # dataset -> request digest
-    keys = pd.MultiIndex.from_arrays([index["dataset"].astype(str), index["row"]])
+    keys = pd.MultiIndex.from_arrays([np.asarray(names)[index["part"]], index["row"]])
     rows, on_target = [], []
     for model, path in settings["scores"].items():
         scores = pd.read_parquet(
@@ -52,19 +60,6 @@ def panel_bits_per_byte(index: pd.DataFrame, settings) -> tuple[np.ndarray, np.n
             )
         rows.append(row)
     return np.stack(rows), np.array(on_target)
-
-
-def take(scores: np.ndarray, n_tokens: np.ndarray, eligible: np.ndarray, budget: int) -> np.ndarray:
-    """The examples `perplexity_correlations.projection.linear` gives their full cap: the top
-    estimates until the budget (the one it gives a fraction would overflow it)."""
-    from perplexity_correlations.projection import linear
-
-    candidates = np.flatnonzero(eligible)
-    tau = n_tokens[candidates] / budget
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        weights = linear(scores[candidates], tau)
-    return np.sort(candidates[weights >= tau.astype(np.float32)])
 
 
 def settings(config, experiment: str, entry) -> dict[str, Any]:
@@ -101,7 +96,6 @@ STRATEGY = Strategy(
     score=score,
     settings=settings,
     ranks=False,
-    take=take,
     panel=True,
     check=check,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataalign.select.strategies import Strategy
+from dataalign.select.strategies import Draws, Strategy
 
 
 def score(pool, index, target, settings) -> np.ndarray:
@@ -12,8 +12,8 @@ def score(pool, index, target, settings) -> np.ndarray:
     return np.zeros(len(index))
 
 
-def priority(scores: np.ndarray, eligible: np.ndarray, seed: int, temperature) -> np.ndarray:
-    return np.random.default_rng(seed).random(len(scores))
+def priority(scores: np.ndarray, draws: Draws) -> np.ndarray:
+    return draws.generator.random(len(scores))
 
 
 STRATEGY = Strategy(
