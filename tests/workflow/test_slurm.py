@@ -99,7 +99,7 @@ def test_requeued_training_resumes_and_out_of_memory_is_retried_with_more(
     """Attempt 1 asks for too little memory and fails; attempt 2 (twice the memory) is requeued
     mid-run with `scontrol requeue` and resumes from its checkpoint instead of restarting."""
     from dataalign.models import load_model_and_tokenizer
-    from dataalign.train.trainer import TrainOptions, training_memory_mb
+    from dataalign.train.trainer import COMPLETE, TrainOptions, training_memory_mb
 
     architecture = {
         "model_type": "gpt2",
@@ -138,14 +138,26 @@ def test_requeued_training_resumes_and_out_of_memory_is_retried_with_more(
         tmp_path, configfile, "--set-resources", f"pretrain:mem_mb={first}*attempt"
     )
     checkpoints = tmp_path / "results" / "checkpoints"
+
+    def last_saved_step() -> int:  # older checkpoints are deleted as newer ones are saved
+        saved = checkpoints.glob(f"**/checkpoint-*/{COMPLETE}")
+        return max((int(p.parent.name.rsplit("-", 1)[1]) for p in saved), default=0)
+
     deadline = time.time() + 600
-    while not list(checkpoints.glob("**/checkpoint-10")) and time.time() < deadline:
+    while last_saved_step() < 10 and time.time() < deadline:
         time.sleep(0.2)
     running = subprocess.run(
         ["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True
     )
     job_id = running.stdout.split()[0]
     subprocess.run(["scontrol", "requeue", job_id], check=True)
+    # once requeued (pending again), Slurm holds the job back ~2 minutes: let it start at once
+    state = ["squeue", "-h", "-j", job_id, "-o", "%t"]
+    deadline = time.time() + 120
+    while subprocess.run(state, capture_output=True, text=True).stdout.strip() != "PD":
+        assert time.time() < deadline, f"requeued Slurm job {job_id} never became pending"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
     output = job.communicate(timeout=1200)[0]
     assert job.returncode == 0, output[-3000:]
 
