@@ -438,9 +438,11 @@ def test_the_full_pool_baseline_takes_every_eligible_example(index):
     assert np.array_equal(positions, pick(index, np.zeros(len(index)), "full", budget, seed=1))
 
 
-def test_a_study_reads_several_targets_with_holm_over_all_of_them():
+def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
     """Two targets, strategies paired by seed against random, DSIR and the whole pool: Holm runs
-    over strategies x targets, and each strategy's verdicts are counted as wins."""
+    over strategies x targets, each strategy's verdicts are counted as wins, and the figure
+    draws every target."""
+    from dataalign.analysis.plots import plot_selection_study
     from dataalign.select.summary import selection_table, study_table, study_wins
 
     rng = np.random.default_rng(0)
@@ -493,6 +495,9 @@ def test_a_study_reads_several_targets_with_holm_over_all_of_them():
     wins = study_wins(study.reset_index())
     assert wins.loc["gzip", ("dsir", "better")] == 1 and wins.loc["gzip", ("dsir", "tie")] == 1
     assert wins.loc["gzip", ("full", "better")] >= 1
+    figure = tmp_path / "study.png"
+    plot_selection_study(study.reset_index(), [figure])
+    assert figure.stat().st_size > 0
 
 
 @pytest.fixture

@@ -158,6 +158,13 @@ rule selection_study:
             labels={"table": "selection study"},
         ),
         markdown=paths.table("selection_study", "md"),
+        png=report(
+            paths.plot("selection_study"),
+            caption="../report/selection_study_plot.rst",
+            category="{exp}",
+            labels={"figure": "selection study: loss against random"},
+        ),
+        pdf=paths.plot("selection_study", "pdf"),
     wildcard_constraints:
         exp=one_of(list(config["selection_studies"])),
     params:

@@ -1,8 +1,10 @@
 """Rule selection_study: several select experiments' tables read as one study, with Holm over
-strategies x targets and each strategy's wins against random, DSIR and the whole pool."""
+strategies x targets, each strategy's wins against random, DSIR and the whole pool, and a figure
+of every strategy's paired difference from random per target."""
 
 import pandas as pd
 
+from dataalign.analysis.plots import plot_selection_study
 from dataalign.io import write_text
 from dataalign.jobs import job_logging
 from dataalign.select.summary import study_table, study_wins
@@ -20,3 +22,4 @@ with job_logging(snakemake.log[0]):
         + "\n",
         snakemake.output.markdown,
     )
+    plot_selection_study(study, [snakemake.output.png, snakemake.output.pdf])
