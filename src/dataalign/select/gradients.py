@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dataalign.align.fisher import widened
+from dataalign.train.evaluate import token_losses
 
 
 def last_blocks(model: nn.Module, layers: int) -> list[tuple[str, nn.Module]]:
@@ -105,7 +105,7 @@ class GradientSketch:
             with torch.enable_grad():
                 logits = widened(self.model(**batch).logits[:, :-1])
                 labels, mask = batch["input_ids"][:, 1:], batch["attention_mask"][:, 1:].float()
-                losses = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
+                losses = token_losses(logits, labels)
                 per_example = (losses * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1)
                 per_example.sum().backward()  # each example's share is its own mean loss
         finally:

@@ -124,6 +124,18 @@ def perplexity(
     }
 
 
+def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each position's label, shaped like `labels` (0 where it is -100).
+
+    The vocabulary stays the last, contiguous axis: `cross_entropy` over a (batch, vocabulary,
+    length) transposed view computes the same numbers 2-3x slower on CPU.
+    """
+    flat = F.cross_entropy(
+        logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="none"
+    )
+    return flat.view(labels.shape)
+
+
 def window_nll(model, tokenizer, work: list[Window], batch_size: int, desc: str) -> list[float]:
     """Summed NLL (nats) of each window's labelled tokens, in the order of `work`.
 
@@ -140,9 +152,7 @@ def window_nll(model, tokenizer, work: list[Window], batch_size: int, desc: str)
             ids, mask = padded_batch([work[i][0] for i in chunk], pad, device)
             labels, _ = padded_batch([work[i][1] for i in chunk], -100, device)
             logits = model(input_ids=ids, attention_mask=mask).logits.float()
-            losses = F.cross_entropy(
-                logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="none"
-            )
+            losses = token_losses(logits[:, :-1], labels[:, 1:])
             for row, i in enumerate(chunk):
                 sums[i] = float(losses[row].sum())
     return sums
