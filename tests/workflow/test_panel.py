@@ -264,6 +264,29 @@ def test_prompts_share_fixed_shots_that_are_never_scored():
         build_prompts(rows, PromptFormat(question="{problem}"), 5, seed=0, dataset="d")
 
 
+def test_a_member_job_checks_every_dataset_before_it_loads_the_model(tmp_path):
+    """A dataset too small for its request fails the job at once, not after scoring the others:
+    the model (here one that cannot be loaded) is never reached."""
+    from dataalign.panel.steps import score_member
+
+    rows = tmp_path / "d.parquet"
+    pd.DataFrame([qa(a, 1) for a in range(10)]).assign(row=range(10)).to_parquet(rows)
+    request = {"prompt": {"shots": 0}, "seed": 0, "request": "r"}
+    params = {
+        "model": {"name": "absent", "entry": {"path": str(tmp_path / "no-model")}},
+        "tokenizer": {"name": "absent", "entry": {"path": str(tmp_path / "no-model")}},
+        "precision": "fp32",
+        "batch_size": 8,
+        "requests": [
+            {**request, "dataset": "big_enough", "examples": 5},
+            {**request, "dataset": "too_small", "examples": 20},
+        ],
+    }
+    paths = {"big_enough": str(rows), "too_small": str(rows)}
+    with pytest.raises(DatasetError, match=r"dataset 'too_small' has 10 rows"):
+        score_member(params, "absent", paths)
+
+
 def test_benchmark_score_table_is_checked(tmp_path):
     path = tmp_path / "scores.csv"
     path.write_text("model,benchmark,score\na,gsm8k,0.1\nb,gsm8k,0.3\nz,gsm8k,0.9\n")

@@ -28,16 +28,25 @@ COUNTS = ["answer_tokens", "answer_bytes", "examples", "windowed", "context_cut"
 def score_member(params: Mapping[str, Any], name: str, rows: Mapping[str, str]) -> pd.DataFrame:
     """One member's summed answer log-likelihood per example of every request, labelled by
     model, dataset, request digest and row."""
+    requests = [  # every request's prompts first: a dataset too small fails before any scoring
+        (
+            request,
+            build_prompts(
+                read_parquet(rows[request["dataset"]]),
+                PromptFormat(**request["prompt"]),
+                request["examples"],
+                request["seed"],
+                request["dataset"],
+            ),
+        )
+        for request in params["requests"]
+    ]
     model, tokenizer = load_model_and_tokenizer(
         params["model"], params["tokenizer"], dtype=compute_dtype(params["precision"])
     )
     frames = []
-    for request in params["requests"]:
+    for request, prompts in requests:
         dataset = request["dataset"]
-        prompt = PromptFormat(**request["prompt"])
-        prompts = build_prompts(
-            read_parquet(rows[dataset]), prompt, request["examples"], request["seed"], dataset
-        )
         scores = answer_loglik(
             model, tokenizer, prompts["context"], prompts["continuation"], params["batch_size"]
         )
