@@ -204,8 +204,8 @@ def plot_selection(table: pd.DataFrame, target: str, paths: Sequence[str | Path]
 
 def plot_selection_study(study: pd.DataFrame, paths: Sequence[str | Path]) -> None:
     """Each strategy's paired per-seed difference in benchmark loss from random (95% interval),
-    one panel per target; DSIR's and the whole pool's differences are drawn as reference lines,
-    so a strategy left of them beat them."""
+    one panel per target; DSIR's and the whole pool's differences are drawn as reference lines
+    (left of one: a lower mean loss; whether beyond noise is the table's paired test)."""
     plt, _ = _pyplot()
     study = study.assign(target=study["experiment"] + ": " + study["eval"])
     targets = list(dict.fromkeys(study["target"]))
