@@ -7,14 +7,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from dataalign.errors import ModelSpecError
 from dataalign.panel.stats import (
     example_signal,
+    flag_counts,
     fit_curve,
     fit_r2,
     kendall,
     panel_correlations,
     partial_kendall,
 )
+from dataalign.panel.steps import refuse_duplicate_members
 
 
 def skill_panel(n: int = 60, seed: int = 0) -> pd.DataFrame:
@@ -164,3 +167,28 @@ def test_example_flags_need_a_corrected_p_value_not_a_negative_tau():
     assert flagged == {0, 1, 2}
     assert (signal["kendall_tau"] < 0).sum() > 10  # tau < 0 alone would flag many more
     assert signal["q_value"].ge(signal["p_value"]).all()
+
+
+def test_flag_counts_are_hits_and_false_alarms_per_benchmark():
+    signals = pd.DataFrame(
+        {
+            "benchmark": ["a"] * 5 + ["b"] * 5,
+            "planted": [True, True, False, False, False] * 2,
+            "flagged": [True, False, False, False, True, False, False, False, False, False],
+        }
+    )
+    counts = flag_counts(signals)
+    assert counts.loc["a", ("flagged", "planted")] == 1 and counts.loc["a", ("of", "planted")] == 2
+    assert counts.loc["a", ("flagged", "intact")] == 1 and counts.loc["a", ("of", "intact")] == 3
+    assert counts.loc["b", "flagged"].sum() == 0
+
+
+def test_a_member_listed_twice_is_refused_by_name():
+    wide = pd.DataFrame(
+        {"candidate": [1.0, 2.0, 1.0, 3.0], "bench": [0.5, 0.1, 0.5, 0.2]},
+        index=["c4_80k", "math_10", "math_00", "smollm2"],
+    )
+    with pytest.raises(ModelSpecError, match="c4_80k and math_00 score identically"):
+        refuse_duplicate_members(wide)
+    wide.loc["math_00", "bench"] = 0.6  # the same on one dataset only: different models
+    refuse_duplicate_members(wide)

@@ -67,3 +67,17 @@ def test_option_dataclasses_take_their_defaults_from_the_schema(options, definit
     fields = {f.name: f.default for f in dataclasses.fields(options) if f.name in schema}
     assert fields == {key: value for key, value in schema.items() if key in fields}
     assert len(fields) >= 10  # every option the schema defaults, not a few of them
+
+
+def test_a_panel_on_a_corrupted_candidate_reads_its_rows_to_know_the_planted_answers():
+    from types import SimpleNamespace
+
+    from dataalign.plan import Plan
+    from dataalign.plan.checks import read_config_file, validate_config
+
+    config = read_config_file(REPO / "config" / "local.yaml")
+    validate_config(config)
+    plan = Plan(config)
+    planted = plan.panel_results(SimpleNamespace(exp="skill_panel_12_planted"))
+    assert planted["candidate"] == paths.fill(paths.ROWS, ds="gsm8k_heldout_planted")
+    assert plan.panel_results(SimpleNamespace(exp="skill_panel_12"))["candidate"] == []

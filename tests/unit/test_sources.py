@@ -277,7 +277,7 @@ def test_a_shuffled_copy_moves_answers_between_a_seeded_share_of_rows(tmp_path, 
     own), the rest and the questions stay, and the same seed moves the same rows."""
     import json
 
-    from dataalign.data.sources import moved_rows
+    from dataalign.data.sources import corrupted_rows, moved_rows
 
     path = tmp_path / "qa.jsonl"
     path.write_text("".join(json.dumps({"q": f"q{i}", "a": f"a{i}"}) + "\n" for i in range(40)))
@@ -291,3 +291,5 @@ def test_a_shuffled_copy_moves_answers_between_a_seeded_share_of_rows(tmp_path, 
     assert sorted(rows["a"]) == sorted(f"a{i}" for i in range(40))  # answers only move
     again = load_rows("qa", ["q", "a"], local=local(path), shuffle=shuffle)
     assert rows.equals(again)
+    # read back from the corrupted rows alone: which rows a panel's flags should find
+    assert corrupted_rows(rows, shuffle) == set(rows.loc[changed, "row"])

@@ -4,17 +4,26 @@ general quality (the controls)?"""
 import pandas as pd
 
 from dataalign.analysis.plots import plot_panel
+from dataalign.data.sources import corrupted_rows
 from dataalign.io import read_parquet, write_table, write_text
 from dataalign.jobs import job_logging
+from dataalign.panel.stats import flag_counts
 from dataalign.panel.steps import panel_tables
 
-with job_logging(snakemake.log[0]):
+with job_logging(snakemake.log[0]) as log:
     panel, inputs, outputs = snakemake.params.panel, snakemake.input, snakemake.output
     scores = pd.concat([read_parquet(p) for p in inputs.scores], ignore_index=True)
     scores = scores[scores["request"].isin(snakemake.params.requests)]  # this panel's rows
-    summary, table, signals = panel_tables(
-        panel, scores, inputs.harness, inputs.benchmark_scores or None
+    planted = (
+        corrupted_rows(read_parquet(inputs.candidate), panel["corrupted"])
+        if panel["corrupted"]
+        else None
     )
+    summary, table, signals = panel_tables(
+        panel, scores, inputs.harness, inputs.benchmark_scores or None, planted
+    )
+    if planted is not None:
+        log.info("flagged candidate answers per benchmark:\n%s", flag_counts(signals))
     write_text(summary.to_csv(index=False), outputs.totals)
     write_table(table, outputs.csv, outputs.markdown, outputs.latex)
     write_text(signals.to_csv(index=False), outputs.examples)

@@ -115,6 +115,14 @@ def moved_values(
     return corrupted
 
 
+def corrupted_rows(rows: pd.DataFrame, shuffle: Mapping[str, Any]) -> set[int]:
+    """The source row numbers whose values a dataset's `shuffle` (its checked config) moved,
+    read back from the corrupted dataset's rows in the order `moved_values` saw them: the
+    planted errors a panel's example flags should find."""
+    moved = moved_rows(len(rows), shuffle["share"], shuffle["seed"])
+    return set(rows["row"].to_numpy()[moved].tolist())
+
+
 HASHED_UP_TO = 2**30  # bytes; a larger local file is fingerprinted by size and mtime
 
 

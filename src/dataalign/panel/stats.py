@@ -262,6 +262,13 @@ def example_signal(examples: pd.DataFrame, scores: pd.Series, fdr: float = 0.05)
     return table.sort_values(["kendall_tau", "row"], ignore_index=True)
 
 
+def flag_counts(signals: pd.DataFrame) -> pd.DataFrame:
+    """Per benchmark, how many planted and intact candidate answers were flagged (of how many):
+    the flags' hit rate and false-alarm rate where the errors are known."""
+    counts = signals.groupby(["benchmark", "planted"])["flagged"].agg(flagged="sum", of="size")
+    return counts.unstack("planted").rename(columns={True: "planted", False: "intact"}, level=1)
+
+
 def example_signals(
     examples: pd.DataFrame, benchmarks: pd.DataFrame, fdr: float = 0.05
 ) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from dataalign.errors import ModelSpecError
 from dataalign.io import read_parquet
 from dataalign.models import compute_dtype, load_model_and_tokenizer
 from dataalign.panel.harness import harness_scores
@@ -63,10 +64,12 @@ def panel_tables(
     scores: pd.DataFrame,
     harness: Sequence[str],
     benchmark_scores: str | None,
+    planted: set[int] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A panel's score per member and benchmark (`summary`), the correlation table and the
     example-level signals. `scores`: this panel's rows of the members' scores; `harness`: one
-    lm-eval result per member in panel order (or none); `benchmark_scores`: a user's table."""
+    lm-eval result per member in panel order (or none); `benchmark_scores`: a user's table;
+    `planted`: the candidate's rows corrupted on purpose, marked in the signals."""
     summary = [summarise_scores(scores, panel["kinds"])]
     for path, model in zip(harness, panel["models"] if harness else [], strict=True):
         with open(path) as results:
@@ -78,6 +81,7 @@ def panel_tables(
     summary = pd.concat(summary, ignore_index=True)
     summary[COUNTS] = summary[COUNTS].astype("Int64")  # empty, not NaN, for lm-eval and CSV rows
     wide = summary.pivot(index="model", columns="benchmark", values="score")
+    refuse_duplicate_members(wide)
     candidate, controls = panel["candidate"], panel["controls"]
     others = sorted(set(wide.columns) - {candidate, *controls} - set(panel["benchmarks"]))
     benchmarks = [*panel["benchmarks"], *others]
@@ -86,4 +90,22 @@ def panel_tables(
     )
     examples = example_scores(scores[scores["dataset"] == candidate], panel["kinds"][candidate])
     compared = summary[summary["benchmark"].isin(benchmarks)]
-    return summary, table, example_signals(examples, compared, panel["flag_fdr"])
+    signals = example_signals(examples, compared, panel["flag_fdr"])
+    if planted is not None:
+        signals["planted"] = signals["row"].isin(planted)
+    return summary, table, signals
+
+
+def refuse_duplicate_members(wide: pd.DataFrame) -> None:
+    """Two members with the same score on every dataset are one model listed twice (e.g. the
+    same data trained under two names): it would count twice in every rank correlation and
+    make its p-values too small."""
+    duplicated = wide[wide.duplicated(keep=False)]
+    if not duplicated.empty:
+        first = duplicated.iloc[0]
+        names = [model for model, row in duplicated.iterrows() if row.equals(first)]
+        raise ModelSpecError(
+            f"panel members {' and '.join(names)} score identically on every dataset: they are "
+            "one model listed twice, which counts twice in every tau. Keep one of them in the "
+            "panel's `models`."
+        )

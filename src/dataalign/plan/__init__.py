@@ -190,13 +190,19 @@ class Plan:
 
     def panel_results(self, wildcards: Any) -> dict[str, Any]:
         """Every member's scores (shared with other panels), and its lm-eval results or the
-        user's benchmark table, if any."""
+        user's benchmark table, if any; the candidate's rows where it was corrupted on purpose
+        (they say which answers were planted)."""
         experiment = self.config["experiments"][wildcards.exp]
-        table = experiment["benchmark_scores"]
+        table, candidate = experiment["benchmark_scores"], experiment["candidate"]
         return {
             "scores": [self.panel_scorings[model].path for model in experiment["models"]],
             "harness": [run.path for run in harness_runs(self.config, wildcards.exp)],
             "benchmark_scores": table if isinstance(table, str) else [],
+            "candidate": (
+                paths.fill(paths.ROWS, ds=candidate)
+                if "shuffle" in self.config["datasets"][candidate]
+                else []
+            ),
         }
 
     def pool_scan_inputs(self, wildcards: Any) -> dict[str, str]:

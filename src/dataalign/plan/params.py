@@ -93,6 +93,7 @@ def panel_params(config: Config, experiment: str) -> dict[str, Any]:
     return {
         "models": spec["models"],
         "candidate": spec["candidate"],
+        "corrupted": config["datasets"][spec["candidate"]].get("shuffle"),
         "benchmarks": spec["benchmarks"],
         "controls": spec["controls"],
         "target": spec["target"],
