@@ -10,9 +10,9 @@ from scipy import stats
 from dataalign.errors import ModelSpecError
 from dataalign.panel.stats import (
     example_signal,
-    flag_counts,
     fit_curve,
     fit_r2,
+    flag_counts,
     kendall,
     panel_correlations,
     partial_kendall,
