@@ -15,7 +15,10 @@ from dataalign.panel.stats import (
     flag_counts,
     kendall,
     panel_correlations,
+    panel_support,
     partial_kendall,
+    question_support,
+    support_flags,
 )
 from dataalign.panel.steps import refuse_duplicate_members
 
@@ -192,3 +195,79 @@ def test_a_member_listed_twice_is_refused_by_name():
         refuse_duplicate_members(wide)
     wide.loc["math_00", "bench"] = 0.6  # the same on one dataset only: different models
     refuse_duplicate_members(wide)
+
+
+def test_question_support_is_the_bits_per_byte_the_own_question_saves():
+    own = pd.DataFrame(
+        {"model": ["a", "a", "b"], "row": [1, 2, 1], "loglik": [-10.0, -20.0, -5.0]}
+    ).assign(n_answer_bytes=[5, 10, 5])
+    shifted = own.assign(loglik=[-12.0, -19.0, -5.0])
+    support = question_support(own, shifted)
+    assert support.loc[1, "a"] == pytest.approx(2 / (np.log(2) * 5))
+    assert support.loc[2, "a"] == pytest.approx(-1 / (np.log(2) * 10))  # another question fits
+    assert support.loc[1, "b"] == 0 and np.isnan(support.loc[2, "b"])
+
+
+def test_support_p_is_the_conformal_rank_among_the_reference_answers():
+    reference = pd.Series([0.1, 0.2, 0.3, 0.4])
+    candidate = pd.Series([0.05, 0.2, 0.9], index=[7, 8, 9])
+    table = support_flags(candidate, reference, fdr=0.5).set_index("row")
+    # (1 + reference answers supported no better) / (4 + 1); a tie counts against the example
+    assert table["p_value"].to_dict() == {7: 0.2, 8: 0.6, 9: 1.0}
+    assert table.loc[7, "q_value"] == pytest.approx(0.6)  # Benjamini-Hochberg: 0.2 * 3 / 1
+    assert not table["flagged"].any()
+    assert support_flags(candidate, reference, 0.61)["flagged"].tolist() == [True, False, False]
+    unreferenced = support_flags(candidate, None)
+    assert unreferenced["p_value"].isna().all() and not unreferenced["flagged"].any()
+
+
+def simulated_support(
+    rng: np.random.Generator, rows: int, planted: int, signal: np.ndarray, noise: np.ndarray
+) -> pd.DataFrame:
+    """Members' question support (rows x members): right answers' support is skewed (a gamma
+    around `signal`), a misplaced answer's is noise around 0; the first `planted` rows are
+    misplaced."""
+    shape = 8.0
+    right = rng.gamma(shape, signal / shape, (rows, len(signal)))
+    support = right + rng.normal(0, noise, (rows, len(signal)))
+    support[:planted] = rng.normal(0, noise, (planted, len(signal)))
+    return pd.DataFrame(support, columns=[f"m{i}" for i in range(len(signal))])
+
+
+def test_support_flags_hold_their_false_discovery_rate_and_find_planted_answers():
+    """Calibration at the sizes skill_panel_12 runs: 12 members (one that reads the question
+    well, three weakly, eight not at all), 160 candidate examples, 320 reference answers."""
+    rng = np.random.default_rng(0)
+    signal = np.array([0.35, 0.03, 0.02, 0.01, *[0.0] * 8])
+    noise = np.array([0.05, *[0.02] * 11])
+    fdr, runs = 0.05, 300
+    false_alarms, proportions, hits = 0, [], []
+    for _ in range(runs):
+        reference = simulated_support(rng, 320, 0, signal, noise)
+        clean = simulated_support(rng, 160, 0, signal, noise)
+        candidate, ref, _ = panel_support(clean, reference)
+        false_alarms += support_flags(candidate, ref, fdr)["flagged"].any()
+        planted = simulated_support(rng, 160, 16, signal, noise)
+        candidate, ref, weights = panel_support(planted, reference)
+        flags = support_flags(candidate, ref, fdr)
+        flagged = set(flags.loc[flags["flagged"], "row"])
+        proportions.append(len(flagged - set(range(16))) / max(len(flagged), 1))
+        hits.append(len(flagged & set(range(16))) / 16)
+    # every answer right: any flag is a false discovery (3 standard errors of 300 runs: 0.038)
+    assert false_alarms / runs <= fdr + 0.038
+    assert np.mean(proportions) <= fdr + 0.02  # false discovery rate with 10% planted
+    assert np.mean(hits) > 0.5
+    assert weights[[f"m{i}" for i in range(4, 12)]].max() < 0.05  # members that cannot read
+
+
+def test_weighting_by_reliability_beats_the_plain_mean_when_one_member_reads_the_question():
+    rng = np.random.default_rng(1)
+    signal = np.array([0.35, *[0.0] * 11])
+    noise = np.array([0.05, *[0.1] * 11])  # eleven members add only noise
+    reference = simulated_support(rng, 320, 0, signal, noise)
+    planted = simulated_support(rng, 160, 16, signal, noise)
+    candidate, ref, _ = panel_support(planted, reference)
+    weighted = support_flags(candidate, ref)
+    plain = support_flags(planted.mean(axis=1), reference.mean(axis=1))
+    assert weighted.loc[weighted["flagged"], "row"].lt(16).sum() >= 14
+    assert plain["flagged"].sum() < weighted["flagged"].sum()

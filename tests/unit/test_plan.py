@@ -81,3 +81,26 @@ def test_a_panel_on_a_corrupted_candidate_reads_its_rows_to_know_the_planted_ans
     planted = plan.panel_results(SimpleNamespace(exp="skill_panel_12_planted"))
     assert planted["candidate"] == paths.fill(paths.ROWS, ds="gsm8k_heldout_planted")
     assert plan.panel_results(SimpleNamespace(exp="skill_panel_12"))["candidate"] == []
+
+
+def test_support_requests_pair_each_answer_with_its_own_and_another_question():
+    from dataalign.plan.checks import read_config_file, validate_config
+    from dataalign.plan.params import dataset_requests, panel_params, support_requests
+
+    config = read_config_file(REPO / "config" / "local.yaml")
+    validate_config(config)
+    support = support_requests(config, "skill_panel_12_planted")
+    assert [r["dataset"] for r in support["reference"]] == ["gsm8k_test"] * 2  # the target
+    assert [r.get("shift", 0) for r in support["reference"]] == [0, 1]
+    assert {r["examples"] for r in support["reference"]} == {320}
+    # the candidate's own-question scores are its ordinary request, scored once
+    candidate = next(
+        r
+        for r in dataset_requests(config, "skill_panel_12_planted")
+        if r["dataset"] == "gsm8k_heldout_planted"
+    )
+    assert support["candidate"][0] == candidate and support["candidate"][1]["shift"] == 1
+    params = panel_params(config, "skill_panel_12_planted")
+    assert params["support"]["reference"] == [r["request"] for r in support["reference"]]
+    assert support_requests(config, "gsm8k_panel") == {}  # flag_reference: false
+    assert "shift" not in candidate  # an unshifted request keeps the digest it always had

@@ -132,6 +132,13 @@ CASES = {
         lambda c: with_panel(c, trained={"experiment": "demo", "train": "pairs"}, target="prose"),
         r"config key experiments.panel.target: 'prose' is not one of the panel's benchmarks",
     ),
+    "flag reference that is not a benchmark": (
+        lambda c: with_panel(
+            c, trained={"experiment": "demo", "train": "pairs"}, flag_reference="prose"
+        ),
+        r"config key experiments.panel.flag_reference: 'prose' is not one of the panel's "
+        r"benchmark datasets \['pairs_split'\]",
+    ),
     "lm_eval without tasks": (
         lambda c: with_panel(
             c, trained={"experiment": "demo", "train": "pairs"}, scores={"lm_eval": {}}

@@ -22,6 +22,7 @@ from dataalign.panel.scoring import (
     summarise_scores,
 )
 from dataalign.panel.stats import example_signal, panel_correlations
+from dataalign.panel.steps import support_table
 from dataalign.train.evaluate import windows
 
 NUMBERS = range(20)
@@ -74,14 +75,47 @@ def panel(tmp_path_factory):
     return snapshots, tokenizer
 
 
-def score(models, tokenizer, rows: list[dict], dataset: str) -> pd.DataFrame:
+def score(models, tokenizer, rows: list[dict], dataset: str, shift: int = 0) -> pd.DataFrame:
+    """Every model's scores of the rows' answers (after the question `shift` rows later)."""
     frame = pd.DataFrame(rows).assign(row=range(len(rows)))
-    prompts = build_prompts(frame, PROMPT, None, seed=0, dataset=dataset)
+    prompts = build_prompts(frame, PROMPT, None, seed=0, dataset=dataset, shift=shift)
+    labels = {
+        "dataset": dataset,
+        "request": f"{dataset}-{shift}",
+        "answer": prompts["continuation"],
+    }
     frames = []
     for name, model in models.items():
         scores = answer_loglik(model, tokenizer, prompts["context"], prompts["continuation"], 8)
-        frames.append(scores.assign(model=name, dataset=dataset, row=prompts["row"].to_numpy()))
+        frames.append(scores.assign(model=name, row=prompts["row"].to_numpy(), **labels))
     return pd.concat(frames, ignore_index=True)
+
+
+def test_support_flags_catch_answers_moved_from_other_questions(panel):
+    """A moved answer is a well-formed answer the tau signal cannot tell from a right one; what
+    gives it away is that its own question predicts it no better than another question does."""
+    models, tokenizer = panel
+    rng = random.Random(2)
+    planted = {3, 11, 17, 26}  # each gets the answer of another question
+    candidate = [
+        qa(a, (a + 7) % 21 if i in planted else None)
+        for i, a in enumerate(rng.choices(NUMBERS, k=81))
+    ]
+    reference = [qa(a) for a in rng.choices(NUMBERS, k=301)]
+    scores = pd.concat(
+        score(models, tokenizer, rows, name, shift)
+        for rows, name in ((candidate, "cand"), (reference, "ref"))
+        for shift in (0, 1)
+    )
+    requests = {"candidate": ["cand-0", "cand-1"], "reference": ["ref-0", "ref-1"]}
+    flags = support_table(requests, scores, fdr=0.05)
+    wrong = planted & set(flags["row"])  # one planted row may have become the 1-shot example
+    moved = flags["row"].isin(wrong)
+    assert len(flags) == 80 and len(wrong) >= 3
+    # eight tiny models of one 20-number task: their support is noisy, yet a moved answer gets
+    # less of it than three in four right answers, and the least supported answer is a moved one
+    assert flags.loc[moved, "support"].mean() < flags.loc[~moved, "support"].quantile(0.25)
+    assert moved.iloc[0] and flags["p_value"].iloc[0] < 0.01
 
 
 def test_candidate_ranks_models_like_the_benchmark_and_flags_a_wrong_answer_key(panel):
@@ -264,6 +298,15 @@ def test_prompts_share_fixed_shots_that_are_never_scored():
         build_prompts(rows, PromptFormat(question="{problem}"), 5, seed=0, dataset="d")
 
 
+def test_a_shifted_prompt_puts_each_answer_after_the_next_rows_question():
+    rows = pd.DataFrame([qa(a) for a in range(10)]).assign(row=range(10))
+    own = build_prompts(rows, PromptFormat(), 4, seed=3, dataset="d")
+    shifted = build_prompts(rows, PromptFormat(), 4, seed=3, dataset="d", shift=1)
+    assert shifted["row"].tolist() == own["row"].tolist()
+    assert shifted["continuation"].tolist() == own["continuation"].tolist()
+    assert shifted["context"].tolist() == [*own["context"][1:], own["context"][0]]
+
+
 def test_a_member_job_checks_every_dataset_before_it_loads_the_model(tmp_path):
     """A dataset too small for its request fails the job at once, not after scoring the others:
     the model (here one that cannot be loaded) is never reached."""
@@ -372,6 +415,9 @@ def test_panel_workflow_scores_pipeline_trained_models_against_a_score_table(
     assert (summary.loc[summary["kind"] == "bits_per_byte", "value"] > 0).all()
     examples = pd.read_csv(tmp_path / "results/tables/panel/panel_examples.csv")
     assert len(examples) == 2 * 20 and set(examples["benchmark"]) == {"board", "other"}
+    support = pd.read_csv(tmp_path / "results/tables/panel/panel_support.csv")
+    assert len(support) == 20 and support["p_value"].isna().all()  # no benchmark dataset to
+    assert not support["flagged"].any()  # calibrate on: question support without flags
     assert (tmp_path / "results/plots/panel/panel.pdf").stat().st_size
 
 

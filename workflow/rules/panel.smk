@@ -68,6 +68,12 @@ rule correlate_panel:
             category="{exp}",
             labels={"table": "example-level signal"},
         ),
+        support=report(
+            paths.table("panel_support"),
+            caption="../report/panel_support.rst",
+            category="{exp}",
+            labels={"table": "question support flags"},
+        ),
         png=report(
             paths.plot("panel"),
             caption="../report/panel_plot.rst",
@@ -77,9 +83,6 @@ rule correlate_panel:
         pdf=paths.plot("panel", "pdf"),
     params:
         panel=lambda wildcards: slices.panel_params(config, wildcards.exp),
-        requests=lambda wildcards: [
-            r["request"] for r in slices.panel_requests(config, wildcards.exp)
-        ],
     log:
         paths.log("correlate_panel", "{exp}"),
     localrule: True

@@ -13,18 +13,19 @@ from dataalign.panel.steps import panel_tables
 with job_logging(snakemake.log[0]) as log:
     panel, inputs, outputs = snakemake.params.panel, snakemake.input, snakemake.output
     scores = pd.concat([read_parquet(p) for p in inputs.scores], ignore_index=True)
-    scores = scores[scores["request"].isin(snakemake.params.requests)]  # this panel's rows
     planted = (
         corrupted_rows(read_parquet(inputs.candidate), panel["corrupted"])
         if panel["corrupted"]
         else None
     )
-    summary, table, signals = panel_tables(
+    summary, table, signals, support = panel_tables(
         panel, scores, inputs.harness, inputs.benchmark_scores or None, planted
     )
     if planted is not None:
-        log.info("flagged candidate answers per benchmark:\n%s", flag_counts(signals))
+        flags = pd.concat([signals, support.assign(benchmark="question support")])
+        log.info("flagged candidate answers per signal:\n%s", flag_counts(flags))
     write_text(summary.to_csv(index=False), outputs.totals)
     write_table(table, outputs.csv, outputs.markdown, outputs.latex)
     write_text(signals.to_csv(index=False), outputs.examples)
+    write_text(support.to_csv(index=False), outputs.support)
     plot_panel(summary, table, panel["candidate"], panel["fit"], [outputs.png, outputs.pdf])

@@ -36,12 +36,19 @@ class PromptFormat:
 
 
 def build_prompts(
-    rows: pd.DataFrame, prompt: PromptFormat, examples: int | None, seed: int, dataset: str
+    rows: pd.DataFrame,
+    prompt: PromptFormat,
+    examples: int | None,
+    seed: int,
+    dataset: str,
+    shift: int = 0,
 ) -> pd.DataFrame:
     """`row`, `context` and `continuation` for `examples` rows of one fixed shuffle.
 
     The first `shots` rows of the shuffle are the demonstrations every prompt starts with (the
-    same for every model); the next `examples` rows are scored.
+    same for every model); the next `examples` rows are scored. With `shift`, each answer
+    follows the question of the scored row `shift` places later (cyclically) instead of its
+    own: how likely an answer is after another question is the baseline of question support.
     """
     missing = [f for f in prompt.fields() if f not in rows.columns]
     if missing:
@@ -63,10 +70,11 @@ def build_prompts(
         for row in shots.to_dict("records")
     )
     records = scored.to_dict("records")
+    questions = records[shift % len(records) :] + records[: shift % len(records)]
     return pd.DataFrame(
         {
             "row": scored["row"].to_numpy(),
-            "context": [demonstration + prompt.question.format(**r) for r in records],
+            "context": [demonstration + prompt.question.format(**r) for r in questions],
             "continuation": [prompt.answer.format(**r) for r in records],
         }
     )

@@ -262,6 +262,59 @@ def example_signal(examples: pd.DataFrame, scores: pd.Series, fdr: float = 0.05)
     return table.sort_values(["kendall_tau", "row"], ignore_index=True)
 
 
+def question_support(own: pd.DataFrame, shifted: pd.DataFrame) -> pd.DataFrame:
+    """Per example (index row) and member (columns): the bits per answer byte that the answer's
+    own question saves over another row's question (`own` and `shifted` are the two requests'
+    scores). An answer that belongs to its question gets support from every member that reads
+    the question; a misplaced one gets none, however much it looks like a right answer."""
+    joined = own.merge(shifted, on=["model", "row"], suffixes=("", "_shifted"), validate="1:1")
+    saved = joined["loglik"] - joined["loglik_shifted"]
+    bits = saved / (np.log(2) * joined["n_answer_bytes"])
+    return joined.assign(support=bits).pivot(index="row", columns="model", values="support")
+
+
+def panel_support(
+    candidate: pd.DataFrame, reference: pd.DataFrame | None
+) -> tuple[pd.Series, pd.Series | None, pd.Series]:
+    """One support per example from the members' (`question_support` of the candidate and of
+    the reference), and the members' weights.
+
+    A member that cannot read the question (too short a window, too little training) adds only
+    noise to a plain mean, so each member is weighted by mean / variance of its support (the
+    best linear weights for a shift in independent noise; 0 for no mean support), over every
+    example of both sets together. The weights are a symmetric function of the pooled
+    examples, so a right candidate answer stays exchangeable with the reference's and the
+    conformal p of `support_flags` stays valid.
+    """
+    pooled = candidate if reference is None else pd.concat([candidate, reference])
+    weights = (pooled.mean() / pooled.var()).fillna(0).clip(lower=0)
+    weights = weights / weights.sum() if weights.sum() > 0 else weights * 0 + 1 / len(weights)
+    combined = [None if m is None else m[weights.index] @ weights for m in (candidate, reference)]
+    return combined[0], combined[1], weights
+
+
+def support_flags(
+    candidate: pd.Series, reference: pd.Series | None, fdr: float = 0.05
+) -> pd.DataFrame:
+    """Per candidate example (index row): its panel support (`panel_support`), the conformal
+    p-value against the reference's right answers, the Benjamini-Hochberg q and `flagged`.
+
+    p = (1 + reference answers with support <= the example's) / (references + 1): the share of
+    right answers its question supports no better. It is valid (P(p <= a) <= a) for a right
+    answer exchangeable with the reference's, and Benjamini-Hochberg over such p-values
+    controls the false discovery rate (Bates et al. 2023). Without a reference: support only.
+    """
+    table = pd.DataFrame({"row": candidate.index, "support": candidate.to_numpy(float)})
+    table["p_value"] = np.nan
+    if reference is not None:
+        references = np.sort(reference.to_numpy(float))
+        below = np.searchsorted(references, table["support"].to_numpy(), side="right")
+        table["p_value"] = (1 + below) / (len(references) + 1)
+    table["q_value"] = adjusted(table["p_value"], "fdr_bh")
+    table["flagged"] = table["q_value"] <= fdr  # Benjamini-Hochberg's rule is p(k) <= fdr k/n
+    return table.sort_values(["support", "row"], ignore_index=True)
+
+
 def flag_counts(signals: pd.DataFrame) -> pd.DataFrame:
     """Per benchmark, how many planted and intact candidate answers were flagged (of how many):
     the flags' hit rate and false-alarm rate where the errors are known."""

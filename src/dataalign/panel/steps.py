@@ -4,6 +4,7 @@ panel it sits on (one model load), then each panel's tables compare the members'
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,15 @@ from dataalign.panel.scoring import (
     read_benchmark_scores,
     summarise_scores,
 )
-from dataalign.panel.stats import example_signals, panel_correlations
+from dataalign.panel.stats import (
+    example_signals,
+    panel_correlations,
+    panel_support,
+    question_support,
+    support_flags,
+)
+
+log = logging.getLogger(__name__)
 
 COUNTS = ["answer_tokens", "answer_bytes", "examples", "windowed", "context_cut"]
 
@@ -38,6 +47,7 @@ def score_member(params: Mapping[str, Any], name: str, rows: Mapping[str, str]) 
                 request["examples"],
                 request["seed"],
                 request["dataset"],
+                request.get("shift", 0),
             ),
         )
         for request in params["requests"]
@@ -65,12 +75,14 @@ def panel_tables(
     harness: Sequence[str],
     benchmark_scores: str | None,
     planted: set[int] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """A panel's score per member and benchmark (`summary`), the correlation table and the
-    example-level signals. `scores`: this panel's rows of the members' scores; `harness`: one
-    lm-eval result per member in panel order (or none); `benchmark_scores`: a user's table;
-    `planted`: the candidate's rows corrupted on purpose, marked in the signals."""
-    summary = [summarise_scores(scores, panel["kinds"])]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A panel's score per member and benchmark (`summary`), the correlation table, the
+    example-level signals and the question-support flags. `scores`: the members' scores (rows
+    of other panels are left out by request digest); `harness`: one lm-eval result per member
+    in panel order (or none); `benchmark_scores`: a user's table; `planted`: the candidate's
+    rows corrupted on purpose, marked in both example tables."""
+    scored = scores[scores["request"].isin(panel["requests"])]
+    summary = [summarise_scores(scored, panel["kinds"])]
     for path, model in zip(harness, panel["models"] if harness else [], strict=True):
         with open(path) as results:
             summary.append(
@@ -88,12 +100,36 @@ def panel_tables(
     table = panel_correlations(
         wide, candidate, benchmarks, controls, panel["target"], panel["bootstrap"], panel["seed"]
     )
-    examples = example_scores(scores[scores["dataset"] == candidate], panel["kinds"][candidate])
+    examples = example_scores(scored[scored["dataset"] == candidate], panel["kinds"][candidate])
     compared = summary[summary["benchmark"].isin(benchmarks)]
     signals = example_signals(examples, compared, panel["flag_fdr"])
+    support = support_table(panel["support"], scores, panel["flag_fdr"])
     if planted is not None:
         signals["planted"] = signals["row"].isin(planted)
-    return summary, table, signals
+        support["planted"] = support["row"].isin(planted)
+    return summary, table, signals, support
+
+
+def support_table(
+    requests: Mapping[str, Sequence[str]], scores: pd.DataFrame, fdr: float
+) -> pd.DataFrame:
+    """The candidate's question-support flags, calibrated on the reference's answers where the
+    panel has one; `requests`: role -> digests of the own-question and shifted requests."""
+    if not requests:
+        return pd.DataFrame(columns=["row", "support", "p_value", "q_value", "flagged", "answer"])
+
+    members = {
+        role: question_support(*(scores[scores["request"] == digest] for digest in pair))
+        for role, pair in requests.items()
+    }
+    for role, matrix in members.items():
+        log.info("mean question support per member, %s (bits/byte):\n%s", role, matrix.mean())
+    candidate, reference, weights = panel_support(members["candidate"], members.get("reference"))
+    log.info("members' weights in the panel's support:\n%s", weights.round(3))
+    table = support_flags(candidate, reference, fdr)
+    own = scores[scores["request"] == requests["candidate"][0]]
+    answers = own.drop_duplicates("row").set_index("row")["answer"]
+    return table.assign(answer=table["row"].map(answers))
 
 
 def refuse_duplicate_members(wide: pd.DataFrame) -> None:

@@ -439,6 +439,12 @@ def _check_panel(name: str, panel: Config, models: Config, datasets: Config) -> 
             f"config key {key}.target: {panel['target']!r} is not one of the panel's benchmarks "
             f"{[*panel['benchmarks'], *tasks]}; name one of them (or leave it out for the first)."
         )
+    if panel["flag_reference"] and panel["flag_reference"] not in panel["benchmarks"]:
+        raise ConfigError(
+            f"config key {key}.flag_reference: {panel['flag_reference']!r} is not one of the "
+            f"panel's benchmark datasets {panel['benchmarks']}; name one whose answers are "
+            "right (or false for no support flags)."
+        )
     for _, dataset in roles:
         prompt = panel_prompt(panel, dataset)
         where = f"prompts.{dataset}" if dataset in panel["prompts"] else "prompt"

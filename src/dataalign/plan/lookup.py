@@ -119,6 +119,15 @@ def panel_datasets(config: Config, experiment: str) -> list[str]:
     return [spec["candidate"], *spec["benchmarks"], *spec["controls"]]
 
 
+def flag_reference(panel: Config) -> str | None:
+    """The benchmark whose trusted answers calibrate a panel's support flags: `flag_reference`,
+    else the target when the panel scores it as a dataset; None without one (or when off)."""
+    if panel["flag_reference"] is not None:
+        return panel["flag_reference"] or None
+    target = panel["target"] or next(iter(panel["benchmarks"]), None)
+    return target if target in panel["benchmarks"] else None
+
+
 def panel_prompt(panel: Config, dataset: str) -> dict[str, Any]:
     """The prompt a panel scores `dataset` with: its own override, else the panel's."""
     return panel["prompts"].get(dataset, panel["prompt"])

@@ -9,6 +9,7 @@ from dataalign.align.metrics import metric as registered_metric
 from dataalign.plan.lookup import (
     Config,
     control_prompt,
+    flag_reference,
     named_model,
     panel_datasets,
     panel_prompt,
@@ -54,27 +55,61 @@ def analysis_params(config: Config, experiment: str) -> dict[str, Any]:
     return {**spec["analysis"], "units": train_units(config, experiment)}
 
 
-def panel_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
-    """What a panel asks every member to score: each dataset with its prompt and sample.
+def panel_request(
+    dataset: str, prompt: dict[str, Any], examples: int | None, seed: int, shift: int = 0
+) -> dict[str, Any]:
+    """One dataset's prompts as a member scores them, with its digest (`request` column in the
+    scores, so an experiment picks its rows out of scores other panels share). Only a shifted
+    request (answers after another row's question) names its shift: the others keep the
+    digests they had before shifts existed."""
+    request = {"dataset": dataset, "prompt": prompt, "examples": examples, "seed": seed}
+    request |= {"shift": shift} if shift else {}
+    return {**request, "request": content_digest(request)}
 
-    A request's digest (its `request` column in the scores) lets an experiment pick its rows
-    out of a member's scores, which other panels may share.
-    """
+
+def dataset_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
+    """Each dataset of a panel with its prompt and sample: what its correlations compare."""
     spec = config["experiments"][experiment]
-    requests = [
-        {
-            "dataset": dataset,
-            "prompt": (
+    return [
+        panel_request(
+            dataset,
+            (
                 control_prompt(config["datasets"][dataset]["fields"])
                 if dataset in spec["controls"]
                 else panel_prompt(spec, dataset)
             ),
-            "examples": spec["examples"],
-            "seed": spec["seed"],
-        }
+            spec["examples"],
+            spec["seed"],
+        )
         for dataset in panel_datasets(config, experiment)
     ]
-    return [{**request, "request": content_digest(request)} for request in requests]
+
+
+def support_requests(config: Config, experiment: str) -> dict[str, list[dict[str, Any]]]:
+    """Question support: for the candidate and the flags' reference, the request scoring each
+    answer after its own question and the one scoring it after another row's (shift 1).
+    Empty where the panel's flags are off."""
+    spec = config["experiments"][experiment]
+    if spec["flag_reference"] is False:
+        return {}
+    roles = {"candidate": (spec["candidate"], spec["examples"])}
+    reference = flag_reference(spec)
+    if reference is not None:
+        roles["reference"] = (reference, spec["flag_references"])
+    return {
+        role: [
+            panel_request(dataset, panel_prompt(spec, dataset), examples, spec["seed"], shift)
+            for shift in (0, 1)
+        ]
+        for role, (dataset, examples) in roles.items()
+    }
+
+
+def panel_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
+    """Everything a panel asks every member to score: its datasets, then the support pairs
+    (a request both lists name, such as the candidate's, is scored once)."""
+    support = support_requests(config, experiment).values()
+    return [*dataset_requests(config, experiment), *(r for pair in support for r in pair)]
 
 
 def score_kinds(config: Config, experiment: str) -> dict[str, str]:
@@ -100,6 +135,11 @@ def panel_params(config: Config, experiment: str) -> dict[str, Any]:
         "kinds": score_kinds(config, experiment),
         "fit": spec["fit"],
         "flag_fdr": spec["flag_fdr"],
+        "requests": [r["request"] for r in dataset_requests(config, experiment)],
+        "support": {
+            role: [r["request"] for r in pair]
+            for role, pair in support_requests(config, experiment).items()
+        },
         "bootstrap": spec["bootstrap"],
         "seed": spec["seed"],
         "metrics": scores["lm_eval"].get("metrics", {}) if isinstance(scores, dict) else {},
@@ -173,13 +213,7 @@ def pool_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
     """What perplexity_correlations asks each panel member to score: every pool example and
     every target example, as running text."""
     datasets = [*pool_parts(config, experiment), config["experiments"][experiment]["target"]]
-    requests = [
-        {
-            "dataset": dataset,
-            "prompt": running_text_prompt(config["datasets"][dataset]),
-            "examples": None,
-            "seed": 0,
-        }
+    return [
+        panel_request(dataset, running_text_prompt(config["datasets"][dataset]), None, 0)
         for dataset in dict.fromkeys(datasets)
     ]
-    return [{**request, "request": content_digest(request)} for request in requests]
