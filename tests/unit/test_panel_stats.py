@@ -248,7 +248,7 @@ def test_support_flags_hold_their_false_discovery_rate_and_find_planted_answers(
         candidate, ref, _ = panel_support(clean, reference)
         false_alarms += support_flags(candidate, ref, fdr)["flagged"].any()
         planted = simulated_support(rng, 160, 16, signal, noise)
-        candidate, ref, weights = panel_support(planted, reference)
+        candidate, ref, shares = panel_support(planted, reference)
         flags = support_flags(candidate, ref, fdr)
         flagged = set(flags.loc[flags["flagged"], "row"])
         proportions.append(len(flagged - set(range(16))) / max(len(flagged), 1))
@@ -257,7 +257,8 @@ def test_support_flags_hold_their_false_discovery_rate_and_find_planted_answers(
     assert false_alarms / runs <= fdr + 0.038
     assert np.mean(proportions) <= fdr + 0.02  # false discovery rate with 10% planted
     assert np.mean(hits) > 0.5
-    assert weights[[f"m{i}" for i in range(4, 12)]].max() < 0.05  # members that cannot read
+    assert shares.sum() == pytest.approx(1) and shares["m0"] > 0.5
+    assert shares[[f"m{i}" for i in range(4, 12)]].max() < 0.05  # members that cannot read
 
 
 def test_weighting_by_reliability_beats_the_plain_mean_when_one_member_reads_the_question():

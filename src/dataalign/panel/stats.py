@@ -277,20 +277,24 @@ def panel_support(
     candidate: pd.DataFrame, reference: pd.DataFrame | None
 ) -> tuple[pd.Series, pd.Series | None, pd.Series]:
     """One support per example from the members' (`question_support` of the candidate and of
-    the reference), and the members' weights.
+    the reference), and each member's share of it.
 
     A member that cannot read the question (too short a window, too little training) adds only
     noise to a plain mean, so each member is weighted by mean / variance of its support (the
     best linear weights for a shift in independent noise; 0 for no mean support), over every
-    example of both sets together. The weights are a symmetric function of the pooled
-    examples, so a right candidate answer stays exchangeable with the reference's and the
-    conformal p of `support_flags` stays valid.
+    example of both sets together, and scaled so that the pooled examples' mean support is 1
+    (0: no support; members' bits per byte differ too much to average). The weights are a
+    symmetric function of the pooled examples, so a right candidate answer stays exchangeable
+    with the reference's and the conformal p of `support_flags` stays valid. Where no member
+    finds support on average, the plain mean (bits per byte).
     """
     pooled = candidate if reference is None else pd.concat([candidate, reference])
-    weights = (pooled.mean() / pooled.var()).fillna(0).clip(lower=0)
-    weights = weights / weights.sum() if weights.sum() > 0 else weights * 0 + 1 / len(weights)
+    means = pooled.mean()
+    weights = (means / pooled.var()).replace(np.inf, 0).fillna(0).clip(lower=0)
+    scale = float((weights * means).sum())
+    weights = weights / scale if scale > 0 else weights * 0 + 1 / len(weights)
     combined = [None if m is None else m[weights.index] @ weights for m in (candidate, reference)]
-    return combined[0], combined[1], weights
+    return combined[0], combined[1], weights * means
 
 
 def support_flags(

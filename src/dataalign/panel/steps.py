@@ -124,8 +124,8 @@ def support_table(
     }
     for role, matrix in members.items():
         log.info("mean question support per member, %s (bits/byte):\n%s", role, matrix.mean())
-    candidate, reference, weights = panel_support(members["candidate"], members.get("reference"))
-    log.info("members' weights in the panel's support:\n%s", weights.round(3))
+    candidate, reference, shares = panel_support(members["candidate"], members.get("reference"))
+    log.info("members' shares of the panel's support:\n%s", shares.round(4))
     table = support_flags(candidate, reference, fdr)
     own = scores[scores["request"] == requests["candidate"][0]]
     answers = own.drop_duplicates("row").set_index("row")["answer"]
