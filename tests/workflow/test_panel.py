@@ -91,16 +91,21 @@ def score(models, tokenizer, rows: list[dict], dataset: str, shift: int = 0) -> 
     return pd.concat(frames, ignore_index=True)
 
 
+def with_wrong_keys(rng: random.Random, planted: set[int], rows: int) -> list[dict]:
+    """`rows` successor questions; the rows in `planted` get another number's answer."""
+    return [
+        qa(a, (a + 7) % 21 if i in planted else None)
+        for i, a in enumerate(rng.choices(NUMBERS, k=rows))
+    ]
+
+
 def test_support_flags_catch_answers_moved_from_other_questions(panel):
     """A moved answer is a well-formed answer the tau signal cannot tell from a right one; what
     gives it away is that its own question predicts it no better than another question does."""
     models, tokenizer = panel
     rng = random.Random(2)
     planted = {3, 11, 17, 26}  # each gets the answer of another question
-    candidate = [
-        qa(a, (a + 7) % 21 if i in planted else None)
-        for i, a in enumerate(rng.choices(NUMBERS, k=81))
-    ]
+    candidate = with_wrong_keys(rng, planted, 81)
     reference = [qa(a) for a in rng.choices(NUMBERS, k=301)]
     scores = pd.concat(
         score(models, tokenizer, rows, name, shift)
@@ -122,10 +127,7 @@ def test_candidate_ranks_models_like_the_benchmark_and_flags_a_wrong_answer_key(
     models, tokenizer = panel
     rng = random.Random(1)
     planted = {3, 11, 17, 26}  # candidate rows whose answer key is wrong
-    candidate = [
-        qa(a, (a + 7) % 21 if i in planted else None)
-        for i, a in enumerate(rng.choices(NUMBERS, k=41))
-    ]
+    candidate = with_wrong_keys(rng, planted, 41)
     benchmark = [qa(a) for a in rng.choices(NUMBERS, k=41)]
     scores = pd.concat(
         [score(models, tokenizer, candidate, "cand"), score(models, tokenizer, benchmark, "bench")]
