@@ -222,12 +222,32 @@ def test_perplexity_equals_lm_eval_loglikelihood_rolling(tiny_lm_dir):
     )
 
 
+def test_lm_eval_convention_equals_loglikelihood_rolling_over_three_windows(tiny_lm_dir):
+    """Texts longer than the context are scored in lm-eval's windows (disjoint, context_len 1,
+    the last one filled with earlier tokens), not a sliding one: the summed NLL equals
+    `HFLM.loglikelihood_rolling` with max_length = context."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    model, tokenizer = tiny(tiny_lm_dir)
+    context = 16
+    texts = [" ".join(TEXTS[:5]), TEXTS[2], " ".join(TEXTS[6:9])]
+    lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
+    assert lengths[0] > 3 * context and lengths[0] % context and lengths[1] < context
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=3, max_length=context, device="cpu")
+    requests = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(texts)]
+    logliks = lm.loglikelihood_rolling(requests, disable_tqdm=True)
+    scores = perplexity(model, tokenizer, texts, context=context, batch_size=4)
+    assert scores["n_tokens"] == sum(lengths)
+    assert scores["nll_sum"] == pytest.approx(-sum(logliks), rel=1e-4)
+
+
 def test_a_text_longer_than_the_context_equals_a_direct_per_token_loop(tiny_lm_dir):
-    """Each token scored once, with the left context its window gives it: one forward pass
-    per token here, batched windows in `perplexity`."""
+    """convention: paper — each token scored once, with the left context its sliding window
+    gives it: one forward pass per token here, batched windows in `perplexity`."""
     model, tokenizer = tiny(tiny_lm_dir)
     text = " ".join(TEXTS[:16])
-    ids = [tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False).input_ids]
+    ids = tokenizer(text, add_special_tokens=False).input_ids
     context, stride = 64, 24
     assert len(ids) > 3 * context - 10
     begins = list(range(max(0, 1 + stride - context), len(ids) - 1, stride))
@@ -237,7 +257,9 @@ def test_a_text_longer_than_the_context_equals_a_direct_per_token_loop(tiny_lm_d
             begin = next(b for b in begins if b + context > t)
             logits = model(input_ids=torch.tensor([ids[begin:t]])).logits[0, -1].double()
             nll -= float(F.log_softmax(logits, -1)[ids[t]])
-    scores = perplexity(model, tokenizer, [text], context=context, stride=stride, batch_size=3)
+    scores = perplexity(
+        model, tokenizer, [text], context=context, stride=stride, batch_size=3, convention="paper"
+    )
     assert scores["n_tokens"] == len(ids) - 1
     assert scores["nll_sum"] == pytest.approx(nll, rel=1e-5)
 
@@ -261,8 +283,10 @@ def test_a_stride_of_the_context_or_more_is_refused_or_clamped(tiny_lm_dir, capl
     model, tokenizer = tiny(tiny_lm_dir)
     long_text = " ".join(TEXTS)
     n = len(tokenizer(long_text, add_special_tokens=False).input_ids)
-    scores = perplexity(model, tokenizer, [long_text], context=128, stride=64)  # 64 positions
-    assert scores["n_tokens"] == n  # every token, after the prefix token
+    scores = perplexity(  # 64 positions
+        model, tokenizer, [long_text], context=128, stride=64, convention="paper"
+    )
+    assert scores["n_tokens"] == n - 1  # every token but the first
     assert "context 128 exceeds the model's 64 positions" in caplog.text
     assert "stride 64 is not below the context of 64; using 32" in caplog.text
 
