@@ -239,6 +239,19 @@ def test_pooling_fits_within_benchmarks_so_an_easier_benchmark_is_no_fit():
     assert within["intercept"].isna().all() and (within["loo_train_sets"] == 6).all()
 
 
+def test_raw_pooled_permutation_p_tests_the_raw_r_it_prints_beside():
+    """Brute force over all 6! orders of the train sets: the share whose raw r over every cell
+    (benchmarks not centred) is at least as far from 0 as the observed one."""
+    points = confounded_benchmarks(3)
+    row = correlation_table(points, "ce", resamples=20).set_index("eval").loc["pooled_raw"]
+    x = points.pivot(index="unit", columns="eval", values="alignment").to_numpy()
+    y = points.pivot(index="unit", columns="eval", values="ce").to_numpy().ravel()
+    raw = [
+        np.corrcoef(x[list(order)].ravel(), y)[0, 1] for order in itertools.permutations(range(6))
+    ]
+    assert row["p_permutation"] == pytest.approx(np.mean(np.abs(raw) >= abs(raw[0]) - 1e-12))
+
+
 def benchmark_file(path, wall: float, cpu: float, rss: float | str) -> str:
     """A record as Snakemake's `benchmark:` writes it (tab-separated, one row per repeat)."""
     path.write_text(
@@ -294,16 +307,17 @@ def decision_points(alignment, ce, draws: int = 1, eval_set: str = "e") -> pd.Da
     )
 
 
-def test_decision_accuracy_counts_pairs_ordered_like_their_loss():
+def test_decision_accuracy_counts_every_pair_ties_as_halves():
     """Pairs: (0,1), (0,2), (0,3) right; (1,2) tied alignment, 1/2; (1,3) wrong; (2,3) tied CE,
-    left out: 3.5 of 5."""
+    1/2: 4 of 6. Over the pairs with different CE only: 3.5 of 5."""
     from dataalign.analysis.correlation import decision_accuracy
 
     points = decision_points([0.9, 0.8, 0.8, 0.1], [1.0, 2.0, 1.5, 1.5])
-    result = decision_accuracy(points, "ce", 200, 10000, 0)
-    assert result["decision_accuracy"] == pytest.approx(3.5 / 5)
-    assert (result["decision_pairs"], result["decision_ties"]) == (5, 1)
-    assert result["decision_ci_low"] <= 0.7 <= result["decision_ci_high"]
+    result = decision_accuracy(points, "ce", 10000, 0)
+    assert result["decision_accuracy"] == pytest.approx(4 / 6)
+    assert result["decision_accuracy_decided"] == pytest.approx(3.5 / 5)
+    assert (result["decision_pairs"], result["decision_ties"]) == (6, 1)
+    assert 0 < result["decision_ci_low"] < 4 / 6 < result["decision_ci_high"] < 1
 
 
 def test_a_loss_difference_within_the_draws_noise_is_a_tie():
@@ -313,20 +327,19 @@ def test_a_loss_difference_within_the_draws_noise_is_a_tie():
     offsets = [-0.1, 0.1]  # each train set's two draws: SD 0.1414, variance 0.02
     means = [1.0, 1.1, 1.5, 2.0]
     points = decision_points([0.1, 0.2, 0.3, 0.4], [[m + o for o in offsets] for m in means], 2)
-    result = decision_accuracy(points, "ce", 0, 10000, 0)
-    # only (1.0, 1.1) is within noise; alignment orders every decided pair wrongly
-    assert (result["decision_pairs"], result["decision_ties"]) == (5, 1)
-    assert result["decision_accuracy"] == 0.0
+    result = decision_accuracy(points, "ce", 10000, 0)
+    # only (1.0, 1.1) is within noise; alignment orders every pair wrongly
+    assert (result["decision_pairs"], result["decision_ties"]) == (6, 1)
+    assert result["decision_accuracy"] == result["decision_accuracy_decided"] == 0.0
 
 
 def by_hand_accuracy(alignment: np.ndarray, ce: np.ndarray) -> float:
-    """Every pair with different CE: 1 if the more aligned has the lower CE, 1/2 on a tie."""
+    """Every pair: 1 if the more aligned has the lower CE, 1/2 on a tie in either."""
     scores = [
         0.5
-        if alignment[i] == alignment[j]
+        if alignment[i] == alignment[j] or ce[i] == ce[j]
         else float((alignment[i] > alignment[j]) == (ce[i] < ce[j]))
         for i, j in itertools.combinations(range(len(ce)), 2)
-        if ce[i] != ce[j]
     ]
     return float(np.mean(scores))
 
@@ -339,7 +352,7 @@ def test_decision_accuracy_p_is_exact_over_every_order():
     for n in (5, 8):
         alignment, ce = rng.normal(size=n).round(1), rng.normal(size=n).round(1)
         ce[1] = ce[0]  # a tie in loss, and likely ties in alignment
-        got = decision_accuracy(decision_points(alignment, ce), "ce", 0, 100, 0)
+        got = decision_accuracy(decision_points(alignment, ce), "ce", 100, 0, interval=False)
         observed = by_hand_accuracy(alignment, ce)
         null = [
             by_hand_accuracy(alignment[list(order)], ce)
@@ -354,5 +367,5 @@ def test_pooled_decisions_compare_train_sets_within_each_benchmark():
 
     easy = decision_points([0.1, 0.2, 0.3], [3.0, 2.0, 1.0], eval_set="easy")  # all right
     hard = decision_points([0.1, 0.2, 0.3], [5.0, 6.0, 7.0], eval_set="hard")  # all wrong
-    result = decision_accuracy(pd.concat([easy, hard]), "ce", 0, 10000, 0)
+    result = decision_accuracy(pd.concat([easy, hard]), "ce", 10000, 0)
     assert result["decision_accuracy"] == 0.5 and result["decision_pairs"] == 6

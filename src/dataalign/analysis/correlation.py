@@ -265,21 +265,24 @@ def orders_of(n: int, permutations: int, seed: int, exact_up_to: int = 0) -> np.
 
 
 def permutation_p(
-    points: pd.DataFrame, target: str, permutations: int, seed: int
+    points: pd.DataFrame, target: str, permutations: int, seed: int, within: bool = True
 ) -> tuple[float, int]:
     """Two-sided p of |r| when alignment is shuffled across train sets; and how many orders.
 
-    Points are averaged to one cell per (train set, eval set); a permutation gives every train
-    set another's alignments on all eval sets; r is the correlation within benchmarks (each
-    benchmark's column centred). All n! orders are enumerated when there are at most
-    `permutations` of them (an exact p, at least 1/n!); otherwise `permutations` random ones.
+    A test of independence: alignment and target unrelated across train sets, not only a zero
+    slope. Points are averaged to one cell per (train set, eval set); a permutation gives every
+    train set another's alignments on all eval sets; r is the correlation within benchmarks
+    (each benchmark's column centred), or with `within=False` the raw r over every cell. All n!
+    orders are enumerated when there are at most `permutations` of them (an exact p, at least
+    1/n!); otherwise `permutations` random ones.
     """
     x, y = unit_matrices(points, target)
     if np.isnan(x).any() or np.isnan(y).any():  # a train set lacks a benchmark: no exchangeability
         return float("nan"), 0
     orders = orders_of(len(x), permutations, seed)
-    shuffled = x[orders] - x.mean(axis=0)  # permutations x train sets x benchmarks
-    centred_y = (y - y.mean(axis=0)).ravel()
+    axis = 0 if within else None
+    shuffled = x[orders] - x.mean(axis=axis)  # permutations x train sets x benchmarks
+    centred_y = (y - y.mean(axis=axis)).ravel()
     flat = shuffled.reshape(len(orders), -1)
     r = flat @ centred_y / (np.linalg.norm(flat, axis=1) * np.linalg.norm(centred_y))
     # the first order is the identity: the observed statistic counts as one of the draws
@@ -287,16 +290,23 @@ def permutation_p(
 
 
 EXACT_DECISIONS = 8  # train sets up to which the decision-accuracy p enumerates all n! orders
-DECISION_COLUMNS = ["decision_accuracy", "decision_ci_low", "decision_ci_high", "p_decision"]
+DECISION_COLUMNS = [
+    "decision_accuracy",
+    "decision_ci_low",
+    "decision_ci_high",
+    "p_decision",
+    "decision_accuracy_decided",
+]
 
 
 def decided_pairs(points: pd.DataFrame, target: str) -> np.ndarray:
-    """Which pairs of train sets (units x units x evals) have a better one on a benchmark.
+    """Which pairs of train sets (units x units x evals) differ in target beyond the draws' noise.
 
-    A pair is a tie, and left out, when its target difference is within the draws' noise:
-    below 1.96 standard errors of a difference of means, from the within-train-set variance of
-    the target pooled over train sets (one draw each: only exact ties). Pairs of a train set
-    with itself, and cells a train set lacks, are left out too.
+    A pair is within noise when its target difference is below 1.96 standard errors of a
+    difference of means, from the within-train-set variance of the target pooled over train
+    sets (one draw each: only exact ties). Pairs of a train set with itself, and cells a train
+    set lacks, are left out too. Only the secondary `decision_accuracy_decided` drops the pairs
+    within noise: they are the hard decisions, and leaving them out flatters alignment.
     """
     cells = points.groupby(["unit", "eval"])[target].agg(["mean", "var", "count"])
     means = cells["mean"].unstack("eval")
@@ -313,43 +323,92 @@ def decided_pairs(points: pd.DataFrame, target: str) -> np.ndarray:
 
 def agreements(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per pair of train sets and benchmark: 1 when the more aligned one has the lower target,
-    0 when the higher, 1/2 when their alignments tie (a coin flip picks): (..., n, n, evals)."""
+    0 when the higher, 1/2 when their alignments or their targets tie: (..., n, n, evals)."""
     dx = x[..., :, None, :] - x[..., None, :, :]
     dy = y[:, None, :] - y[None, :, :]
-    return np.where(dx == 0, 0.5, (np.sign(dx) == -np.sign(dy)).astype(float))
+    return np.where((dx == 0) | (dy == 0), 0.5, (np.sign(dx) == -np.sign(dy)).astype(float))
+
+
+def null_variance(units: int) -> float:
+    """Variance of the share of concordant pairs of `units` independent draws of two unrelated
+    continuous quantities: Kendall's tau's 2(2n + 5) / 9n(n - 1), over 4."""
+    return (2 * units + 5) / (18 * units * (units - 1))
+
+
+def concordance_interval(
+    accuracy: float, variance: float, null_share: float, units: int, level: float = LEVEL
+) -> tuple[float, float]:
+    """The concordances c a normal test does not reject: |accuracy - c| <= z sqrt(V(c)), with
+    V(c) the estimated `variance` kept between two bounds evaluated at c: at least
+    4 c (1 - c) `null_share` (what an unrelated alignment's accuracy has at c = 1/2) and at
+    most 2 c (1 - c) / `units` (Hoeffding's bound for a mean over pairs of a [0, 1] kernel).
+
+    The estimate alone collapses to zero width when every pair agrees (at 5 train sets and a
+    true 0.82, one fit in six) and spans [0, 1] when a few train sets disagree wildly; the
+    bounds, evaluated at the c tested rather than at the estimate (a score interval, as
+    Wilson's for a proportion), keep it open on the side the data cannot rule out and shut
+    where no population could put it.
+    """
+    grid = np.linspace(0.0, 1.0, 20001)
+    spread = grid * (1 - grid)
+    bounded = np.clip(variance, 4 * spread * null_share, 2 * spread / units)
+    inside = np.abs(accuracy - grid) <= stats.norm.ppf((1 + level) / 2) * np.sqrt(bounded)
+    return float(grid[inside].min()), float(grid[inside].max())
+
+
+def u_statistic_variance(agree: np.ndarray, counted: np.ndarray) -> float:
+    """Sen's variance of a mean over pairs of train sets, 4 s² / n: s² is the sample variance
+    of each train set's mean agreement over the counted pairs it is in (the U-statistic's
+    Hoeffding projection), so train sets, not pairs, are the independent units."""
+    both = counted | counted.transpose(1, 0, 2)
+    mine = np.where(counted, agree, 0.0)
+    shares = (mine + mine.transpose(1, 0, 2)).sum(axis=(1, 2)) / both.sum(axis=(1, 2))
+    shares = shares[both.any(axis=(1, 2))]
+    return float(4 * shares.var(ddof=1) / len(shares))
 
 
 def decision_accuracy(
-    points: pd.DataFrame, target: str, resamples: int, permutations: int, seed: int
+    points: pd.DataFrame, target: str, permutations: int, seed: int, interval: bool = True
 ) -> dict[str, float]:
-    """How often alignment picks the better of two train sets (DataDecide's decision accuracy).
+    """How often alignment picks the better of two train sets: DataDecide's decision accuracy.
 
-    Over every pair of train sets and benchmark whose target differs beyond noise
-    (`decided_pairs`): the share the more aligned one wins, ties in alignment counted 1/2. With
-    a percentile 95% CI over resampled train sets (descriptive) and the one-sided permutation p
-    of an accuracy this high when alignment is shuffled across train sets: all n! orders for up
-    to 8 train sets (exact), else `permutations` random ones.
+    Over every pair of train sets on every benchmark, the target being each train set's mean
+    over its draws (seeds): the share of pairs where the more aligned one has the lower target,
+    a tie in alignment or in target counted 1/2, so an unrelated alignment scores 1/2 — a
+    rescaled Kendall tau, (1 + tau) / 2, a U-statistic over train sets. The 95% interval
+    (`interval`, at least 3 train sets) inverts a normal test whose variance is Sen's over train
+    sets (`u_statistic_variance`), kept within bounds evaluated at the concordance tested
+    (`concordance_interval`). The one-sided permutation p of an accuracy
+    this high with alignment shuffled across train sets enumerates all n! orders for up to 8
+    train sets (exact), else `permutations` random ones (0: no p).
+
+    `decision_accuracy_decided` is the share over pairs whose targets differ beyond the draws'
+    noise only (`decided_pairs`; `decision_ties` counts the others): easier pairs, so higher,
+    and falling as draws are added. It is not DataDecide's statistic.
     """
     x, y = unit_matrices(points, target)
-    decided = decided_pairs(points, target)
-    upper = np.triu(np.ones(decided.shape[:2], dtype=bool), k=1)[..., None]
-    counted = decided & upper
-    ties = upper & ~decided & ~np.isnan(y)[:, None] & ~np.isnan(y)[None, :]
-    result = {"decision_pairs": float(counted.sum()), "decision_ties": float(ties.sum())}
+    upper = np.triu(np.ones((len(y), len(y)), dtype=bool), k=1)[..., None]
+    counted = upper & ~np.isnan(y)[:, None] & ~np.isnan(y)[None, :]
+    decided = decided_pairs(points, target) & counted
+    result = {
+        "decision_pairs": float(counted.sum()),
+        "decision_ties": float((counted & ~decided).sum()),
+    }
     if not counted.any():
         return result | dict.fromkeys(DECISION_COLUMNS, np.nan)
     agree = agreements(x, y)
     accuracy = float(agree[counted].mean())
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(resamples):
-        rows = rng.integers(0, len(x), len(x))
-        keep = decided[np.ix_(rows, rows)] & (rows[:, None] < rows[None, :])[..., None]
-        if keep.any():  # pairs of distinct train sets, each once
-            values.append(agree[np.ix_(rows, rows)][keep].mean())
-    low, high = np.quantile(values, [0.025, 0.975]) if values else (np.nan, np.nan)
+    low = high = np.nan
+    if interval and len(y) >= 3:
+        pairs = counted.sum(axis=(0, 1))  # per benchmark
+        units = (~np.isnan(y)).sum(axis=0)
+        null_share = sum(
+            (m / pairs.sum()) ** 2 * null_variance(n) for m, n in zip(pairs, units) if m
+        )
+        variance = u_statistic_variance(agree, counted)
+        low, high = concordance_interval(accuracy, variance, null_share, len(y))
     p = np.nan  # a train set lacking a benchmark breaks exchangeability
-    if not np.isnan(x).any():
+    if permutations and not np.isnan(x).any():
         orders = orders_of(len(x), permutations, seed, exact_up_to=EXACT_DECISIONS)
         null = np.concatenate(
             [
@@ -360,9 +419,10 @@ def decision_accuracy(
         p = float(np.mean(null >= accuracy - 1e-12))  # the identity order is among them
     return result | {
         "decision_accuracy": accuracy,
-        "decision_ci_low": float(low),
-        "decision_ci_high": float(high),
+        "decision_ci_low": low,
+        "decision_ci_high": high,
         "p_decision": p,
+        "decision_accuracy_decided": float(agree[decided].mean()) if decided.any() else np.nan,
     }
 
 
@@ -402,9 +462,9 @@ def correlate(
     loo = leave_one_unit_out(x, y, units, evals if within else None)
     predicted = ~np.isnan(loo)
     errors = (loo - y)[predicted] if predicted.any() else np.full(1, np.nan)
-    p_permutation, orders = permutation_p(points, target, permutations, seed)
-    gated = n_units < min_train_sets  # no bootstrap CI below min_train_sets, as for r²
-    decisions = decision_accuracy(points, target, 0 if gated else resamples, permutations, seed)
+    p_permutation, orders = permutation_p(points, target, permutations, seed, within)
+    gated = n_units < min_train_sets  # no interval below min_train_sets, as for r²
+    decisions = decision_accuracy(points, target, permutations, seed, interval=not gated)
     result.update(**decisions)
     result.update(
         slope=slope,
@@ -471,6 +531,7 @@ COLUMNS = [
     "decision_pairs",
     "decision_ties",
     "p_decision",
+    "decision_accuracy_decided",
     "loo_mae",
     "loo_rmse",
     "loo_train_sets",
