@@ -10,8 +10,11 @@ GZIP and SBERT), and every metric reports the same columns with one meaning:
   the pairs themselves are never resampled as if they were. Task2Vec embeds batches of
   sequences: a dataset of N sequences holds only N // batch_size disjoint groups of them, so
   each resample draws those groups, every batch embedded from a group with it (a cluster
-  bootstrap; see `task2vec.batch_rows`);
+  bootstrap; see `task2vec.batch_rows`). So few groups need a small-sample correction, and
+  below `task2vec.MIN_GROUPS` per side there is no usable error bar: NaN, with a `note`
+  (`task2vec.group_pair_mean`);
 - `n`: the examples (sequences) of the two datasets that the coefficient reads;
+- `note`: why a number is missing (empty when none is);
 - `n_total`, `sampling_se`: the examples the two subsets hold, and the part of `se` that comes
   from reading a seeded sample of a large subset instead of all of it (GZIP, SBERT and n-gram
   embed at most `max_examples` per subset): `se` x sqrt(1 - read / held), the finite-population
@@ -47,12 +50,14 @@ class Alignment:
     n: int
     n_total: int | None = None  # examples the two subsets hold, where the metric samples them
     read_share: float = 1.0  # of those, the share its embeddings hold
+    note: str = ""  # why se/CI are missing, where they are
 
     def as_row(self) -> dict[str, Any]:
         row = {"alignment": self.value, **asdict(self)}
-        del row["value"], row["read_share"]
+        del row["value"], row["read_share"], row["note"]
         row["n_total"] = self.n if self.n_total is None else self.n_total
         row["sampling_se"] = self.se * float(np.sqrt(max(1.0 - self.read_share, 0.0)))
+        row["note"] = self.note
         return row
 
 

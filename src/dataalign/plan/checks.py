@@ -2,11 +2,13 @@
 
 The schema (dataalign/schemas/config.schema.yaml) fixes keys, types and defaults; these check the
 cross-references (experiments name datasets and models that exist, formats name the fields they
-need, budgets fit the data) and raise ConfigError naming the key and the fix.
+need, budgets fit the data) and raise ConfigError naming the key and the fix. What is legal but
+costs the results something (too few Task2Vec groups for an error bar) is logged as a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 from dataalign.align.metrics import metric as registered_metric
 from dataalign.align.metrics import registry as metric_registry
+from dataalign.align.task2vec import MIN_GROUPS
 from dataalign.errors import ConfigError, ModelSpecError
 from dataalign.io import find_installed
 from dataalign.models import ModelSpec, resolve_location
@@ -35,6 +38,7 @@ from dataalign.templates import PLACEHOLDER, format_fields
 
 FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
 MERGE = "tag:yaml.org,2002:merge"  # YAML's `<<` key
+log = logging.getLogger(__name__)
 
 
 def explain_schema_error(error: Exception) -> str:
@@ -180,6 +184,8 @@ def check_config(config: Config) -> None:
         _check_sizes(name, experiment, config)
     _check_strategy_names(config)
     _check_studies(config)
+    for warning in task2vec_group_warnings(config):
+        log.warning("Note: %s", warning)
     used = {m for e in config["experiments"].values() for m in e.get("metrics", [])}
     for metric in used:
         key = registered_metric(metric).model_key
@@ -191,6 +197,45 @@ def check_config(config: Config) -> None:
             )
         if key:
             _check_not_trained(f"alignment.{metric}.{key}", chosen, models)
+
+
+def task2vec_group_warnings(config: Config) -> list[str]:
+    """Settings under which Task2Vec's alignments certainly get no SE/CI (fewer than MIN_GROUPS).
+
+    A dataset forms min(batches, sequences // batch_size) groups of sequences, and the error bar
+    needs MIN_GROUPS on each side. At parse time only budgets in tokens are known, so this warns
+    where `batches` is below MIN_GROUPS, or a budget (at most one sequence per token) cannot
+    hold MIN_GROUPS batches; whether a subset's sequences fill its `batches` is known only once
+    it is drawn, and the embed job logs it before the probe runs (`task2vec.warn_few_groups`).
+    """
+    options = config["alignment"]["task2vec"]
+    users = [
+        name
+        for name, spec in config["experiments"].items()
+        if spec["kind"] != "panel" and "task2vec" in spec.get("metrics", [])
+    ]
+    warnings = []
+    if users and options["batches"] < MIN_GROUPS:
+        warnings.append(
+            f"alignment.task2vec.batches: {options['batches']} batches form at most as many "
+            f"groups of sequences per dataset, fewer than the {MIN_GROUPS} Task2Vec's se and CI "
+            f"need, so they are NaN in {', '.join(users)}. Fix: batches >= {MIN_GROUPS}, with "
+            f"subsets of at least {MIN_GROUPS} x batch_size sequences."
+        )
+    least = MIN_GROUPS * options["batch_size"]
+    for name in users:
+        budgets = config["experiments"][name].get("budgets", {})
+        for dataset in train_sets(config, name):
+            budget = budgets.get(dataset, config["experiments"][name]["budget"])
+            if budget < least:
+                where = f"budgets.{dataset}" if dataset in budgets else "budget"
+                warnings.append(
+                    f"experiments.{name}.{where}: {budget} tokens hold fewer than {MIN_GROUPS} "
+                    f"Task2Vec batches of {options['batch_size']} sequences, so {dataset}'s "
+                    "Task2Vec se and CI are NaN. Fix: a larger budget or a smaller "
+                    "alignment.task2vec.batch_size."
+                )
+    return warnings
 
 
 def _check_metrics(name: str, experiment: Config) -> None:
