@@ -407,7 +407,9 @@ def decision_accuracy(
         pairs = counted.sum(axis=(0, 1))  # per benchmark
         units = (~np.isnan(y)).sum(axis=0)
         null_share = sum(
-            (m / pairs.sum()) ** 2 * null_variance(n) for m, n in zip(pairs, units) if m
+            (m / pairs.sum()) ** 2 * null_variance(n)
+            for m, n in zip(pairs, units, strict=True)
+            if m
         )
         variance = u_statistic_variance(agree, counted)
         low, high = concordance_interval(accuracy, variance, null_share, len(y))
