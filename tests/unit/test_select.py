@@ -500,6 +500,32 @@ def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
     assert figure.stat().st_size > 0
 
 
+def test_a_study_verdict_needs_its_holm_p_below_five_percent():
+    """Four strategies each beat DSIR with an unadjusted paired p of .01-.04 (intervals
+    excluding 0): after Holm over the five comparisons none is below .05, so all tie."""
+    from dataalign.select.summary import study_table, study_wins
+
+    p = [0.01, 0.02, 0.03, 0.04, 0.5]
+    table = pd.DataFrame(
+        {
+            "strategy": ["a", "b", "c", "d", "e"],
+            "eval": "bench",
+            "ce": 6.0,
+            "ce_ci_low": 5.9,
+            "ce_ci_high": 6.1,
+            "ce_vs_dsir": [-0.2, -0.2, -0.2, -0.2, 0.1],
+            "ce_vs_dsir_paired_ci_low": [-0.3, -0.3, -0.3, -0.3, -0.1],
+            "ce_vs_dsir_paired_ci_high": [-0.1, -0.1, -0.1, -0.05, 0.3],
+            "ce_vs_dsir_paired_p": p,
+        }
+    )
+    study = study_table({"target": table})
+    assert study["vs_dsir"].tolist() == ["tie"] * 5
+    assert study_wins(study).loc["a", ("dsir", "tie")] == 1
+    table["ce_vs_dsir_paired_p"] = [0.001, 0.02, 0.03, 0.04, 0.5]
+    assert study_table({"target": table})["vs_dsir"].tolist()[:2] == ["better", "tie"]
+
+
 @pytest.fixture
 def small_batches(monkeypatch):
     """Batches of 32 source rows, so the 350-row planted pool has 13 to shard."""

@@ -17,7 +17,7 @@ with job_logging(snakemake.log[0]):
     write_text(study.to_csv(index=False), snakemake.output.csv)
     write_text(
         study.to_markdown(index=False, floatfmt=".4g")
-        + "\n\nWins over the study's targets (paired 95% interval of the CE difference):\n\n"
+        + "\n\nWins over the study's targets (paired CE difference, Holm p < 0.05):\n\n"
         + wins.to_markdown()
         + "\n",
         snakemake.output.markdown,

@@ -183,8 +183,7 @@ def study_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     One row per experiment, benchmark and strategy: the paired per-seed difference in CE from
     random, DSIR and the whole pool (`full`) where the experiment runs them, with Holm over the
     whole study (every strategy x target against that baseline) replacing each table's own, and
-    the verdict against each: `better` or `worse` where the paired interval excludes 0, else
-    `tie`.
+    the verdict against each from that Holm p (`verdict`): `better` or `worse`, else `tie`.
     """
     rows = []
     for experiment, table in tables.items():
@@ -196,24 +195,28 @@ def study_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                 welch, paired = difference_columns(baseline)
                 if paired[-1] not in row or pd.isna(row.get(welch[0])):
                     continue
-                low, high, p = (row[c] for c in paired)
                 entry[welch[0]] = row[welch[0]]
-                entry.update(zip(paired, (low, high, p), strict=True))
-                entry[f"vs_{baseline}"] = verdict(low, high)
+                entry.update({column: row[column] for column in paired})
             rows.append(entry)
     study = pd.DataFrame(rows)
     for baseline in STUDY:
-        p = difference_columns(baseline)[1][-1]
-        if p in study:
-            study[f"{p}_holm"] = adjusted(study[p])
+        welch, paired = difference_columns(baseline)
+        if paired[-1] in study:
+            holm = adjusted(study[paired[-1]])
+            study[f"{paired[-1]}_holm"] = holm
+            verdicts = [verdict(d, p) for d, p in zip(study[welch[0]], holm, strict=True)]
+            study[f"vs_{baseline}"] = verdicts
     return study
 
 
-def verdict(low: float, high: float) -> str:
-    """`better` (lower CE) or `worse` where a paired interval excludes 0; `tie` otherwise."""
-    if pd.isna(low) or pd.isna(high):
+def verdict(difference: float, p_holm: float, alpha: float = 0.05) -> str:
+    """`better` (lower CE) or `worse` where the Holm-adjusted paired p is below `alpha`; `tie`
+    otherwise: an unadjusted interval that excludes 0 is one of many comparisons."""
+    if pd.isna(difference) or pd.isna(p_holm):
         return "no test"
-    return "better" if high < 0 else "worse" if low > 0 else "tie"
+    if p_holm >= alpha:
+        return "tie"
+    return "better" if difference < 0 else "worse"
 
 
 def study_wins(study: pd.DataFrame) -> pd.DataFrame:
