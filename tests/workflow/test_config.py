@@ -362,6 +362,29 @@ def test_task2vec_include_head_reaches_the_embed_job(config):
     assert embed_settings(config, "task2vec")["options"]["include_head"] is False
 
 
+def test_too_few_task2vec_groups_warn_at_parse_time(config, caplog):
+    """Settings under which Task2Vec certainly forms fewer than MIN_GROUPS groups per dataset
+    (its se and CI then NaN) are logged while the config is checked; the demo's are not."""
+    from dataalign.plan.checks import task2vec_group_warnings
+
+    with caplog.at_level("WARNING", logger="dataalign.plan.checks"):
+        validate_config(config, SCHEMA)  # 2 batches of 4, budgets of 120 tokens
+    (warning,) = task2vec_group_warnings(config)
+    assert warning.startswith("alignment.task2vec.batches: 2 batches form at most as many groups")
+    assert f"Note: {warning}" in caplog.text
+    config["alignment"]["task2vec"].update(batches=8, batch_size=8)
+    config["experiments"]["demo"]["budgets"] = {"prose": 40}
+    validate_config(config, SCHEMA)
+    assert task2vec_group_warnings(config) == [
+        "experiments.demo.budgets.prose: 40 tokens hold fewer than 8 Task2Vec batches of 8 "
+        "sequences, so prose's Task2Vec se and CI are NaN. Fix: a larger budget or a smaller "
+        "alignment.task2vec.batch_size."
+    ]
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    validate_config(demo, SCHEMA)
+    assert task2vec_group_warnings(demo) == []
+
+
 def test_a_folder_the_jobs_write_that_is_read_only_is_named(tmp_path, monkeypatch):
     """(Run as root, a chmod cannot make a folder unwritable; the kernel's answer is simulated.)"""
     import os

@@ -443,7 +443,7 @@ def group_pair_mean(
     mean's variance. The CI is value +- t(df = m - 1) x SE: m - 1 is the smaller side's df, a
     lower bound on the two sides' combined (Welch) df, so the interval errs wide, not narrow.
     Below `MIN_GROUPS` groups on a side, se/ci_low/ci_high are NaN and `note` says why (and
-    a warning is logged); at 2-4 groups no interval from the groups covered reliably.
+    a warning is logged): at 2 / 3 groups the plain bootstrap's CI covered 65% / 82%.
     """
     from scipy.stats import t as student
 
