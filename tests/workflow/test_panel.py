@@ -403,6 +403,8 @@ def test_panel_workflow_scores_pipeline_trained_models_against_a_score_table(
     # a control that ranks the models exactly like the candidate leaves nothing to partial on
     perfect = abs(result["kendall_tau"].iloc[2]) == 1
     assert result["partial_tau"].iloc[:2].isna().all() == perfect
+    # a split-half reliability where members scored the examples; none for a user's table
+    assert result["reliability"].isna().tolist() == [True, True, False]
     scores = pd.concat(
         pd.read_parquet(next((tmp_path / "results/panel" / m).glob("scores-*.parquet")))
         for m in members

@@ -24,6 +24,7 @@ from dataalign.panel.scoring import (
 )
 from dataalign.panel.stats import (
     example_signals,
+    half_means,
     panel_correlations,
     panel_support,
     question_support,
@@ -97,10 +98,24 @@ def panel_tables(
     candidate, controls = panel["candidate"], panel["controls"]
     others = sorted(set(wide.columns) - {candidate, *controls} - set(panel["benchmarks"]))
     benchmarks = [*panel["benchmarks"], *others]
-    table = panel_correlations(
-        wide, candidate, benchmarks, controls, panel["target"], panel["bootstrap"], panel["seed"]
+    per_example = pd.concat(
+        [
+            example_scores(rows, panel["kinds"][dataset])
+            for dataset, rows in scored.groupby("dataset")
+        ]
     )
-    examples = example_scores(scored[scored["dataset"] == candidate], panel["kinds"][candidate])
+    halves = half_means(per_example, list(wide.index), seed=panel["seed"])
+    table = panel_correlations(
+        wide,
+        candidate,
+        benchmarks,
+        controls,
+        panel["target"],
+        panel["bootstrap"],
+        panel["seed"],
+        halves,
+    )
+    examples = per_example[per_example["dataset"] == candidate]
     compared = summary[summary["benchmark"].isin(benchmarks)]
     signals = example_signals(examples, compared, panel["flag_fdr"])
     support = support_table(panel["support"], scores, panel["flag_fdr"])
