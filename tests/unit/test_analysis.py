@@ -252,6 +252,13 @@ def test_raw_pooled_permutation_p_tests_the_raw_r_it_prints_beside():
     assert row["p_permutation"] == pytest.approx(np.mean(np.abs(raw) >= abs(raw[0]) - 1e-12))
 
 
+def test_a_row_says_which_way_the_wild_and_cr2_p_disagree():
+    from dataalign.analysis.correlation import disagreement
+
+    assert "over-rejects" in disagreement({"p_value": 0.03, "p_cr2": 0.2})
+    assert "more conservative" in disagreement({"p_value": 0.11, "p_cr2": 0.045})
+
+
 def benchmark_file(path, wall: float, cpu: float, rss: float | str) -> str:
     """A record as Snakemake's `benchmark:` writes it (tab-separated, one row per repeat)."""
     path.write_text(

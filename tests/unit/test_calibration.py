@@ -163,7 +163,7 @@ def test_decision_accuracy_interval_covers_the_all_pairs_concordance(train_sets,
     """The chance that the more aligned of two train sets has the lower seed-averaged loss is
     1/2 + arcsin(rho')/pi, rho' the correlation of the draw-averaged alignment and loss (0.691
     here). Over 400 fits at 2 draws: the accuracy's mean is within 0.03 of it, the interval
-    covers it 90-99% of the time (0.95-0.98 when written), and no interval has zero width or
+    covers it 90-99% of the time (0.95-0.99 when written), and no interval has zero width or
     spans [0, 1]. The landed accuracy over decided pairs only read 0.76-0.79 and covered 58-84%
     with a zero-width interval in a quarter to half of fits."""
     from dataalign.analysis.correlation import decision_accuracy

@@ -122,7 +122,9 @@ def test_undefined_resamples_are_counted_and_refused():
     table = panel_correlations(wide, "candidate", ["a", "b"], ["control"], resamples=500)
     row = table.set_index("benchmark").loc["b"]
     assert np.isnan(row["partial_diff_ci_low"]) and np.isnan(row["partial_tau_ci_low"])
-    assert "partial_tau undefined in" in row["note"] and "of resamples: no CI or p" in row["note"]
+    assert "partial_tau undefined in" in row["note"] and "of resamples: no CI" in row["note"]
+    assert "no per-example scores of candidate, target, b" not in row["note"]  # target is "a"
+    assert "no per-example scores of candidate, a, b: no reliability" in row["note"]
 
 
 def reliability_panel(rng: np.random.Generator, n: int, skill: float) -> tuple:

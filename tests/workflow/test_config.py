@@ -146,7 +146,9 @@ CASES = {
         r"experiments.panel.benchmark_scores",
     ),
     "stride not below context": (
-        lambda c: c["experiments"]["demo"].update(evaluation={"context": 64, "stride": 64}),
+        lambda c: c["experiments"]["demo"].update(
+            evaluation={"convention": "paper", "context": 64, "stride": 64}
+        ),
         r"config key experiments.demo.evaluation.stride: 64 is not below the context of 64 "
         r"tokens, so windows would skip or misplace tokens. Fix: a stride below the context",
     ),
@@ -334,11 +336,16 @@ def test_a_key_written_twice_stops_snakemake_with_both_lines(config, tmp_path):
 
 
 def test_snakemake_dry_run_names_the_key_in_one_line(tmp_path):
-    """`snakemake -n` on the demo with stride = context: exit 1, the key and the fix on a line."""
+    """`snakemake -n` on the demo with stride = context under the sliding convention (`paper`):
+    exit 1, the key and the fix on a line."""
     import subprocess
 
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    config["experiments"]["demo"]["evaluation"] = {"context": 64, "stride": 64}
+    config["experiments"]["demo"]["evaluation"] = {
+        "convention": "paper",
+        "context": 64,
+        "stride": 64,
+    }
     configfile = write_config(config, tmp_path / "config.yaml")
     command = snakemake_command(tmp_path, configfile, "-n")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)

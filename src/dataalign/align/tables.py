@@ -30,6 +30,7 @@ def alignment_table(frames: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, str]:
         "± is the standard error from resampling both datasets' batches or examples. The CSV "
         "has per draw: std (spread of the pair values), se, ci_low, ci_high (95%), n (examples "
         "read), n_total (examples held) and sampling_se (the part of se from embedding a sample "
-        "of a large subset).\n\n"
+        "of a large subset); `note` says why a se is empty (Task2Vec: fewer than 8 disjoint "
+        "groups of sequences on a side, where the ± reads nan).\n\n"
     )
     return long, header + matrix.to_markdown() + "\n"

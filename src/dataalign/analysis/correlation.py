@@ -446,9 +446,10 @@ def correlate(
     Returns n_points and n_train_sets; the OLS slope with its CR2 SE and Bell-McCaffrey df, the
     wild cluster bootstrap p and inverted CI; r² with a train-set bootstrap CI (descriptive);
     Pearson, Spearman, Kendall over points; the permutation p and the smallest p its orders
-    allow; decision accuracy with its CI, pairs, ties and exact permutation p
-    (`decision_accuracy`); and leave-one-train-set-out errors with how many train sets were
-    predicted.
+    allow; decision accuracy over every pair with its CI, pairs, pairs within noise, exact
+    permutation p and the decided-pairs-only share (`decision_accuracy`); and
+    leave-one-train-set-out errors with how many train sets were predicted. `note` says why a
+    number is missing, and where the wild and the CR2-BM p disagree at 5% (`disagreement`).
     `within` fits within benchmarks (a fixed effect per benchmark): r² and every correlation
     are then the within-benchmark ones and there is no single intercept. With fewer than
     `min_train_sets` train sets the tests and the bootstrap CI are left out and `note` says why.
@@ -505,13 +506,20 @@ def correlate(
         r2_ci_high=r2_high,
     )
     if (result["p_value"] < 1 - LEVEL) != (result["p_cr2"] < 1 - LEVEL):
-        said = (
-            f"wild bootstrap p {result['p_value']:.3g} and CR2-BM p {result['p_cr2']:.3g} "
-            f"disagree at {1 - LEVEL:.0%}: the wild p over-rejects when high-leverage train sets "
-            "are also noisier"
-        )
-        result["note"] = "; ".join(filter(None, [result["note"], said]))
+        result["note"] = "; ".join(filter(None, [result["note"], disagreement(result)]))
     return _floats(result)
+
+
+def disagreement(result: Mapping[str, float | str]) -> str:
+    """What a row says when the wild cluster and the CR2-BM p fall on either side of 5%."""
+    wild, cr2 = result["p_value"], result["p_cr2"]
+    why = (
+        "the wild bootstrap over-rejects when high-leverage train sets are also noisier"
+        if wild < cr2
+        else "the wild bootstrap is the more conservative at few train sets (CR2-BM's df assume "
+        "alike errors)"
+    )
+    return f"wild bootstrap p {wild:.3g} and CR2-BM p {cr2:.3g} disagree at {1 - LEVEL:.0%}: {why}"
 
 
 def _floats(result: dict[str, float | str]) -> dict[str, float | str]:

@@ -169,11 +169,22 @@ def bootstrap_summary(
     if np.isnan(observed):
         return np.nan, np.nan, np.nan
     if undefined > MAX_UNDEFINED:
-        notes.append(f"{label} undefined in {undefined:.0%} of resamples: no CI or p")
+        refused = "CI or p" if label in TESTED else "CI"
+        notes.append(f"{label} undefined in {undefined:.0%} of resamples: no {refused}")
         return np.nan, np.nan, np.nan
     draws = draws[~np.isnan(draws)]
     low, high = np.percentile(draws, [2.5, 97.5])
     return float(low), float(high), _bootstrap_p(draws)
+
+
+def unreliable(datasets: Sequence[str], halves: Mapping[str, np.ndarray]) -> str:
+    """Why a corrected difference is missing: a dataset without per-example scores (lm-eval,
+    a user's table) has no split-half reliability; one with a reliability <= 0 ranks the models
+    by noise alone."""
+    missing = [dataset for dataset in datasets if dataset not in halves]
+    if missing:
+        return f"no per-example scores of {', '.join(missing)}: no reliability, no corrected_diff"
+    return "a split-half reliability that is not positive (a ranking by noise): no corrected_diff"
 
 
 # the paired differences given a p: partial tau is not 0 when models differ in general quality
@@ -249,6 +260,7 @@ def panel_correlations(
             "spearman_rho": rho,
             "spearman_p": rho_p,
             "reliability": reliabilities[name][0],
+            "candidate_reliability": own[0],
             "partial_tau": partials[0, j],
         }
         notes: list[str] = []
@@ -271,7 +283,7 @@ def panel_correlations(
         if not bootstrap:
             notes.append(f"{n_models} models < {MIN_MEMBERS}: tau and its exact p only")
         elif name != target and np.isnan(row["corrected_diff"]):
-            notes.append("no per-example scores for a split-half reliability: no corrected_diff")
+            notes.append(unreliable([candidate, target, name], halves))
         row.update({f"{fit}_r2": fit_r2(x_all, y, fit) for fit in FITS})
         row["note"] = "; ".join(notes)
         rows.append(row)
@@ -295,6 +307,7 @@ TABLE_COLUMNS = [
     "spearman_rho",
     "spearman_p",
     "reliability",
+    "candidate_reliability",
     "partial_tau",
     "partial_tau_ci_low",
     "partial_tau_ci_high",
