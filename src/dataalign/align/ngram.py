@@ -9,39 +9,55 @@ Jensen-Shannon divergence (JSD) in bits.
 
 The plug-in JSD of a few thousand tokens over thousands of buckets is dominated by sampling
 noise: two samples of one distribution, 35 examples each, score 1 - JSD = 0.78, and the value
-rises with size (0.92 at 350 vs 350). So the coefficient is computed at equal n-gram counts
-(the larger dataset's examples are subsampled, seeded, to the smaller's count) and is
-1 - the *excess* JSD: the observed JSD minus its mean over random splits of the two datasets'
-pooled examples into the same sizes, which is what two samples of one distribution show by
-chance. Identical distributions score 1 within their CI; unrelated ones approach 0. Unlike the
-pair-averaged metrics it compares whole distributions: `std` (a spread of pair values) is
-empty and `n` counts the examples compared; `se` and the CI (centred on the estimate) come
-from the two-sample bootstrap over each dataset's examples.
+rises with size (0.92 at 350 vs 350). The coefficient estimates 1 - JSD(P, Q) of the two
+populations' n-gram distributions in three steps:
+
+1. Equal counts: the larger dataset's examples are subsampled, seeded, to the smaller's count.
+2. The *excess* JSD: the observed JSD minus its mean over random splits of the two datasets'
+   pooled examples into the same sizes (what two samples of one distribution show by chance).
+   Its expectation is exactly 0 when P = Q, but once they differ the chance JSD, the noise of
+   samples of the broader pooled mixture, over-corrects: on text-like data
+   (`tests/unit/test_ngram_calibration.py`) a true 0.796 read 0.829 and a true 0.589 read
+   0.650 at 35 vs 35 examples (their CIs covered the truth 76% and 0% of the time), twice
+   that bias at 15 vs 15.
+3. Extrapolation to infinite size: that bias shrinks as the data grows, so the excess is also
+   measured at a half and a quarter of each dataset's examples (its mean over `resamples`
+   random subsets, the chance term over random disjoint subsets of the pooled examples) and
+   fitted as J + c1 / f + c2 / f^2 in the fraction f; the intercept J is the estimate (a
+   Richardson extrapolation, i.e. a generalised jackknife of the excess over subset sizes).
+   Every size's excess is 0 in expectation under P = Q, so the null stays exact.
+
+On the same data the estimate reads 0.801 and 0.596 (biases +0.005 and +0.008; at 15 vs 15,
++0.019 and +0.045) and the null 1.001. Identical data scores slightly above 1.
+
+`se` and the CI come from a delete-a-group jackknife: both datasets' examples are dealt into 10
+groups, the whole estimate is recomputed without each group (on the same random subsets, the
+left-out examples skipped), and the CI is the estimate +- t(9) x SE. It covered the truth in
+94.5% and 97% of replicates under the two alternatives and 99.5% under the null, where the JSD
+is at its minimum and every resampling SE is conservative. (A bootstrap cannot serve: its
+duplicated examples change the very noise the extrapolation removes.) Unlike the pair-averaged
+metrics it compares whole distributions: `std` (a spread of pair values) is empty and `n`
+counts the examples compared (those with at least one n-gram).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from itertools import chain, repeat
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import regex
-from scipy import sparse
+from scipy import sparse, stats
 from tqdm.auto import tqdm
 
-from dataalign.align.stats import (
-    RESAMPLES,
-    Alignment,
-    resampling_weights,
-    summarise,
-    swap_for_symmetry,
-)
+from dataalign.align.stats import LEVEL, RESAMPLES, Alignment, swap_for_symmetry
 
-CHUNK = 64  # bootstrap resamples formed at once (each a dense row per bucket)
+CHUNK = 64  # Monte Carlo draws formed at once (each a dense row per bucket used)
 BATCH = 4096  # texts featurised at once
 
 
@@ -167,16 +183,24 @@ def count_matrix(embedding: pd.DataFrame, buckets: int) -> sparse.csr_matrix:
 
 def js_coefficient(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """1 - the Jensen-Shannon divergence (bits) of count rows p and q, each normalised first."""
-    p = p / p.sum(axis=-1, keepdims=True)
-    q = q / q.sum(axis=-1, keepdims=True)
-    m = (p + q) / 2
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    total_p, total_q = p.sum(axis=-1, keepdims=True), q.sum(axis=-1, keepdims=True)
+    # H(x / X) = log X - sum(x log x) / X; the JSD is H(mixture) - the mean of H(p) and H(q)
+    entropy_p = np.log(total_p[..., 0]) - xlogx_sum(p) / total_p[..., 0]
+    entropy_q = np.log(total_q[..., 0]) - xlogx_sum(q) / total_q[..., 0]
+    mixture = p * (0.5 / total_p)
+    mixture += q * (0.5 / total_q)
+    entropy_m = -xlogx_sum(mixture)
+    return 1 - (entropy_m - (entropy_p + entropy_q) / 2) / np.log(2)
 
-    def kl_to_m(x: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(x > 0, x * np.log2(x / m), 0.0)
-        return terms.sum(axis=-1)
 
-    return 1 - (kl_to_m(p) + kl_to_m(q)) / 2
+def xlogx_sum(x: np.ndarray) -> np.ndarray:
+    """The sum of x log x (0 log 0 = 0) over the last axis of non-negative x."""
+    terms = x + (x == 0)
+    np.log(terms, out=terms)
+    terms *= x
+    return terms.sum(axis=-1)
 
 
 def equal_counts(
@@ -196,46 +220,127 @@ def equal_counts(
     return (a, cut(b, total_a)) if total_b > total_a else (a, b)
 
 
-def chance_divergence(
-    a: sparse.csr_matrix, b: sparse.csr_matrix, splits: int, rng: np.random.Generator
-) -> float:
-    """Mean JSD of random splits of a's and b's pooled examples into sets of their sizes."""
-    pooled = sparse.vstack([a, b]).tocsr()
-    total = np.asarray(pooled.sum(axis=0))
-    values = []
-    for start in range(0, splits, CHUNK):
-        size = min(CHUNK, splits - start)
-        picks = np.argsort(rng.random((size, pooled.shape[0])), axis=1)[:, : a.shape[0]]
-        chosen = np.zeros((size, pooled.shape[0]))
-        np.put_along_axis(chosen, picks, 1.0, axis=1)
-        side = (sparse.csr_matrix(chosen) @ pooled).toarray()
-        values.append(1 - js_coefficient(side, total - side))
-    return float(np.concatenate(values).mean())
+FRACTIONS = (1.0, 0.5, 0.25)  # dataset sizes the excess JSD is measured at, then extrapolated
+GROUPS = 10  # the delete-a-group jackknife's groups of examples (fewer when a side has fewer)
+JACKKNIFE_SHARE = 4  # the jackknife's estimates use the first 1 / this of the Monte Carlo draws
 
 
 def ngram_alignment(
     a: sparse.csr_matrix, b: sparse.csr_matrix, resamples: int = RESAMPLES, seed: int = 0
 ) -> Alignment:
-    """1 - the excess JSD of the pooled n-gram distributions of a and b (examples x buckets
-    counts) at equal counts, with a bootstrap that resamples each dataset's examples on its
-    own (`resamples` random splits estimate the chance JSD)."""
+    """1 - the JSD of the n-gram distributions of a and b (examples x buckets counts), estimated
+    at equal counts as the excess JSD over chance at the full size, a half and a quarter of each
+    dataset, extrapolated to infinite size; `resamples` random subsets and splits estimate each
+    size's mean. SE and CI from a delete-a-group jackknife over both datasets' examples."""
     if a.sum() == 0 or b.sum() == 0:
         raise ValueError("a dataset has no n-grams to compare (every example is empty)")
     if swap_for_symmetry(_key(a), _key(b)):
         a, b = b, a
     rng = np.random.default_rng(seed)
+    a, b = (m[np.flatnonzero(m.getnnz(axis=1))] for m in (a, b))  # an empty example adds nothing
     a, b = equal_counts(a, b, rng)
-    observed = 1 - float(js_coefficient(np.asarray(a.sum(axis=0))[0], np.asarray(b.sum(axis=0))[0]))
-    value = 1 - (observed - chance_divergence(a, b, resamples, rng))
-    draws = []
-    for start in range(0, resamples, CHUNK):
-        size = min(CHUNK, resamples - start)
-        pooled_a = sparse.csr_matrix(resampling_weights(a.shape[0], size, rng)) @ a
-        pooled_b = sparse.csr_matrix(resampling_weights(b.shape[0], size, rng)) @ b
-        draws.append(js_coefficient(pooled_a.toarray(), pooled_b.toarray()))
-    centred = np.concatenate(draws)
-    centred = value + centred.mean() - centred  # the JSD's spread, around the estimate
-    return summarise(value, float("nan"), centred, a.shape[0] + b.shape[0])
+    pooled = sparse.vstack([a, b]).tocsr()
+    pooled = pooled[:, np.flatnonzero(pooled.getnnz(axis=0))]  # buckets either side uses
+    n_a, n_b = a.shape[0], b.shape[0]
+    draws = Draws(n_a, n_b, resamples, tuple(rng.integers(2**63, size=-(-resamples // CHUNK))))
+    value = 1 - extrapolated_excess(pooled, np.ones(n_a + n_b, bool), draws)
+    groups = min(GROUPS, n_a, n_b)
+    if groups < 2:  # one example on a side: nothing to resample
+        return Alignment(value, float("nan"), float("nan"), float("nan"), float("nan"), n_a + n_b)
+    member = np.concatenate([rng.permutation(n_a) % groups, rng.permutation(n_b) % groups])
+    shared = draws._replace(count=max(2, resamples // JACKKNIFE_SHARE))
+    deleted = np.array(
+        [1 - extrapolated_excess(pooled, member != g, shared) for g in range(groups)]
+    )
+    se = float(np.sqrt((groups - 1) / groups * ((deleted - deleted.mean()) ** 2).sum()))
+    half = float(stats.t.ppf((1 + LEVEL) / 2, groups - 1)) * se
+    return Alignment(value, float("nan"), se, value - half, value + half, n_a + n_b)
+
+
+class Draws(NamedTuple):
+    """`count` Monte Carlo draws, CHUNK at a time, each a random order of a's n_a rows, of b's
+    n_b rows (after them in the pooled matrix) and of all of them; a chunk's orders are drawn
+    from its own seed, so the jackknife's estimates see the same draws."""
+
+    n_a: int
+    n_b: int
+    count: int
+    seeds: tuple[int, ...]
+
+    def orders(self, keep: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each chunk's orders of a's, b's and the pooled rows, the rows not kept skipped."""
+        for start, seed in zip(range(0, self.count, CHUNK), self.seeds, strict=False):
+            rng, size = np.random.default_rng(seed), min(CHUNK, self.count - start)
+            orders = (
+                np.argsort(rng.random((size, self.n_a)), axis=1),
+                self.n_a + np.argsort(rng.random((size, self.n_b)), axis=1),
+                np.argsort(rng.random((size, self.n_a + self.n_b)), axis=1),
+            )
+            yield tuple(order[keep[order]].reshape(size, -1) for order in orders)
+
+
+def extrapolated_excess(pooled: sparse.csr_matrix, keep: np.ndarray, draws: Draws) -> float:
+    """The JSD of the `keep` rows of a (the first n_a rows of `pooled`) and of b, as the excess
+    JSD (observed minus chance) at FRACTIONS of both datasets' kept examples, extrapolated as
+    J + c1 / f + c2 / f^2 to f -> infinity, through the sizes at which both datasets shrink
+    (the plain excess when one has a single example)."""
+    kept_a, kept_b = int(keep[: draws.n_a].sum()), int(keep[draws.n_a :].sum())
+    sizes = [(kept_a, kept_b)]
+    for f in FRACTIONS[1:]:
+        h_a, h_b = max(1, round(f * kept_a)), max(1, round(f * kept_b))
+        if h_a < sizes[-1][0] and h_b < sizes[-1][1]:
+            sizes.append((h_a, h_b))
+    sizes.reverse()  # ascending
+    inverse = np.array([2 / (h_a / kept_a + h_b / kept_b) for h_a, h_b in sizes])
+    design = np.vander(inverse, len(sizes), increasing=True)  # rows 1, 1/f, 1/f^2
+    weights = np.linalg.solve(design.T, np.eye(len(sizes))[0])  # the intercept's
+    total = np.asarray(pooled[np.flatnonzero(keep)].sum(axis=0))
+    whole_a = np.asarray(pooled[np.flatnonzero(keep[: draws.n_a])].sum(axis=0))
+    observed, chance = np.zeros(len(sizes)), np.zeros(len(sizes))
+    for order_a, order_b, order_pooled in draws.orders(keep):
+        observed[:-1] += divergence_sums(pooled, order_a, order_b, sizes[:-1])
+        split = (order_pooled[:, :kept_a], order_pooled[:, kept_a:])
+        chance += divergence_sums(pooled, *split, sizes, total)
+    observed /= draws.count
+    chance /= draws.count
+    observed[-1] = 1 - float(js_coefficient(whole_a, total - whole_a)[0])  # every row: exact
+    return float(weights @ (observed - chance))
+
+
+def divergence_sums(
+    pooled: sparse.csr_matrix,
+    first: np.ndarray,
+    second: np.ndarray,
+    sizes: list[tuple[int, int]],
+    total: np.ndarray | None = None,
+) -> np.ndarray:
+    """For each (h_a, h_b) of `sizes` (ascending), the sum over draws k of the JSD between the
+    summed counts of rows first[k, :h_a] and of rows second[k, :h_b]; a draw's smaller subsets
+    are part of its larger ones, so each row is summed once. With `total` (the counts of all of
+    first's and second's rows), the size that takes every row takes total - first's for second's."""
+    values = np.zeros(len(sizes))
+    x = y = 0.0
+    done = (0, 0)
+    for k, (h_a, h_b) in enumerate(sizes):
+        x = x + summed(pooled, first[:, done[0] : h_a])
+        if total is not None and (h_a, h_b) == (first.shape[1], second.shape[1]):
+            y = total - x
+        else:
+            y = y + summed(pooled, second[:, done[1] : h_b])
+        values[k] = (1 - js_coefficient(x, y)).sum()
+        done = (h_a, h_b)
+    return values
+
+
+def summed(pooled: sparse.csr_matrix, rows: np.ndarray) -> np.ndarray | float:
+    """The summed counts of each draw's `rows` of `pooled` (draws x buckets, dense)."""
+    if rows.shape[1] == 0:
+        return 0.0
+    draws = np.repeat(np.arange(len(rows)), rows.shape[1])
+    picks = sparse.csr_matrix(
+        (np.ones(rows.size), (draws, rows.ravel())), (len(rows), pooled.shape[0])
+    )
+    return (picks @ pooled).toarray()
 
 
 def _key(matrix: sparse.csr_matrix) -> bytes:
