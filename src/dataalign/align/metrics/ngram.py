@@ -1,5 +1,6 @@
-"""n-gram: 1 - the excess Jensen-Shannon divergence of hashed n-gram distributions, on CPU; the
-embedding is each example's non-zero hashed `buckets` and their `counts`."""
+"""n-gram: 1 - the excess Jensen-Shannon divergence of hashed n-gram distributions, extrapolated
+to remove its small-sample bias (`dataalign.align.ngram`), on CPU; the embedding is each
+example's non-zero hashed `buckets` and their `counts`."""
 
 from __future__ import annotations
 
