@@ -252,6 +252,20 @@ def test_raw_pooled_permutation_p_tests_the_raw_r_it_prints_beside():
     assert row["p_permutation"] == pytest.approx(np.mean(np.abs(raw) >= abs(raw[0]) - 1e-12))
 
 
+def test_holm_equals_statsmodels_with_ties_and_nan():
+    from statsmodels.stats.multitest import multipletests
+
+    from dataalign.analysis.correlation import adjusted
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = rng.uniform(size=rng.integers(1, 30)) ** 3
+        p[: len(p) // 3] = p[0]  # ties
+        expected = multipletests(p, method="holm")[1]
+        np.testing.assert_allclose(adjusted(np.r_[p, np.nan])[:-1], expected)
+    assert np.isnan(adjusted([np.nan, 0.01])[0])
+
+
 def test_a_row_says_which_way_the_wild_and_cr2_p_disagree():
     from dataalign.analysis.correlation import disagreement
 
