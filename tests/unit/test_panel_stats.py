@@ -168,9 +168,9 @@ def other_row(n: int, skill: float, panels: int) -> pd.DataFrame:
 @pytest.mark.parametrize("members", [12, 20, 40])
 def test_corrected_difference_holds_its_size_when_the_target_is_only_more_reliable(members):
     """No skill, 150 panels: the plain tau difference "wins" for the more reliable target in
-    8% / 17% / 60% of panels at 12 / 20 / 40 members (when written); the reliability-corrected
-    difference rejects at most 8% (4-6%), with the split-half reliabilities near their true
-    values (other 0.75-0.78)."""
+    6% / 19% / 58% of panels at 12 / 20 / 40 members (when written); the reliability-corrected
+    difference rejects at most 8% (none: capped at 1, it is conservative), with the split-half
+    reliabilities near their true values (other 0.75-0.78)."""
     rows = other_row(members, 0.0, 150)
     assert np.mean(rows["corrected_diff_p"] < 0.05) <= 0.08
     assert rows["corrected_diff_p"].isna().mean() <= 0.1
@@ -182,9 +182,10 @@ def test_corrected_difference_holds_its_size_when_the_target_is_only_more_reliab
 @pytest.mark.slow
 def test_corrected_difference_finds_a_skill_the_candidate_shares_with_the_target():
     """Skill 0.7 SD shared by candidate and target, 40 members: the corrected difference is
-    positive on average and rejects in most panels (59% of 100 when written)."""
+    positive on average and rejects in 45 of 100 panels when written (a test that never
+    rejects fails here)."""
     rows = other_row(40, 0.7, 100)
-    assert rows["corrected_diff"].mean() > 0.1 and np.mean(rows["corrected_diff_p"] < 0.05) >= 0.4
+    assert rows["corrected_diff"].mean() > 0.1 and np.mean(rows["corrected_diff_p"] < 0.05) >= 0.3
 
 
 def test_split_half_reliability_is_the_share_of_true_spread():

@@ -373,6 +373,32 @@ def concordance_interval(
     return float(grid[inside].min()), float(grid[inside].max())
 
 
+def pooled_null_variance(agree: np.ndarray, counted: np.ndarray, units: np.ndarray) -> float:
+    """The variance an unrelated alignment's accuracy has at 1/2 when its pairs span several
+    benchmarks: each benchmark's (`null_variance`), pair-weighted, with the benchmarks
+    correlated as much as the train sets' own shares of agreeing pairs are across them (the
+    same train sets score every benchmark, so benchmarks are rarely independent)."""
+    pairs = counted.sum(axis=(0, 1))
+    weights = np.array(
+        [
+            m / pairs.sum() * math.sqrt(null_variance(n)) if m else 0.0
+            for m, n in zip(pairs, units, strict=True)
+        ]
+    )
+    both = counted | counted.transpose(1, 0, 2)
+    mine = np.where(counted, agree, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = (mine + mine.transpose(1, 0, 2)).sum(axis=1) / both.sum(axis=1)  # units x evals
+    used = weights > 0
+    correlation = np.eye(len(weights))
+    if used.sum() > 1:
+        frame = pd.DataFrame(shares[:, used])
+        estimated = frame.corr(min_periods=3).to_numpy()
+        fill = np.clip(np.nan_to_num(estimated, nan=1.0), 0.0, 1.0)
+        correlation[np.ix_(used, used)] = np.where(np.eye(used.sum(), dtype=bool), 1.0, fill)
+    return float(weights @ correlation @ weights)
+
+
 def u_statistic_variance(agree: np.ndarray, counted: np.ndarray) -> float:
     """Sen's variance of a mean over pairs of train sets, 4 s² / n: s² is the sample variance
     of each train set's mean agreement over the counted pairs it is in (the U-statistic's
@@ -417,13 +443,8 @@ def decision_accuracy(
     accuracy = float(agree[counted].mean())
     low = high = np.nan
     if interval and len(y) >= 3:
-        pairs = counted.sum(axis=(0, 1))  # per benchmark
-        units = (~np.isnan(y)).sum(axis=0)
-        null_share = sum(
-            (m / pairs.sum()) ** 2 * null_variance(n)
-            for m, n in zip(pairs, units, strict=True)
-            if m
-        )
+        units = (~np.isnan(y)).sum(axis=0)  # per benchmark
+        null_share = pooled_null_variance(agree, counted, units)
         variance = u_statistic_variance(agree, counted)
         low, high = concordance_interval(accuracy, variance, null_share, len(y))
     p = np.nan  # a train set lacking a benchmark breaks exchangeability
