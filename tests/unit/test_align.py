@@ -343,7 +343,8 @@ def test_pair_bootstrap_in_chunks_gives_the_same_draws(monkeypatch):
     whole = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3)
     monkeypatch.setattr(stats_module, "PAIR_WEIGHTS", 700)  # two resamples at a time
     chunked = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3)
-    assert chunked.as_row() == pytest.approx(whole.as_row(), rel=1e-12)
+    numbers = [{k: v for k, v in r.as_row().items() if k != "note"} for r in (chunked, whole)]
+    assert numbers[0] == pytest.approx(numbers[1], rel=1e-12)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
