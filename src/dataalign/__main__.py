@@ -19,7 +19,8 @@ def check(configfiles: list[Path]) -> str:
     """Merge and check the files; a summary line, or ConfigError naming the fault."""
     from snakemake.utils import update_config
 
-    from dataalign.plan.checks import read_config_file, validate_config
+    from dataalign.plan.checks import validate_config
+    from dataalign.plan.checks.files import read_config_file
 
     config: dict = {}
     for path in configfiles:

@@ -73,7 +73,8 @@ def test_a_panel_on_a_corrupted_candidate_reads_its_rows_to_know_the_planted_ans
     from types import SimpleNamespace
 
     from dataalign.plan import Plan
-    from dataalign.plan.checks import read_config_file, validate_config
+    from dataalign.plan.checks import validate_config
+    from dataalign.plan.checks.files import read_config_file
 
     config = read_config_file(REPO / "config" / "local.yaml")
     validate_config(config)
@@ -84,7 +85,8 @@ def test_a_panel_on_a_corrupted_candidate_reads_its_rows_to_know_the_planted_ans
 
 
 def test_support_requests_pair_each_answer_with_its_own_and_another_question():
-    from dataalign.plan.checks import read_config_file, validate_config
+    from dataalign.plan.checks import validate_config
+    from dataalign.plan.checks.files import read_config_file
     from dataalign.plan.params import dataset_requests, panel_params, support_requests
 
     config = read_config_file(REPO / "config" / "local.yaml")

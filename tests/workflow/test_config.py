@@ -396,7 +396,7 @@ def test_a_folder_the_jobs_write_that_is_read_only_is_named(tmp_path, monkeypatc
     """(Run as root, a chmod cannot make a folder unwritable; the kernel's answer is simulated.)"""
     import os
 
-    from dataalign.plan.checks import check_writable
+    from dataalign.plan.checks.files import check_writable
 
     (tmp_path / "resources" / "datasets").mkdir(parents=True)
     (tmp_path / "results").mkdir()
@@ -449,7 +449,7 @@ def test_the_config_checker_says_what_snakemake_says(config, tmp_path, case, cap
 def test_a_yaml_merge_key_may_be_overridden_but_not_written_twice(tmp_path):
     """`<<: *panel` then `candidate:` overrides the anchor's key (YAML's merge); a key written
     twice among a mapping's own keys is still refused."""
-    from dataalign.plan.checks import read_config_file
+    from dataalign.plan.checks.files import read_config_file
 
     merged = tmp_path / "merged.yaml"
     merged.write_text("a: &base {x: 1, y: 2}\nb:\n  <<: *base\n  y: 3\n")

@@ -14,7 +14,8 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 
 from dataalign.errors import ConfigError
 from dataalign.plan import Plan, paths
-from dataalign.plan.checks import check_writable, read_config_file, validate_config
+from dataalign.plan.checks import validate_config
+from dataalign.plan.checks.files import check_writable, read_config_file
 from dataalign.plan.jobs import shared_row_warnings
 from dataalign.plan import lookup
 from dataalign.plan import params as slices

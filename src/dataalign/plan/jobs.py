@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataalign.digest import content_digest
 from dataalign.plan.lookup import (
     Config,
     eval_subset,
@@ -26,7 +27,6 @@ from dataalign.plan.records import (
     PanelScoring,
     Selection,
     TrainedModel,
-    content_digest,
 )
 from dataalign.select.strategies import strategy
 

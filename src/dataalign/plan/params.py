@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dataalign.align.metrics import metric as registered_metric
+from dataalign.digest import content_digest
 from dataalign.plan.lookup import (
     Config,
     control_prompt,
@@ -21,7 +22,6 @@ from dataalign.plan.lookup import (
     tokenizer_owner,
     train_units,
 )
-from dataalign.plan.records import content_digest
 from dataalign.select.strategies import strategy as registered_strategy
 
 

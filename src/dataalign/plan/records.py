@@ -3,17 +3,10 @@ need the same one share it and an edited option gets a new name."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, NamedTuple
 
+from dataalign.digest import content_digest
 from dataalign.plan import paths
-
-
-def content_digest(value: Any) -> str:
-    """A short stable hash of a JSON-able value: the content part of an output's name."""
-    encoded = json.dumps(value, sort_keys=True, default=str).encode()
-    return hashlib.sha256(encoded).hexdigest()[:10]
 
 
 def budget_tokens(budget: int | str) -> int | None:

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from dataalign.data.subsets import Part, write_draws
+from dataalign.digest import content_digest
 from dataalign.errors import DatasetError
 from dataalign.io import read_parquet
 from dataalign.jobs import measured
 from dataalign.models import ModelSpec, load_tokenizer
-from dataalign.plan.records import content_digest
 from dataalign.select.choice import ScoredShard, choose
 from dataalign.select.pool import (
     Pool,
