@@ -94,9 +94,20 @@ def measured() -> Iterator[dict[str, float]]:
         usage["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
+# A job's named inputs that come in families, one per dataset, train seed or panel member: the plan
+# names them with `keyed`, the job reads a family back with `prefixed`.
+ROWS_INPUTS = "rows_"  # each dataset's rows
+TRAIN_INPUTS = "train_"  # each train seed's embedding
+PANEL_INPUTS = "panel_"  # each panel member's scores
+
+
+def keyed(prefix: str, values: Mapping[Any, str]) -> dict[str, str]:
+    """A family of named inputs: `{prefix}{key}` for each key of `values`."""
+    return {f"{prefix}{key}": value for key, value in values.items()}
+
+
 def prefixed(inputs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """A job's named inputs whose names start with `prefix` (e.g. `rows_`), by the rest of the
-    name: the workflow names each dataset's rows `rows_{dataset}`."""
+    """A family of a job's named inputs (e.g. `ROWS_INPUTS`), by the rest of each name."""
     return {
         key.removeprefix(prefix): value for key, value in inputs.items() if key.startswith(prefix)
     }

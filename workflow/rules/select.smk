@@ -16,9 +16,9 @@ rule scan_pool:
     params:
         scan=lambda wildcards: slices.scan_params(config, wildcards.exp, int(wildcards.shard)),
     log:
-        paths.log("scan_pool", "{exp}/{shard}"),
+        paths.log("scan_pool", paths.SHARD_KEY),
     benchmark:
-        paths.benchmark("scan_pool", "{exp}/{shard}")
+        paths.benchmark("scan_pool", paths.SHARD_KEY)
     resources:
         mem_mb=2000,
     conda:
@@ -41,9 +41,9 @@ rule pool_statistic:
             config, wildcards.exp, wildcards.strategy, int(wildcards.shard)
         ),
     log:
-        paths.log("pool_statistic", "{exp}/{strategy}/{shard}"),
+        paths.log("pool_statistic", paths.STRATEGY_SHARD_KEY),
     benchmark:
-        paths.benchmark("pool_statistic", "{exp}/{strategy}/{shard}")
+        paths.benchmark("pool_statistic", paths.STRATEGY_SHARD_KEY)
     resources:
         mem_mb=2000,
     conda:
@@ -65,9 +65,9 @@ rule score_pool:
             config, wildcards.exp, wildcards.strategy, int(wildcards.shard)
         ),
     log:
-        paths.log("score_pool", "{exp}/{strategy}/{shard}"),
+        paths.log("score_pool", paths.STRATEGY_SHARD_KEY),
     benchmark:
-        paths.benchmark("score_pool", "{exp}/{strategy}/{shard}")
+        paths.benchmark("score_pool", paths.STRATEGY_SHARD_KEY)
     threads: 2
     resources:
         mem_mb=4000,
@@ -85,9 +85,9 @@ use rule score_pool as embed_pool with:
     wildcard_constraints:
         strategy=one_of(PLAN.strategies_on(gpu=True)),
     log:
-        paths.log("embed_pool", "{exp}/{strategy}/{shard}"),
+        paths.log("embed_pool", paths.STRATEGY_SHARD_KEY),
     benchmark:
-        paths.benchmark("embed_pool", "{exp}/{strategy}/{shard}")
+        paths.benchmark("embed_pool", paths.STRATEGY_SHARD_KEY)
     threads: threads_for(PLAN.pool_embed_workload, 2)
     resources:
         **gpu_job(PLAN.pool_embed_workload),

@@ -4,11 +4,11 @@ dataset its panels ask for; the model is loaded once."""
 import torch
 
 from dataalign.io import write_parquet
-from dataalign.jobs import job_logging, prefixed
+from dataalign.jobs import ROWS_INPUTS, job_logging, prefixed
 from dataalign.panel.steps import score_member
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
-    rows = prefixed(snakemake.input, "rows_")
+    rows = prefixed(snakemake.input, ROWS_INPUTS)
     scores = score_member(snakemake.params.scoring, snakemake.wildcards.model, rows)
     write_parquet(scores, snakemake.output.scores)

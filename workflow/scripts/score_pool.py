@@ -6,7 +6,7 @@ import json
 import pandas as pd
 
 from dataalign.io import read_parquet, write_parquet, write_text
-from dataalign.jobs import job_logging, prefixed
+from dataalign.jobs import PANEL_INPUTS, ROWS_INPUTS, job_logging, prefixed
 from dataalign.select.steps import score_shard
 
 with job_logging(snakemake.log[0]):
@@ -14,10 +14,10 @@ with job_logging(snakemake.log[0]):
     scores, report = score_shard(
         snakemake.params.selection,
         read_parquet(inputs.index),
-        prefixed(inputs, "rows_"),
+        prefixed(inputs, ROWS_INPUTS),
         [read_parquet(path)["statistic"].to_numpy() for path in inputs.get("statistics", [])],
         inputs.get("features"),
-        prefixed(inputs, "panel_"),
+        prefixed(inputs, PANEL_INPUTS),
     )
     write_parquet(pd.DataFrame({"score": scores}), snakemake.output.scores)
     report = {"strategy": snakemake.wildcards.strategy, **report}

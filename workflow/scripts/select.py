@@ -4,7 +4,7 @@ ordinary subset, with a report of its size, its make-up by pool dataset and its 
 import json
 
 from dataalign.io import write_text
-from dataalign.jobs import job_logging, prefixed
+from dataalign.jobs import ROWS_INPUTS, job_logging, prefixed
 from dataalign.select.steps import ShardFiles, choose_subset
 
 with job_logging(snakemake.log[0]):
@@ -12,7 +12,7 @@ with job_logging(snakemake.log[0]):
     report = choose_subset(
         snakemake.params.choice,
         ShardFiles(list(inputs.index), list(inputs.scores)),
-        prefixed(inputs, "rows_"),
+        prefixed(inputs, ROWS_INPUTS),
         int(wildcards.budget),
         int(wildcards.seed),
         output.subset,

@@ -77,11 +77,11 @@ class StageCosts(JobSet):
     def selection_benchmarks(self, experiment: str) -> list[str]:
         """The benchmark records of a select experiment's pool scans and every strategy's
         statistic and scoring jobs, shard by shard."""
-        scans = self.pool_files(experiment, paths.benchmark("scan_pool", "{exp}/{shard}"))
+        scans = self.pool_files(experiment, paths.benchmark("scan_pool", paths.SHARD_KEY))
         return scans + [
             path
             for s in self.selections.values()
             if s.experiment == experiment
             for rule in self.scoring_rules(s)
-            for path in s.per_shard(paths.benchmark(rule, "{exp}/{strategy}/{shard}"))
+            for path in s.per_shard(paths.benchmark(rule, paths.STRATEGY_SHARD_KEY))
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataalign.jobs import PANEL_INPUTS, ROWS_INPUTS, TRAIN_INPUTS, keyed
 from dataalign.plan import paths
 from dataalign.plan.jobs import harness_runs, selection_panels, trained_member
 from dataalign.plan.jobset import JobSet
@@ -24,7 +25,7 @@ class InputFunctions(JobSet):
 
     def rows(self, datasets: Any) -> dict[str, str]:
         """Downloaded rows of each dataset, keyed `rows_{dataset}`."""
-        return {f"rows_{ds}": paths.fill(paths.ROWS, ds=ds) for ds in datasets}
+        return keyed(ROWS_INPUTS, {ds: paths.fill(paths.ROWS, ds=ds) for ds in datasets})
 
     def local_source(self, wildcards: Any) -> list[str]:
         """A local source file is an input, so editing it reruns the download."""
@@ -53,12 +54,10 @@ class InputFunctions(JobSet):
     def alignment_inputs(self, wildcards: Any) -> dict[str, str]:
         """The cached embeddings of the eval subset and of every seed's train subset."""
         metric, exp = wildcards.metric, wildcards.exp
+        train = train_subsets(self.config, exp, wildcards.train)
         return {
             "eval": eval_subset(self.config, exp, wildcards.eval).embedding(metric),
-            **{
-                f"train_{key.seed}": key.embedding(metric)
-                for key in train_subsets(self.config, exp, wildcards.train)
-            },
+            **keyed(TRAIN_INPUTS, {key.seed: key.embedding(metric) for key in train}),
         }
 
     def trained_weights(self, wildcards: Any) -> dict[str, str]:
@@ -118,7 +117,7 @@ class InputFunctions(JobSet):
                 if strategy(selection.method).statistic
                 else {}
             )
-            | {f"panel_{model}": self.panel_scorings[model].path for model in members}
+            | keyed(PANEL_INPUTS, {model: self.panel_scorings[model].path for model in members})
         )
 
     def choice_inputs(self, wildcards: Any) -> dict[str, Any]:

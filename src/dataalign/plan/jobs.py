@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dataalign.digest import content_digest
+from dataalign.plan import paths
 from dataalign.plan.lookup import (
     Config,
     eval_subset,
@@ -63,7 +64,8 @@ def experiment_evaluations(config: Config, experiment: str) -> list[Evaluation]:
             models.append((run.name, folder, folder, {"train": train, "seed": seed}))
     if fine_tunes(config, experiment):  # the untrained model: the paper's "Standard GPT-2" row
         base = train_params(config, experiment, 0)
-        run = f"{spec['model']}/base/{content_digest([base['model'], base['tokenizer']])}"
+        digest = content_digest([base["model"], base["tokenizer"]])
+        run = paths.fill(paths.BASE_RUN, model=spec["model"], digest=digest)
         models.append((run, base["model"], base["tokenizer"], {"train": "base", "seed": 0}))
     return [
         Evaluation(

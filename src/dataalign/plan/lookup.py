@@ -82,11 +82,20 @@ def tokenizer_owner(config: Config, model: str) -> str:
     return config["models"][model].get("tokenizer") or model
 
 
+def train_budget(spec: Config, dataset: str) -> tuple[int, str]:
+    """A train set's token budget in an experiment, and the key that sets it: its `budgets:`
+    override, else the experiment's `budget`."""
+    budgets = spec.get("budgets", {})
+    if dataset in budgets:
+        return budgets[dataset], f"budgets.{dataset}"
+    return spec["budget"], "budget"
+
+
 def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetKey]:
     """One subset per seed of a train set, at its budget (the experiment's or its override)."""
     spec = config["experiments"][experiment]
     tokenizer = tokenizer_owner(config, spec["model"])
-    budget = spec.get("budgets", {}).get(dataset, spec["budget"])
+    budget, _ = train_budget(spec, dataset)
     return [SubsetKey(tokenizer, dataset, budget, seed) for seed in spec["seeds"]]
 
 

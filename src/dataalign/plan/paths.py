@@ -40,6 +40,8 @@ PANEL_SCORES = "results/panel/{model}/scores-{digest}.parquet"
 LM_EVAL = "results/panel/{model}/lm_eval-{digest}.json"
 
 SELECTION = "results/selection/{exp}"
+SHARD_KEY = "{exp}/{shard}"  # a pool shard's scan (logs and benchmark records)
+STRATEGY_SHARD_KEY = "{exp}/{strategy}/{shard}"  # a strategy's job on a pool shard
 POOL_INDEX = f"{SELECTION}/pool-{{shard}}.parquet"  # a pool shard's scan, shared by strategies
 POOL_INDEX_REPORT = f"{SELECTION}/pool-{{shard}}.json"
 STRATEGY = f"{SELECTION}/{{strategy}}"

@@ -7,7 +7,7 @@ from dataalign.align.metrics import metric as registered_metric
 from dataalign.align.metrics import registry as metric_registry
 from dataalign.align.task2vec import MIN_GROUPS
 from dataalign.errors import ConfigError
-from dataalign.plan.lookup import Config, train_sets
+from dataalign.plan.lookup import Config, train_budget, train_sets
 
 
 def check_metrics(name: str, experiment: Config) -> None:
@@ -116,11 +116,9 @@ def task2vec_group_warnings(config: Config) -> list[str]:
         )
     least = MIN_GROUPS * options["batch_size"]
     for name in users:
-        budgets = config["experiments"][name].get("budgets", {})
         for dataset in train_sets(config, name):
-            budget = budgets.get(dataset, config["experiments"][name]["budget"])
+            budget, where = train_budget(config["experiments"][name], dataset)
             if budget < least:
-                where = f"budgets.{dataset}" if dataset in budgets else "budget"
                 warnings.append(
                     f"experiments.{name}.{where}: {budget} tokens hold fewer than {MIN_GROUPS} "
                     f"Task2Vec batches of {options['batch_size']} sequences, so {dataset}'s "

@@ -10,7 +10,7 @@ from typing import Any
 
 from dataalign.errors import ConfigError
 from dataalign.io import find_installed
-from dataalign.plan.lookup import SOURCES, Config, subset_parts, train_sets
+from dataalign.plan.lookup import SOURCES, Config, subset_parts, train_budget, train_sets
 from dataalign.plan.paths import ALL
 from dataalign.templates import PLACEHOLDER
 
@@ -96,10 +96,8 @@ def check_sizes(name: str, experiment: Config, config: Config) -> None:
             "tokens, so windows would skip or misplace tokens. Fix: a stride below the context "
             f"(e.g. {context // 2}), or null for half of it."
         )
-    budgets = experiment.get("budgets", {})
     for dataset in train_sets(config, name):
-        budget = budgets.get(dataset, experiment["budget"])
-        where = f"budgets.{dataset}" if dataset in budgets else "budget"
+        budget, where = train_budget(experiment, dataset)
         if budget < training["seq_len"]:
             raise ConfigError(
                 f"config key {key}.{where}: {budget} tokens is less than one training sequence "
