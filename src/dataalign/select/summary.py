@@ -22,7 +22,8 @@ from scipy import stats
 
 from dataalign.analysis.correlation import adjusted
 
-BASELINES = ("random", "dsir", "full")  # every strategy against each the experiment runs
+# The baselines every strategy is compared with, in an experiment (those it runs) and in a study.
+BASELINES = ("random", "dsir", "full")
 
 
 def difference_columns(baseline: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -174,9 +175,6 @@ def top_sources(compositions: pd.Series, shown: int = 3) -> str:
     return ", ".join(f"{name} {share:.2f}" for name, share in shares.head(shown).items() if share)
 
 
-STUDY = ("random", "dsir", "full")  # the baselines a study compares every choice with
-
-
 def study_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Several select experiments' `selection_table`s read as one study (by experiment name).
 
@@ -191,7 +189,7 @@ def study_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         for _, row in trained.iterrows():
             entry = {"experiment": experiment, "eval": row["eval"], "strategy": row["strategy"]}
             entry.update(ce=row["ce"], ce_ci_low=row["ce_ci_low"], ce_ci_high=row["ce_ci_high"])
-            for baseline in STUDY:
+            for baseline in BASELINES:
                 welch, paired = difference_columns(baseline)
                 if paired[-1] not in row or pd.isna(row.get(welch[0])):
                     continue
@@ -199,7 +197,7 @@ def study_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                 entry.update({column: row[column] for column in paired})
             rows.append(entry)
     study = pd.DataFrame(rows)
-    for baseline in STUDY:
+    for baseline in BASELINES:
         welch, paired = difference_columns(baseline)
         if paired[-1] in study:
             holm = adjusted(study[paired[-1]])
@@ -222,7 +220,7 @@ def verdict(difference: float, p_holm: float, alpha: float = 0.05) -> str:
 def study_wins(study: pd.DataFrame) -> pd.DataFrame:
     """Per strategy, over the study's targets: how often it beat, tied or lost to each baseline."""
     counts = {}
-    for baseline in STUDY:
+    for baseline in BASELINES:
         column = f"vs_{baseline}"
         if column in study:
             table = study.groupby("strategy")[column].value_counts().unstack(fill_value=0)
