@@ -106,3 +106,32 @@ def test_support_requests_pair_each_answer_with_its_own_and_another_question():
     assert params["support"]["reference"] == [r["request"] for r in support["reference"]]
     assert support_requests(config, "gsm8k_panel") == {}  # flag_reference: false
     assert "shift" not in candidate  # an unshifted request keeps the digest it always had
+
+
+def rule_params() -> list[str]:
+    """Every `params:` entry of every rule, as written (a multi-line entry joined)."""
+    entries = []
+    for path in (REPO / "workflow" / "rules").glob("*.smk"):
+        block = None
+        for line in path.read_text().splitlines():
+            if re.match(r"\s{4}params:", line):
+                block = []
+            elif block is not None and re.match(r"\s{4}\w+:", line):
+                entries += [f"{path.name}: {entry}" for entry in block]
+                block = None
+            elif block is not None and line.strip() and not line.strip().startswith("#"):
+                if re.match(r"\s{8}\w+=", line):
+                    block.append(line.strip())
+                else:
+                    block[-1] += " " + line.strip()
+    return entries
+
+
+def test_every_config_value_reaches_its_job_through_plan_params():
+    """A rule hands its job a slice cut in `dataalign.plan.params` (`slices.`), or a record's
+    params that the plan built with it (`PLAN.`); never a config read of its own."""
+    entries = rule_params()
+    assert len(entries) >= 20, entries
+    bypass = [e for e in entries if "config[" in e or "lookup." in e]
+    assert not bypass, "params that bypass dataalign.plan.params:\n" + "\n".join(bypass)
+    assert all("slices." in e or "PLAN." in e or "paths." in e for e in entries), entries

@@ -64,8 +64,7 @@ rule compare_metrics:
         ),
         pdf=paths.plot("alignment_vs_performance_by_metric", "pdf"),
     params:
-        metrics=metrics_of,
-        target=lambda wildcards: slices.analysis_params(config, wildcards.exp)["target"],
+        comparison=lambda wildcards: slices.comparison_params(config, wildcards.exp),
     log:
         paths.log("compare_metrics", "{exp}"),
     localrule: True

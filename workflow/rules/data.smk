@@ -10,9 +10,9 @@ rule download_dataset:
     wildcard_constraints:
         ds=one_of(PLAN.hub_datasets),
     params:
-        dataset=lambda wildcards: lookup.download_spec(config, wildcards.ds),
+        dataset=lambda wildcards: slices.download_params(config, wildcards.ds),
         # reruns the download (and what uses it) when the content changes but the config does not
-        fingerprint=lambda wildcards: source_fingerprint(lookup.download_spec(config, wildcards.ds)),
+        fingerprint=lambda wildcards: source_fingerprint(slices.download_params(config, wildcards.ds)),
     log:
         paths.log("download_dataset", "{ds}"),
     benchmark:
@@ -48,8 +48,8 @@ rule subset:
     wildcard_constraints:
         ds=one_of(config["datasets"]),
     params:
-        parts=lambda wildcards: lookup.subset_parts(config, wildcards.ds),
-        tokenizer=lambda wildcards: config["models"][wildcards.tokenizer],
+        parts=lambda wildcards: slices.subset_params(config, wildcards.ds),
+        tokenizer=lambda wildcards: slices.tokenizer_params(config, wildcards.tokenizer),
     log:
         paths.log("subset", paths.SUBSET_KEY),
     benchmark:

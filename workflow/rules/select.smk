@@ -136,8 +136,7 @@ rule selection_table:
         ),
         pdf=paths.plot("selection", "pdf"),
     params:
-        strategies=lambda wildcards: list(config["experiments"][wildcards.exp]["strategies"]),
-        target=lambda wildcards: slices.analysis_params(config, wildcards.exp)["target"],
+        table=lambda wildcards: slices.selection_table_params(config, wildcards.exp),
     log:
         paths.log("selection_table", "{exp}"),
     localrule: True
@@ -168,7 +167,7 @@ rule selection_study:
     wildcard_constraints:
         exp=one_of(list(config["selection_studies"])),
     params:
-        experiments=lambda wildcards: config["selection_studies"][wildcards.exp],
+        experiments=lambda wildcards: slices.study_params(config, wildcards.exp),
     log:
         paths.log("selection_study", "{exp}"),
     benchmark:

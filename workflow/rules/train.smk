@@ -17,7 +17,7 @@ rule finetune:
     params:
         training=lambda wildcards: PLAN.trainings[wildcards.run].params,
         checkpoints=paths.CHECKPOINTS,
-        report_to=config["report_to"],  # where else to log; not in the model's digest
+        report_to=slices.report_to(config),
     log:
         paths.log("finetune", "{run}"),
     benchmark:

@@ -8,7 +8,8 @@ from dataalign.io import read_parquet, write_table
 from dataalign.jobs import job_logging
 
 with job_logging(snakemake.log[0]):
-    metrics = snakemake.params.metrics
+    comparison = snakemake.params.comparison  # plan.params.ComparisonParams
+    metrics = comparison["metrics"]
     points = {m: pd.read_csv(p) for m, p in zip(metrics, snakemake.input.points, strict=True)}
     tables = {m: pd.read_csv(p) for m, p in zip(metrics, snakemake.input.tables, strict=True)}
     outputs = snakemake.output
@@ -17,7 +18,7 @@ with job_logging(snakemake.log[0]):
     plot_metrics_side_by_side(
         points,
         {m: headline_row(t) for m, t in tables.items()},
-        snakemake.params.target,
+        comparison["target"],
         base_scores(scores),
         [outputs.png, outputs.pdf],
     )

@@ -27,8 +27,8 @@ with job_logging(snakemake.log[0]):
         else pd.DataFrame(columns=["train", "eval", "seed", "metric", "alignment"]),
         choices,
         selection_costs(reports(inputs.scores), reports(inputs.scans)),
-        params.strategies,
+        params.table["strategies"],
     )
     outputs = snakemake.output
     write_table(table, outputs.csv, outputs.markdown, outputs.latex)
-    plot_selection(table, params.target, [outputs.png, outputs.pdf])
+    plot_selection(table, params.table["target"], [outputs.png, outputs.pdf])

@@ -21,7 +21,7 @@ from dataalign.plan.lookup import (
     train_units,
     training_experiments,
 )
-from dataalign.plan.params import panel_requests, pool_requests, train_params
+from dataalign.plan.params import EvaluationParams, panel_requests, pool_requests, train_params
 from dataalign.plan.records import (
     Evaluation,
     HarnessRun,
@@ -71,12 +71,12 @@ def experiment_evaluations(config: Config, experiment: str) -> list[Evaluation]:
         Evaluation(
             run,
             eval_subset(config, experiment, dataset),
-            {
-                "model": model,
-                "tokenizer": tokenizer,
-                "options": options,
-                "labels": {"train": labels["train"], "eval": dataset, "seed": labels["seed"]},
-            },
+            EvaluationParams(
+                model=model,
+                tokenizer=tokenizer,
+                options=options,
+                labels={"train": labels["train"], "eval": dataset, "seed": labels["seed"]},
+            ),
         )
         for run, model, tokenizer, labels in models
         for dataset in spec["eval"]

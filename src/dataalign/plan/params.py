@@ -1,15 +1,23 @@
 """Each job's slice of the config: exactly what decides its output, and nothing else, so editing
-one value reruns only the jobs that read it."""
+one value reruns only the jobs that read it.
+
+Every rule's `params:` comes from a function here. A slice whose keys the plan sets is declared
+once as a `TypedDict` (its docstring names the rules and the library step that read it); a slice
+that hands on a config section whole (a metric's or strategy's options, an experiment's
+`analysis:`) is a plain mapping, its keys declared by the schema. They stay dicts at run time:
+Snakemake compares a job's params with the ones it recorded only when they are built-in types.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from dataalign.align.metrics import metric as registered_metric
 from dataalign.digest import content_digest
 from dataalign.plan.lookup import (
     Config,
     control_prompt,
+    download_spec,
     flag_reference,
     named_model,
     panel_datasets,
@@ -23,6 +31,85 @@ from dataalign.plan.lookup import (
     train_units,
 )
 from dataalign.select.strategies import strategy as registered_strategy
+
+Slice = dict[str, Any]  # a config section handed on whole; its keys are the schema's
+
+
+class ModelRef(TypedDict):
+    """A model by its name under `models:`, its entry inlined so an edited entry renames what it
+    decides (`dataalign.models.load_model_and_tokenizer` reads it)."""
+
+    name: str
+    entry: dict[str, Any]
+
+
+class TrainParams(TypedDict):
+    """Rules finetune and pretrain (`dataalign.train.trainer`): what decides a trained model."""
+
+    model: ModelRef
+    tokenizer: ModelRef
+    options: dict[str, Any]  # the experiment's `training:` with the draw's seed and precision
+
+
+class EvaluationParams(TypedDict):
+    """Rule evaluate (`dataalign.train.evaluate.perplexity`): a model on one benchmark subset."""
+
+    model: ModelRef
+    tokenizer: ModelRef
+    options: dict[str, Any]  # the experiment's `evaluation:` with the precision
+    labels: dict[str, Any]  # train set, benchmark and seed, copied into the scores' row
+
+
+class PoolShard(TypedDict):
+    """Which shard of which pool a selection job reads (`dataalign.select.pool`)."""
+
+    pool: dict[str, dict[str, Any]]  # each pool dataset's parts, as a subset reads them
+    shard: int
+    shards: int
+
+
+class ScanParams(PoolShard):
+    """Rule scan_pool (`dataalign.select.steps.scan_shard`): token counts and held-out examples."""
+
+    target: dict[str, dict[str, Any]]
+    benchmarks: dict[str, dict[str, Any]]
+    tokenizer: ModelRef
+
+
+class StatisticParams(PoolShard):
+    """Rule pool_statistic (`dataalign.select.steps`): a strategy's sum over one pool shard."""
+
+    method: str
+    settings: Slice
+
+
+class SelectionParams(StatisticParams):
+    """Rules score_pool and embed_pool (`dataalign.select.steps`): a strategy's pool scores."""
+
+    target: dict[str, dict[str, Any]]
+
+
+class ChoiceParams(TypedDict):
+    """Rule select (`dataalign.select.choice.choose`): one seed's choice from the scores."""
+
+    method: str
+    temperature: float | None
+    pool: dict[str, dict[str, Any]]
+    tokenizer: ModelRef
+
+
+class ComparisonParams(TypedDict):
+    """Rule compare_metrics (`dataalign.analysis.correlation.adjust_across`)."""
+
+    metrics: list[str]
+    target: str
+
+
+class SelectionTableParams(TypedDict):
+    """Rule selection_table (`dataalign.select.summary.selection_table`)."""
+
+    strategies: list[str]
+    target: str
 
 
 def embed_settings(config: Config, metric: str) -> dict[str, Any]:
@@ -39,7 +126,7 @@ def align_settings(config: Config, metric: str) -> dict[str, Any]:
     return {"bootstrap": config["alignment"]["bootstrap"], **pick(section, *own)}
 
 
-def train_params(config: Config, experiment: str, seed: int) -> dict[str, Any]:
+def train_params(config: Config, experiment: str, seed: int) -> TrainParams:
     """What decides a trained model: base model, tokenizer, hyper-parameters, seed, precision."""
     spec = config["experiments"][experiment]
     return {
@@ -154,7 +241,7 @@ def strategy_settings(config: Config, experiment: str, strategy: str) -> dict[st
     return method.settings(config, experiment, entry)
 
 
-def pool_shard_params(config: Config, experiment: str, shard: int) -> dict[str, Any]:
+def pool_shard_params(config: Config, experiment: str, shard: int) -> PoolShard:
     """Which shard of which pool a job reads: the pool's datasets and how they are formatted."""
     return {
         "pool": pool_parts(config, experiment),
@@ -169,7 +256,7 @@ def target_params(config: Config, experiment: str) -> dict[str, Any]:
     return {"target": {target: subset_parts(config, target)}}
 
 
-def scan_params(config: Config, experiment: str, shard: int) -> dict[str, Any]:
+def scan_params(config: Config, experiment: str, shard: int) -> ScanParams:
     """What decides a pool shard's scan: the shard, the target and held-out benchmarks whose
     examples are excluded, and the tokenizer that counts the budget."""
     spec = config["experiments"][experiment]
@@ -181,7 +268,7 @@ def scan_params(config: Config, experiment: str, shard: int) -> dict[str, Any]:
     }
 
 
-def statistic_params(config: Config, experiment: str, strategy: str, shard: int) -> dict[str, Any]:
+def statistic_params(config: Config, experiment: str, strategy: str, shard: int) -> StatisticParams:
     """What decides a strategy's pool statistic over a shard: method, options and the shard."""
     return {
         "method": strategy_method(config, experiment, strategy),
@@ -190,7 +277,7 @@ def statistic_params(config: Config, experiment: str, strategy: str, shard: int)
     }
 
 
-def selection_params(config: Config, experiment: str, strategy: str, shard: int) -> dict[str, Any]:
+def selection_params(config: Config, experiment: str, strategy: str, shard: int) -> SelectionParams:
     """What decides a strategy's scores of a pool shard: its statistic's inputs and the target."""
     return {
         **statistic_params(config, experiment, strategy, shard),
@@ -198,7 +285,7 @@ def selection_params(config: Config, experiment: str, strategy: str, shard: int)
     }
 
 
-def choice_params(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
+def choice_params(config: Config, experiment: str, strategy: str) -> ChoiceParams:
     """What decides one seed's choice from the scores: method, temperature, budget, pool."""
     spec = config["experiments"][experiment]
     return {
@@ -217,3 +304,41 @@ def pool_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
         panel_request(dataset, running_text_prompt(config["datasets"][dataset]), None, 0)
         for dataset in dict.fromkeys(datasets)
     ]
+
+
+def comparison_params(config: Config, experiment: str) -> ComparisonParams:
+    """What decides an experiment's table of every metric's fits: the metrics and the target."""
+    spec = config["experiments"][experiment]
+    return {"metrics": spec["metrics"], "target": spec["analysis"]["target"]}
+
+
+def selection_table_params(config: Config, experiment: str) -> SelectionTableParams:
+    """What decides a select experiment's table: its strategies, in config order, and the target
+    score."""
+    spec = config["experiments"][experiment]
+    return {"strategies": list(spec["strategies"]), "target": spec["analysis"]["target"]}
+
+
+def study_params(config: Config, study: str) -> list[str]:
+    """A selection study's experiments, in the study's order (its table's rows)."""
+    return config["selection_studies"][study]
+
+
+def download_params(config: Config, dataset: str) -> Slice:
+    """What decides a dataset's rows: its source and the fields kept (`dataalign.data.sources`)."""
+    return download_spec(config, dataset)
+
+
+def subset_params(config: Config, dataset: str) -> dict[str, dict[str, Any]]:
+    """How a subset reads each part of a dataset (one part unless it is a mixture)."""
+    return subset_parts(config, dataset)
+
+
+def tokenizer_params(config: Config, model: str) -> Slice:
+    """The entry of the model whose tokenizer counts a subset's budget."""
+    return config["models"][model]
+
+
+def report_to(config: Config) -> str | list[str]:
+    """Where else a training run logs (not part of the model's digest: it decides no weights)."""
+    return config["report_to"]
