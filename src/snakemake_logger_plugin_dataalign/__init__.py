@@ -38,7 +38,9 @@ class LogHandler(LogHandlerBase):
         if event == LogEvent.RUN_INFO:
             self.clock.planned(record.stats)
         elif event == LogEvent.JOB_INFO:
-            self.clock.job_started(record.jobid, record.rule_name, now)
+            # A model job (training, evaluation, embedding) asks for a GPU, if none (`gpu_job`).
+            model = getattr(record, "resources", {}).get("gpu") is not None
+            self.clock.job_started(record.jobid, record.rule_name, now, model)
         elif event == LogEvent.JOB_FINISHED:
             self.clock.job_finished(record.job_id, now)
 
