@@ -6,11 +6,13 @@ job of that rule took: in this run once one has finished, else in earlier runs (
 records every job leaves in results/benchmarks/<rule>/), else the mean over the rules that are
 known. The work left is shared by as many jobs as have run at once on average so far.
 
-A rule with no timed job could take anything, so a first run (no history) says what it waits
-for instead of a number ("estimating: no embed job timed yet") until every model rule that has
-started (its jobs ask for a `gpu` resource: training, evaluation, embedding with a model) has a
-timed job and the timed rules hold TIMED_SHARE of the run's jobs. Guessing the cheap rules first
-timed for the rest said "about 2 min left" at step 1 of a 16-minute demo run.
+A rule with no timed job could take anything: guessing it from the cheap rules timed first said
+"about 45 s left" at step 1 of a 30-minute first run of the demo. So until every model rule that
+has started (its jobs ask for a `gpu` resource: training, evaluation, embedding with a model) has
+a timed job, and the timed rules hold TIMED_SHARE of the run's jobs, the line names the rules it
+waits for instead ("estimating: no embed job timed yet"). A run with history shows a number from
+its first step.
+
 `snakemake_logger_plugin_dataalign` feeds it Snakemake's log events (the public logger-plugin
 interface).
 """

@@ -125,6 +125,7 @@ class Step(NamedTuple):
     estimate: float | None  # the seconds behind its "about ... left"
     truth: float  # the seconds the run really had left
     untimed_models: set[str]  # model rules with no finished job yet
+    started_untimed: set[str]  # those of them with a job started
 
 
 def recorded(name: str) -> dict:
@@ -146,11 +147,12 @@ def replay(run: dict, monkeypatch, tmp_path) -> list[Step]:
     handler.handle(record(LogEvent.RUN_INFO, stats=stats, msg="Job stats"))
     end = run["events"][-1]["t"]
     untimed = {e["rule"] for e in run["events"] if e.get("model")}
-    rule_of, steps = {}, []
+    rule_of, started, steps = {}, set(), []
     for event in run["events"]:
         now[0] = event["t"]
         if "start" in event:
             rule_of[event["start"]] = event["rule"]
+            started.add(event["rule"])
             resources = {"gpu": 0} if event["model"] else {}  # what `gpu_job` adds
             handler.handle(
                 record(
@@ -167,7 +169,7 @@ def replay(run: dict, monkeypatch, tmp_path) -> list[Step]:
         handler.handle(record(LogEvent.PROGRESS, done=len(steps) + 1, total=total))
         estimate = handler.clock.seconds_left(now[0])
         line = console.getvalue().splitlines()[-1]
-        steps.append(Step(line, estimate, end - event["t"], set(untimed)))
+        steps.append(Step(line, estimate, end - event["t"], set(untimed), untimed & started))
     return steps
 
 
@@ -175,7 +177,8 @@ def replay(run: dict, monkeypatch, tmp_path) -> list[Step]:
 def test_a_first_run_says_it_is_estimating_until_its_estimate_can_hold(name, monkeypatch, tmp_path):
     """The demo, recorded on 2 cores shared with other work (30.6 min) and in CI (11.5 min): at
     step 1 the first version said "about 45 s left" (the cheap rules timed first, taken for all).
-    Now the line says what it waits for until each model rule and 3/4 of the jobs are timed; then
+    Now the line says what it waits for (naming each model rule that has started) until each
+    model rule and 3/4 of the jobs are timed; then
     it is never below half the time really left, nor above twice it plus the run's longest job
     (which of a rule's jobs is the long one cannot be known: a 282 s embed among 12 s ones)."""
     run = recorded(name)
@@ -183,6 +186,7 @@ def test_a_first_run_says_it_is_estimating_until_its_estimate_can_hold(name, mon
     for number, step in enumerate(steps[:-1], start=1):
         if step.untimed_models:
             assert "; estimating: no " in step.line, (number, step)
+            assert all(rule in step.line for rule in step.started_untimed), (number, step)
         if "left" in step.line and number > 5:
             assert step.truth / 2 <= step.estimate <= 2 * step.truth + longest, (number, step)
     shown = [number for number, step in enumerate(steps, start=1) if "left" in step.line]
