@@ -26,7 +26,7 @@ def timeline(lines: list[str]) -> dict:
     planned: dict[str, int] = {}
     events: list[dict] = []
     first = now = None
-    rule = None
+    in_job = False  # between a job's `rule NAME:` line and its `resources:` line
     for line in lines:
         if match := STAMP.match(line):
             now = datetime.strptime(match[1], "%a %b %d %H:%M:%S %Y").timestamp()
@@ -34,13 +34,15 @@ def timeline(lines: list[str]) -> dict:
         elif (match := STATS.match(line)) and now is None and match[1] != "total":
             planned[match[1]] = int(match[2])
         elif match := RULE.match(line):
-            rule = match[1]
-            events.append({"t": round(now - first), "start": None, "rule": rule, "model": False})
-        elif rule and (match := JOBID.match(line)):
+            events.append(
+                {"t": round(now - first), "start": None, "rule": match[1], "model": False}
+            )
+            in_job = True
+        elif in_job and (match := JOBID.match(line)):
             events[-1]["start"] = int(match[1])
-        elif rule and line.startswith("    resources:"):
+        elif in_job and line.startswith("    resources:"):
             events[-1]["model"] = "gpu=" in line
-            rule = None
+            in_job = False
         elif match := FINISHED.match(line):
             events.append({"t": round(now - first), "end": int(match[1])})
     return {"planned": planned, "events": events}
