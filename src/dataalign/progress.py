@@ -5,6 +5,14 @@ takes seconds, a training run hours). The estimate weighs each rule's unfinished
 job of that rule took: in this run once one has finished, else in earlier runs (the benchmark
 records every job leaves in results/benchmarks/<rule>/), else the mean over the rules that are
 known. The work left is shared by as many jobs as have run at once on average so far.
+
+A rule with no timed job could take anything: guessing it from the cheap rules timed first said
+"about 45 s left" at step 1 of a 30-minute first run of the demo. So until every model rule that
+has started (its jobs ask for a `gpu` resource: training, evaluation, embedding with a model) has
+a timed job, and the timed rules hold TIMED_SHARE of the run's jobs, the line names the rules it
+waits for instead ("estimating: no embed job timed yet"). A run with history shows a number from
+its first step.
+
 `snakemake_logger_plugin_dataalign` feeds it Snakemake's log events (the public logger-plugin
 interface).
 """
@@ -17,6 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dataalign.plan import paths
+
+TIMED_SHARE = 0.75  # of the run's jobs, in rules with a timed job, before a number is shown
+SHOWN = 3  # rules named while estimating
 
 
 def benchmark_history(root: str | Path = ".") -> dict[str, float]:
@@ -42,17 +53,22 @@ class RunClock:
 
     def __init__(self, history: Mapping[str, float]) -> None:
         self.history = dict(history)
+        self.jobs: dict[str, int] = {}  # rule -> jobs this run plans
         self.left: Counter[str] = Counter()  # rule -> jobs not yet finished
+        self.models: set[str] = set()  # rules whose jobs load a model
         self.rule_of: dict[int, str] = {}
         self.started: dict[int, float] = {}
         self.taken: dict[str, list[float]] = {}  # rule -> this run's job durations
         self.first_start: float | None = None
 
     def planned(self, jobs_per_rule: Mapping[str, int]) -> None:
-        self.left = Counter({r: n for r, n in jobs_per_rule.items() if r != "total"})
+        self.jobs = {r: n for r, n in jobs_per_rule.items() if r != "total"}
+        self.left = Counter(self.jobs)
 
-    def job_started(self, jobid: int, rule: str, now: float) -> None:
+    def job_started(self, jobid: int, rule: str, now: float, model: bool = False) -> None:
         self.rule_of[jobid] = rule
+        if model:
+            self.models.add(rule)
         self.started[jobid] = now
         if self.first_start is None:
             self.first_start = now
@@ -67,10 +83,25 @@ class RunClock:
             self.taken.setdefault(rule, []).append(now - began)
 
     def per_job(self, rule: str) -> float | None:
-        """Seconds a job of this rule takes: this run's median, else the history's."""
+        """Seconds a job of this rule takes: this run's mean (the work left is a sum of jobs, which
+        a median understates when a few jobs are long), else the history's median (robust to
+        records of other configs and machines)."""
         if rule in self.taken:
-            return statistics.median(self.taken[rule])
+            return statistics.mean(self.taken[rule])
         return self.history.get(rule)
+
+    def waiting_for(self) -> list[str]:
+        """The untimed rules an estimate needs: each model rule that has started, then as many
+        others, most jobs first, as the timed rules need to hold TIMED_SHARE of the jobs."""
+        timed = sum(n for rule, n in self.jobs.items() if self.per_job(rule) is not None)
+        short = TIMED_SHARE * sum(self.jobs.values()) - timed
+        untimed = [rule for rule in self.jobs if self.left[rule] and self.per_job(rule) is None]
+        waiting = []
+        for rule in sorted(untimed, key=lambda r: (r not in self.models, -self.jobs[r])):
+            if short > 0 or rule in self.models:
+                waiting.append(rule)
+                short -= self.jobs[rule]
+        return waiting
 
     def seconds_left(self, now: float) -> float | None:
         """Wall seconds of work left; None before anything is known of any rule."""
@@ -97,10 +128,14 @@ class RunClock:
         return max(busy / (now - self.first_start), 1.0)
 
     def message(self, now: float) -> str | None:
-        seconds = self.seconds_left(now)
-        if seconds is None or not sum(self.left.values()):
+        """What follows the progress line: the time left, or the rules the estimate waits for."""
+        if not sum(self.left.values()):
             return None
-        return f"about {format_duration(seconds)} left"
+        if waiting := self.waiting_for():
+            more = f" (+{len(waiting) - SHOWN} more)" if len(waiting) > SHOWN else ""
+            return f"estimating: no {_either(waiting[:SHOWN])} job timed yet{more}"
+        seconds = self.seconds_left(now)
+        return None if seconds is None else f"about {format_duration(seconds)} left"
 
 
 def format_duration(seconds: float) -> str:
@@ -110,3 +145,8 @@ def format_duration(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _either(names: list[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    return " or ".join(filter(None, [", ".join(names[:-1]), names[-1]]))

@@ -38,7 +38,10 @@ class LogHandler(LogHandlerBase):
         if event == LogEvent.RUN_INFO:
             self.clock.planned(record.stats)
         elif event == LogEvent.JOB_INFO:
-            self.clock.job_started(record.jobid, record.rule_name, now)
+            # Model jobs (training, evaluation, embedding) carry a `gpu` resource (the workflow's
+            # gpu_job), 0 where there is no GPU.
+            model = getattr(record, "resources", {}).get("gpu") is not None
+            self.clock.job_started(record.jobid, record.rule_name, now, model)
         elif event == LogEvent.JOB_FINISHED:
             self.clock.job_finished(record.job_id, now)
 
