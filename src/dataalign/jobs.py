@@ -41,6 +41,15 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def close_progress_bars() -> None:
+    """Close the progress bars a failure left open (the Trainer's, on Ctrl-C) while their output
+    still goes to the log; left to the garbage collector, they redraw on the console."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None:
+        for bar in list(tqdm.tqdm._instances):
+            bar.close()
+
+
 @contextmanager
 def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
     """Redirect the job's stdout and stderr (file descriptors included) to `log_file`; the job
@@ -73,6 +82,7 @@ def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
             root.exception("job failed")
             failure = f"job failed; the traceback is in {log_file}"
         finally:
+            close_progress_bars()
             root.removeHandler(handler)
             sys.stdout.flush()
             sys.stderr.flush()

@@ -78,10 +78,10 @@ def last_complete_checkpoint(checkpoint_dir: str | Path) -> str | None:
     while complete and (problem := damage(complete[-1])):
         folder = complete.pop()
         shutil.rmtree(folder, ignore_errors=True)
-        damaged.append(f"{folder} ({problem})")
+        damaged.append(f"{folder.name} ({problem})")
     if damaged:
         instead = f"resuming from {complete[-1].name}" if complete else "training starts over"
-        log.warning("removed damaged checkpoint %s; %s instead", "; ".join(damaged), instead)
+        log.warning("removed damaged %s; %s instead", "; ".join(damaged), instead)
     return str(complete[-1]) if complete else None
 
 
