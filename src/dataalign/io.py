@@ -31,13 +31,15 @@ class DiskFullError(DataAlignError):
 # How a full disk shows: errno 28 or 122, safetensors' "os error 28", and torch.save's
 # stream writer, which reports only the short write ("unexpected pos 63488 vs 63380").
 FULL_DISK_SIGNS = ("No space left on device", "os error 28", "unexpected pos", "file write failed")
+FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
-def out_of_space(error: BaseException) -> bool:
-    """Whether `error` is a writer's way of saying the disk (or the user's quota) is full."""
-    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+def out_of_space(error: Exception) -> bool:
+    """Whether `error` is a writer's way of saying the disk (or the user's quota) is full, or
+    already `disk_full`'s line for an inner write (which an outer one may name better)."""
+    if isinstance(error, DiskFullError) or getattr(error, "errno", None) in FULL_DISK_ERRNOS:
         return True
-    return isinstance(error, Exception) and any(sign in str(error) for sign in FULL_DISK_SIGNS)
+    return any(sign in str(error) for sign in FULL_DISK_SIGNS)
 
 
 def readable_bytes(count: float) -> str:
@@ -69,6 +71,8 @@ def writing(path: PathLike, rerun: str = "the rerun writes it again") -> Iterato
     """A write that runs out of space fails with `disk_full`'s one line, not the writer's."""
     try:
         yield
+    except DiskFullError:
+        raise  # an inner write's line, which names its own file
     except Exception as error:
         if not out_of_space(error):
             raise
@@ -123,8 +127,8 @@ def damage(folder: PathLike) -> str | None:
         file = folder / name
         if not file.is_file():
             return f"{file} is missing"
-        if file.stat().st_size != recorded["bytes"]:
-            return f"{file} has {file.stat().st_size} bytes, not the {recorded['bytes']} saved"
+        if (size := file.stat().st_size) != recorded["bytes"]:
+            return f"{file} has {size} bytes, not the {recorded['bytes']} saved"
         if file_digest(file, 64) != recorded["sha256"]:
             return f"{file} is not the file saved (its SHA-256 differs)"
     return None
