@@ -1,10 +1,14 @@
-"""File I/O: atomic writes (a failed job leaves no output) and package-relative paths."""
+"""File I/O: atomic writes (a failed job leaves no output), folders that record their files so a
+damaged one is caught before use, a full disk named in one line, and package-relative paths."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
+import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,27 +19,137 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataalign.errors import DamagedFileError
+from dataalign.errors import DamagedFileError, DataAlignError
 
 PathLike = str | os.PathLike
+
+
+class DiskFullError(DataAlignError):
+    """A write ran out of disk space (or quota)."""
+
+
+# How a full disk shows: errno 28 or 122, safetensors' "os error 28", and torch.save's
+# stream writer, which reports only the short write ("unexpected pos 63488 vs 63380").
+FULL_DISK_SIGNS = ("No space left on device", "os error 28", "unexpected pos", "file write failed")
+FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def out_of_space(error: Exception) -> bool:
+    """Whether `error` is a writer's way of saying the disk (or the user's quota) is full, or
+    already `disk_full`'s line for an inner write (which an outer one may name better)."""
+    if isinstance(error, DiskFullError) or getattr(error, "errno", None) in FULL_DISK_ERRNOS:
+        return True
+    return any(sign in str(error) for sign in FULL_DISK_SIGNS)
+
+
+def readable_bytes(count: float) -> str:
+    """A byte count as people read it: 0 B, 512 KB, 3.1 GB."""
+    unit = "B"
+    for larger in ("KB", "MB", "GB", "TB"):
+        if count < 1000:
+            break
+        count, unit = count / 1000, larger
+    return f"{count:.3g} {unit}"
+
+
+def disk_full(path: PathLike, rerun: str) -> DiskFullError:
+    """The one line for a write the disk had no room for: the file, the room left on its
+    filesystem, and what a rerun does once there is room."""
+    folder = Path(path).absolute()
+    while not folder.is_dir():
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    return DiskFullError(
+        f"the disk is full: writing {path} failed with {readable_bytes(usage.free)} left of "
+        f"{readable_bytes(usage.total)} on the filesystem of {folder}. Fix: free space there (or "
+        f"point the results elsewhere) and rerun; {rerun}."
+    )
+
+
+@contextmanager
+def writing(path: PathLike, rerun: str = "the rerun writes it again") -> Iterator[None]:
+    """A write that runs out of space fails with `disk_full`'s one line, not the writer's."""
+    try:
+        yield
+    except DiskFullError:
+        raise  # an inner write's line, which names its own file
+    except Exception as error:
+        if not out_of_space(error):
+            raise
+        raise disk_full(path, rerun) from None
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of `path` and move it into place only on success.
 
-    Readers never see a half-written file and a crash leaves nothing at `path`.
+    Readers never see a half-written file, a crash leaves nothing at `path`, and a full disk
+    fails with one line (`writing`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        yield Path(tmp)
+        with writing(path):
+            yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+COMPLETE = "dataalign-complete"  # in a folder: the size and SHA-256 of each of its files
+
+
+def mark_complete(folder: PathLike) -> None:
+    """Record every file of `folder` (size and SHA-256) in its completion marker, written last
+    and atomically: a folder with a marker was saved whole, and `damage` finds what changed."""
+    folder = Path(folder)
+    files = {
+        file.name: {"bytes": file.stat().st_size, "sha256": file_digest(file, 64)}
+        for file in sorted(folder.iterdir())
+        if file.is_file() and file.name != COMPLETE
+    }
+    with atomic_path(folder / COMPLETE) as tmp:
+        tmp.write_text(json.dumps(files, indent=1))
+
+
+def damage(folder: PathLike) -> str | None:
+    """What no longer matches the completion marker of `folder` (a file missing, cut short or
+    changed since it was saved), or None when every file does. Hashes each file once."""
+    folder = Path(folder)
+    try:
+        files = json.loads((folder / COMPLETE).read_text())
+    except (OSError, ValueError):
+        return f"its completion marker {folder / COMPLETE} is missing or unreadable"
+    for name, recorded in files.items():
+        file = folder / name
+        if not file.is_file():
+            return f"{file} is missing"
+        if (size := file.stat().st_size) != recorded["bytes"]:
+            return f"{file} has {size} bytes, not the {recorded['bytes']} saved"
+        if file_digest(file, 64) != recorded["sha256"]:
+            return f"{file} is not the file saved (its SHA-256 differs)"
+    return None
+
+
+@contextmanager
+def saved_together(folder: PathLike) -> Iterator[Path]:
+    """Yield a temporary folder inside `folder` to save into; on success its files move into
+    `folder` (each an atomic rename, the completion marker last), so a crash or a full disk
+    leaves no half-written file. A temporary folder a killed job left behind is removed first."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".saving-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder))
+    try:
+        yield tmp
+        for file in sorted(tmp.iterdir(), key=lambda file: file.name == COMPLETE):
+            os.replace(file, folder / file.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:

@@ -3,7 +3,8 @@
 Messages, progress bars and library chatter (transformers, tqdm, C extensions) are written to
 the job's log, so the console keeps Snakemake's own progress. A DataAlignError ends the job with
 its one-line message, in the log and on the console, without a traceback, because the message
-already names the culprit and the fix; anything else keeps its traceback (in the log).
+already names the culprit and the fix; so does Ctrl-C (saying where a rerun picks up, where the
+job knows); anything else keeps its traceback (in the log).
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def close_progress_bars() -> None:
+    """Close the progress bars a failure left open (the Trainer's, on Ctrl-C) while their output
+    still goes to the log; left to the garbage collector, they redraw on the console."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None:
+        for bar in list(tqdm.tqdm._instances):
+            bar.close()
+
+
 @contextmanager
 def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
     """Redirect the job's stdout and stderr (file descriptors included) to `log_file`; the job
@@ -51,7 +61,7 @@ def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
     sys.stdout.flush()
     sys.stderr.flush()
     console = {fd: os.dup(fd) for fd in (1, 2)}
-    failure = None
+    failure, status = None, 1
     with open(log_file, "w") as log:
         for fd in console:
             os.dup2(log.fileno(), fd)
@@ -65,10 +75,14 @@ def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
         except DataAlignError as error:
             root.error("%s", error)
             failure = str(error)
+        except KeyboardInterrupt as error:
+            failure, status = f"interrupted by Ctrl-C {error}".strip(), 130  # 128 + SIGINT
+            root.error("%s", failure)
         except Exception:
             root.exception("job failed")
             failure = f"job failed; the traceback is in {log_file}"
         finally:
+            close_progress_bars()
             root.removeHandler(handler)
             sys.stdout.flush()
             sys.stderr.flush()
@@ -77,7 +91,7 @@ def job_logging(log_file: str | Path) -> Iterator[logging.Logger]:
                 os.close(saved)
     if failure is not None:
         print(failure, file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(status)
 
 
 @contextmanager

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dataalign.errors import DataAlignError, ModelSpecError
-from dataalign.io import find_installed
+from dataalign.errors import DamagedFileError, DataAlignError, ModelSpecError
+from dataalign.io import COMPLETE, damage, find_installed
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -192,6 +192,7 @@ def load_causal_lm(
     stages may pass bf16/fp16. A fresh `architecture` is initialised from `seed` with `vocab_size`.
     """
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForCausalLM
 
     target = resolve_device(device)
@@ -208,7 +209,10 @@ def load_causal_lm(
         else:
             path, kwargs = _pretrained_args(spec)
             kwargs.update(_quantization_args(spec, target))
+            check_saved_whole(path)
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    except SafetensorError as error:
+        raise damaged_weights(Path(path), f"its weights cannot be read ({error})") from None
     except (OSError, ValueError, KeyError) as error:
         raise ModelSpecError(
             f"models.{spec.name}: cannot load a causal language model from '{_where(spec)}' "
@@ -231,6 +235,23 @@ def load_causal_lm(
     if getattr(model, "is_quantized", False):  # bitsandbytes placed it already
         return model.eval()
     return model.to(target).eval()
+
+
+def damaged_weights(folder: Path, problem: str) -> DamagedFileError:
+    """One line for a model folder whose weights are cut short or corrupted, with the fix."""
+    return DamagedFileError(
+        f"the model in {folder} is damaged: {problem}. It was cut short while being saved, or "
+        f"the disk corrupted it. Fix: delete {folder} and rerun; Snakemake retrains it (a model "
+        "of your own: copy it there again)."
+    )
+
+
+def check_saved_whole(path: str | Path) -> None:
+    """A model folder this pipeline trained records its files (`dataalign.io.COMPLETE`): fail in
+    one line when one is cut short or changed, before transformers reads it."""
+    folder = Path(path)
+    if (folder / COMPLETE).is_file() and (problem := damage(folder)):
+        raise damaged_weights(folder, problem)
 
 
 def load_model_and_tokenizer(

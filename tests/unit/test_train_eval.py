@@ -468,7 +468,8 @@ def test_a_checkpoint_cut_short_is_skipped_and_the_run_resumes_from_the_one_befo
     complete checkpoint and ends with the weights of a run that was never interrupted."""
     from safetensors.torch import load_file
 
-    from dataalign.train.trainer import COMPLETE, TrainingInterrupted
+    from dataalign.io import COMPLETE
+    from dataalign.train.trainer import TrainingInterrupted
 
     options = TrainOptions(max_steps=12, lr=3e-3, batch_size=4, seq_len=32, save_steps=4)
     model, tokenizer = tiny(tiny_lm_dir)

@@ -98,8 +98,9 @@ def test_requeued_training_resumes_and_out_of_memory_is_retried_with_more(
 ):
     """Attempt 1 asks for too little memory and fails; attempt 2 (twice the memory) is requeued
     mid-run with `scontrol requeue` and resumes from its checkpoint instead of restarting."""
+    from dataalign.io import COMPLETE
     from dataalign.models import load_model_and_tokenizer
-    from dataalign.train.trainer import COMPLETE, TrainOptions, training_memory_mb
+    from dataalign.train.trainer import TrainOptions, training_memory_mb
 
     architecture = {
         "model_type": "gpt2",

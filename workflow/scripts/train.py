@@ -8,7 +8,8 @@ from dataalign.data.subsets import subset_tokens
 from dataalign.io import write_parquet
 from dataalign.jobs import job_logging
 from dataalign.models import load_model_and_tokenizer
-from dataalign.train.trainer import TrainOptions, check_memory, owned_checkpoints, train_causal_lm
+from dataalign.train.checkpoints import owned_checkpoints
+from dataalign.train.trainer import TrainOptions, check_memory, train_causal_lm
 
 with job_logging(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)

@@ -3,11 +3,9 @@
 Both use the Hugging Face Trainer on packed blocks of a subset's memory-mapped token ids
 (examples joined by EOS; as in GPT-2 pre-training, a block may span documents and attention is
 not reset at the EOS). The optimiser updates fp32 master weights; on CUDA the forward and backward
-passes run under bf16 (or fp16 with loss scaling) autocast. Checkpoints live outside the job's
-declared outputs (Snakemake deletes those when a job fails), so a rerun after a crash, a
-preemption or a time limit resumes from the last one. A checkpoint counts only once it is
-complete on disk (`COMPLETE`, written after the Trainer has saved all of it): one cut short by a
-kill or a full disk is skipped and removed, and the run resumes from the one before.
+passes run under bf16 (or fp16 with loss scaling) autocast. A rerun resumes from the last
+checkpoint whose files are as saved (`dataalign.train.checkpoints`); a full disk, during a
+checkpoint or the final save, ends the job with one line and no half-written file.
 """
 
 from __future__ import annotations
@@ -29,9 +27,15 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
 
 from dataalign.errors import DataAlignError
-from dataalign.io import file_digest
+from dataalign.io import mark_complete, out_of_space, saved_together, writing
 from dataalign.models import check_device_memory, compute_dtype
 from dataalign.schemas import defaults
+from dataalign.train.checkpoints import (
+    MarkComplete,
+    failed_save,
+    last_complete_checkpoint,
+    rerun_resumes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,22 +184,6 @@ def clamp_seq_len(model, seq_len: int) -> int:
     return seq_len
 
 
-def owned_checkpoints(run_dir: str | Path, tokens_path: str | Path) -> Path:
-    """The checkpoint folder of one training job for the subset as it is now.
-
-    `run_dir` belongs to one job; inside it, checkpoints are keyed by the subset's content, so a
-    subset rewritten with other rows never resumes a stale run (stale folders are removed).
-    """
-    run_dir = Path(run_dir)
-    current = run_dir / file_digest(tokens_path, 12)
-    if run_dir.is_dir():
-        for stale in run_dir.iterdir():
-            if stale != current:
-                log.info("removing checkpoints of an earlier version of the subset: %s", stale)
-                shutil.rmtree(stale, ignore_errors=True)
-    return current
-
-
 def check_master_weights(model) -> None:
     """The optimiser must update fp32 weights: a small update to a bf16 weight rounds to nothing."""
     low = {str(p.dtype) for p in model.parameters() if p.requires_grad and p.dtype != torch.float32}
@@ -204,44 +192,6 @@ def check_master_weights(model) -> None:
             f"the model to train holds {sorted(low)} weights; training needs fp32 master weights "
             "(precision only sets the autocast dtype). Fix: load it in fp32."
         )
-
-
-COMPLETE = "dataalign-complete"  # in a checkpoint folder: every file of it is on disk
-
-
-class MarkComplete(TrainerCallback):
-    """Mark each checkpoint once the Trainer has written all of it (weights, optimiser, state)."""
-
-    def on_save(self, args, state, control, **kwargs):
-        folder = checkpoint_folder(args.output_dir, state.global_step)
-        if folder.is_dir():
-            (folder / COMPLETE).touch()
-
-
-def checkpoint_folder(checkpoint_dir: str | Path, step: int) -> Path:
-    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
-    return Path(checkpoint_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}"
-
-
-def last_complete_checkpoint(checkpoint_dir: str | Path) -> str | None:
-    """The newest complete checkpoint; incomplete ones (a kill or a full disk during the save)
-    are named in the log and removed, so they can neither be resumed nor block a resume."""
-    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
-    folders = [
-        folder
-        for folder in Path(checkpoint_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
-        if folder.name.rsplit("-", 1)[-1].isdigit()
-    ]
-    complete = []
-    for folder in sorted(folders, key=lambda f: int(f.name.rsplit("-", 1)[-1])):
-        if (folder / COMPLETE).exists():
-            complete.append(folder)
-        else:
-            log.warning("removing incomplete checkpoint %s (cut short while being saved)", folder)
-            shutil.rmtree(folder, ignore_errors=True)
-    return str(complete[-1]) if complete else None
 
 
 class StopOnSignal(TrainerCallback):
@@ -361,16 +311,26 @@ def train_causal_lm(
         seq_len,
         str(autocast).removeprefix("torch."),
     )
-    with stopper.listening():
-        trainer.train(resume_from_checkpoint=last)
+    try:
+        with stopper.listening():
+            trainer.train(resume_from_checkpoint=last)
+    except KeyboardInterrupt:  # Ctrl-C: the job's log line says where a rerun picks up
+        step = trainer.state.global_step
+        raise KeyboardInterrupt(f"at step {step}; {rerun_resumes(checkpoint_dir)}") from None
+    except Exception as error:
+        if not out_of_space(error):
+            raise
+        raise failed_save(checkpoint_dir, trainer.state.global_step) from None
     if stopper.received is not None:
         raise TrainingInterrupted(
             f"stopped by {signal.Signals(stopper.received).name} at step "
             f"{trainer.state.global_step}; checkpoint saved in {checkpoint_dir}. A rerun (or the "
             "requeued job) resumes from it."
         )
-    model.save_pretrained(output_dir, safe_serialization=True)
-    tokenizer.save_pretrained(output_dir)
+    with writing(output_dir, rerun_resumes(checkpoint_dir)), saved_together(output_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        mark_complete(tmp)
     history = pd.DataFrame([row for row in trainer.state.log_history if "loss" in row])
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return history[["step", "epoch", "loss", "learning_rate", "grad_norm"]].astype(float)
