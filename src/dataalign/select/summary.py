@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dataalign.analysis.correlation import adjusted
+from dataalign.analysis.multiple_testing import adjusted
 
 BASELINES = ("random", "dsir", "full")  # every strategy against each the experiment runs
 
