@@ -251,19 +251,15 @@ def autograd_embedding(model, batch, options, sampler):
 def test_closed_form_gradients_give_the_autograd_estimate(tiny_lm_dir, tokenizer, monkeypatch):
     """fp32, several head epochs, the head's gradient built from many small chunks: the
     embedding equals the plain-autograd computation to 1e-5."""
-    from dataalign.align import task2vec_embedding
+    from dataalign.align import task2vec_embedding as embedding
 
     model = load_causal_lm(ModelSpec.from_config("tiny", {"path": str(tiny_lm_dir)}), device="cpu")
-    monkeypatch.setattr(
-        task2vec_embedding, "HEAD_CHUNK", 3 * len(tokenizer)
-    )  # 3 positions per chunk
+    monkeypatch.setattr(embedding, "HEAD_CHUNK", 3 * len(tokenizer))  # 3 positions per chunk
     options = Task2VecOptions(
         mode="corrected", batch_size=4, seq_len=12, batches=1, epochs=3, minibatch=2, lr=1e-2
     )
     texts = ["a b c d e f g h i j k l m n", "x y", "one two three four five six", "z z z z"]
-    got = task2vec_embedding.embed_task2vec(model, tokenizer, texts, options, sampler=least_likely)[
-        0
-    ]
+    got = embedding.embed_task2vec(model, tokenizer, texts, options, sampler=least_likely)[0]
     batch = draw_batches(texts, tokenizer, options, "x")[0]
     torch.manual_seed(options.seed)
     expected = autograd_embedding(model.eval(), batch, options, least_likely)
