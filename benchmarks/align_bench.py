@@ -20,7 +20,8 @@ import torch
 from common import SMOLLM2, corpora, gpt2, smollm2_tokenizer, timed
 
 from dataalign.align.compression import compressed_sizes, gzip_alignment, naive_gzip_alignment
-from dataalign.align.task2vec import Task2VecOptions, embed_task2vec
+from dataalign.align.task2vec import Task2VecOptions
+from dataalign.align.task2vec_embedding import embed_task2vec
 
 MODES = ("reference", "corrected")
 

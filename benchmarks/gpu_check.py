@@ -106,7 +106,8 @@ def training_speed(shape: dict, batch_size: int, seq_len: int, steps: int, devic
 def task2vec_speed(probe, tokenizer, quick: bool, device) -> dict:
     """Seconds per Task2Vec embedding with the paper's batch (16 x 128, reference mode) and the
     corrected mode's, on real-length random text."""
-    from dataalign.align.task2vec import Task2VecOptions, embed_task2vec
+    from dataalign.align.task2vec import Task2VecOptions
+    from dataalign.align.task2vec_embedding import embed_task2vec
 
     texts = [" ".join(f"w{i}" for i in range(j, j + 200)) for j in range(64)]
     rows = {}

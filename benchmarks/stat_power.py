@@ -4,7 +4,7 @@ Simulates G train sets x 2 draws (G = 5, 6, 7): alignment varies by train set, e
 little; the loss has a train-set random effect and draw noise. Under the null the loss does not
 follow alignment (size: how often p < 0.05); under the alternative it falls with alignment as
 in the demo's dose-response (power). Every test is the pipeline's own code
-(`dataalign.analysis.correlation`), with CR1 (the cluster-robust t-test the pipeline used
+(`dataalign.analysis.inference`), with CR1 (the cluster-robust t-test the pipeline used
 before) beside it.
 
     python benchmarks/stat_power.py                  # 1,000 replicates per cell
@@ -20,7 +20,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from dataalign.analysis.correlation import cr2_slope, permutation_p, wild_cluster_p
+from dataalign.analysis.inference import cr2_slope, permutation_p, wild_cluster_p
 
 TESTS = ("CR1 (before)", "CR2 + Bell-McCaffrey", "wild cluster (p_value)", "permutation")
 

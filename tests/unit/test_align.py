@@ -20,15 +20,17 @@ from dataalign.align.task2vec import (
     Task2VecOptions,
     batch_groups,
     batch_rows,
-    draw_batches,
-    embed_task2vec,
-    embedding_vector,
     group_pair_mean,
-    reference_fisher,
-    row_means,
     task2vec_alignment,
     task2vec_distance,
     task2vec_diversity,
+)
+from dataalign.align.task2vec_embedding import (
+    draw_batches,
+    embed_task2vec,
+    embedding_vector,
+    reference_fisher,
+    row_means,
 )
 from dataalign.errors import DatasetError, ModelSpecError
 from dataalign.models import ModelSpec, load_causal_lm, load_tokenizer
@@ -146,7 +148,11 @@ def test_reference_fisher_and_distance_match_a_hand_computation(tiny_lm_dir):
 
 
 def test_corrected_mode_unties_the_head_and_leaves_input_embedding(probe):
-    from dataalign.align.task2vec import body_states, fit_untied_head, reference_finetune_head
+    from dataalign.align.task2vec_embedding import (
+        body_states,
+        fit_untied_head,
+        reference_finetune_head,
+    )
 
     model, tokenizer = probe
     batch = draw_batches(MATH_A, tokenizer, OPTIONS, "x")[0]
@@ -314,7 +320,8 @@ def test_task2vec_reads_only_the_texts_it_draws_from_a_parquet_subset(tokenizer,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dataalign.align.task2vec import Task2VecOptions, draw_batches
+    from dataalign.align.task2vec import Task2VecOptions
+    from dataalign.align.task2vec_embedding import draw_batches
     from dataalign.io import ParquetColumn
 
     tokenizer = copy.deepcopy(tokenizer)

@@ -16,6 +16,8 @@ from dataalign.analysis.correlation import (
     correlate,
     correlation_table,
     join_points,
+)
+from dataalign.analysis.inference import (
     leave_one_unit_out,
     permutation_p,
     unit_bootstrap_r2,
@@ -255,7 +257,7 @@ def test_raw_pooled_permutation_p_tests_the_raw_r_it_prints_beside():
 def test_holm_equals_statsmodels_with_ties_and_nan():
     from statsmodels.stats.multitest import multipletests
 
-    from dataalign.analysis.correlation import adjusted
+    from dataalign.analysis.multiple_testing import adjusted
 
     rng = np.random.default_rng(0)
     for _ in range(200):
@@ -331,7 +333,7 @@ def decision_points(alignment, ce, draws: int = 1, eval_set: str = "e") -> pd.Da
 def test_decision_accuracy_counts_every_pair_ties_as_halves():
     """Pairs: (0,1), (0,2), (0,3) right; (1,2) tied alignment, 1/2; (1,3) wrong; (2,3) tied CE,
     1/2: 4 of 6. Over the pairs with different CE only: 3.5 of 5."""
-    from dataalign.analysis.correlation import decision_accuracy
+    from dataalign.analysis.decisions import decision_accuracy
 
     points = decision_points([0.9, 0.8, 0.8, 0.1], [1.0, 2.0, 1.5, 1.5])
     result = decision_accuracy(points, "ce", 10000, 0)
@@ -343,7 +345,7 @@ def test_decision_accuracy_counts_every_pair_ties_as_halves():
 
 def test_a_loss_difference_within_the_draws_noise_is_a_tie():
     """Pooled draw SD 0.1, two draws: a pair is decided beyond 1.96 * 0.1 = 0.196."""
-    from dataalign.analysis.correlation import decision_accuracy
+    from dataalign.analysis.decisions import decision_accuracy
 
     offsets = [-0.1, 0.1]  # each train set's two draws: SD 0.1414, variance 0.02
     means = [1.0, 1.1, 1.5, 2.0]
@@ -367,7 +369,7 @@ def by_hand_accuracy(alignment: np.ndarray, ce: np.ndarray) -> float:
 
 def test_decision_accuracy_p_is_exact_over_every_order():
     """Brute force: every assignment of the alignments to the train sets, pairs counted by hand."""
-    from dataalign.analysis.correlation import decision_accuracy
+    from dataalign.analysis.decisions import decision_accuracy
 
     rng = np.random.default_rng(3)
     for n in (5, 8):
@@ -384,7 +386,7 @@ def test_decision_accuracy_p_is_exact_over_every_order():
 
 
 def test_pooled_decisions_compare_train_sets_within_each_benchmark():
-    from dataalign.analysis.correlation import decision_accuracy
+    from dataalign.analysis.decisions import decision_accuracy
 
     easy = decision_points([0.1, 0.2, 0.3], [3.0, 2.0, 1.0], eval_set="easy")  # all right
     hard = decision_points([0.1, 0.2, 0.3], [5.0, 6.0, 7.0], eval_set="hard")  # all wrong

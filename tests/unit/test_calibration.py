@@ -61,7 +61,7 @@ def test_slope_p_size_when_high_alignment_train_sets_are_twice_as_noisy():
     G - 1 df would reject over 12%."""
     from scipy import stats as scipy_stats
 
-    from dataalign.analysis.correlation import cr2_slope, wild_cluster_p
+    from dataalign.analysis.inference import cr2_slope, wild_cluster_p
 
     rng, wild, cr2 = np.random.default_rng(7), [], []
     units = np.repeat(np.arange(7), 2)
@@ -97,7 +97,7 @@ def test_selection_differences_hold_their_size_with_shared_seeds(seeds):
 
 
 def decision_p(points: pd.DataFrame) -> float:
-    from dataalign.analysis.correlation import decision_accuracy
+    from dataalign.analysis.decisions import decision_accuracy
 
     return decision_accuracy(points, "ce", 10000, 0)["p_decision"]
 
@@ -180,7 +180,7 @@ def test_decision_accuracy_interval_covers_the_all_pairs_concordance(
     with a zero-width interval in a quarter to half of fits. Pooled over three benchmarks that
     share 90% of their train-set variation, an interval that took the benchmarks as
     independent covered 84-89%; estimating their dependence, 93-95%."""
-    from dataalign.analysis.correlation import decision_accuracy
+    from dataalign.analysis.decisions import decision_accuracy
 
     effective = rho / np.sqrt((1 + 0.1**2 / 2) * (1 + 0.5**2 / 2))
     truth = 0.5 + np.arcsin(effective) / np.pi

@@ -12,8 +12,8 @@ from helpers import tiny_llama
 from torch import nn
 
 from dataalign.align.fisher import per_sequence_row_fisher
-from dataalign.align.task2vec import (
-    Task2VecOptions,
+from dataalign.align.task2vec import Task2VecOptions
+from dataalign.align.task2vec_embedding import (
     corrected_fisher,
     draw_batches,
     embedding_vector,
@@ -90,7 +90,7 @@ def test_linear_softmax_rows_match_the_closed_form_gradient():
 def test_sampled_labels_converge_to_the_expected_fisher():
     """E_y[(sum_t (e_y - p_t)_r x_tc)^2] = sum_t p_tr (1 - p_tr) x_tc^2 (y_t drawn at t, scored
     at t, independently across positions)."""
-    from dataalign.align.task2vec import sample_labels
+    from dataalign.align.task2vec_embedding import sample_labels
 
     torch.manual_seed(1)
     model, vocab = LinearSoftmax(vocab=5, dim=3, seed=2), 5
@@ -197,7 +197,7 @@ def test_an_unsupported_layer_is_named():
 
 def test_head_fit_on_trimmed_states_equals_a_fit_on_padded_passes(tokenizer):
     """Computing hidden states without padding changes nothing the head is fitted on."""
-    from dataalign.align.task2vec import body_states, fit_untied_head
+    from dataalign.align.task2vec_embedding import body_states, fit_untied_head
 
     model = tiny_llama(len(tokenizer)).double()
     options = Task2VecOptions(mode="corrected", batch_size=4, seq_len=16, epochs=2, minibatch=2)
@@ -227,7 +227,7 @@ def autograd_embedding(model, batch, options, sampler):
     """The corrected embedding as it was computed before the closed-form gradients: the untied
     head fitted through autograd's cross-entropy and an unfused AdamW, then the Fisher through
     autograd's cross-entropy of the kept positions."""
-    from dataalign.align.task2vec import body_states
+    from dataalign.align.task2vec_embedding import body_states
 
     probe = copy.deepcopy(model)
     head = copy.deepcopy(probe.lm_head)
@@ -251,15 +251,15 @@ def autograd_embedding(model, batch, options, sampler):
 def test_closed_form_gradients_give_the_autograd_estimate(tiny_lm_dir, tokenizer, monkeypatch):
     """fp32, several head epochs, the head's gradient built from many small chunks: the
     embedding equals the plain-autograd computation to 1e-5."""
-    from dataalign.align import task2vec
+    from dataalign.align import task2vec_embedding as embedding
 
     model = load_causal_lm(ModelSpec.from_config("tiny", {"path": str(tiny_lm_dir)}), device="cpu")
-    monkeypatch.setattr(task2vec, "HEAD_CHUNK", 3 * len(tokenizer))  # 3 positions per chunk
+    monkeypatch.setattr(embedding, "HEAD_CHUNK", 3 * len(tokenizer))  # 3 positions per chunk
     options = Task2VecOptions(
         mode="corrected", batch_size=4, seq_len=12, batches=1, epochs=3, minibatch=2, lr=1e-2
     )
     texts = ["a b c d e f g h i j k l m n", "x y", "one two three four five six", "z z z z"]
-    got = task2vec.embed_task2vec(model, tokenizer, texts, options, sampler=least_likely)[0]
+    got = embedding.embed_task2vec(model, tokenizer, texts, options, sampler=least_likely)[0]
     batch = draw_batches(texts, tokenizer, options, "x")[0]
     torch.manual_seed(options.seed)
     expected = autograd_embedding(model.eval(), batch, options, least_likely)

@@ -239,6 +239,25 @@ def test_fits_recover_their_own_closed_forms():
     np.testing.assert_allclose(fit_curve(-x, 1 + np.log(x), "log", -grid), 1 + np.log(grid))
 
 
+def test_the_panel_figure_is_drawn_from_the_summary_and_the_table(tmp_path):
+    """The figure correlate_panel writes: each benchmark's and control's raw score against the
+    candidate's, with the chosen fit and the table's tau in the titles."""
+    from dataalign.panel.plots import plot_panel
+
+    wide = skill_panel(n=12)
+    benchmarks = ["skill_bench", "general_bench"]
+    table = panel_correlations(wide, "candidate", benchmarks, ["control"], resamples=200)
+    summary = (
+        wide.rename_axis("model")
+        .reset_index()
+        .melt("model", var_name="benchmark", value_name="value")
+        .assign(kind="mean_loglik")
+    )
+    paths = [tmp_path / "panel.png", tmp_path / "panel.pdf"]
+    plot_panel(summary, table, "candidate", "linear", paths)
+    assert all(path.stat().st_size for path in paths)
+
+
 def test_example_flags_need_a_corrected_p_value_not_a_negative_tau():
     rng = np.random.default_rng(5)
     models = [f"m{i}" for i in range(9)]

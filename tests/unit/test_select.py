@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from helpers import PROSE, WORDS, sentence
 
-from dataalign.analysis.correlation import adjusted
+from dataalign.analysis.multiple_testing import adjusted
 from dataalign.data.subsets import Part, write_draws
 from dataalign.errors import DatasetError
 from dataalign.select import (

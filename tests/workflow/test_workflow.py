@@ -24,7 +24,7 @@ from helpers import (
     write_config,
 )
 
-from dataalign.analysis.correlation import cr2_slope, wild_cluster_p
+from dataalign.analysis.inference import cr2_slope, wild_cluster_p
 
 METRICS = ("task2vec", "gzip", "ngram")
 # GZIP compresses and n-gram hashes on CPU; models embed on GPU

@@ -3,10 +3,10 @@ general quality (the controls)?"""
 
 import pandas as pd
 
-from dataalign.analysis.plots import plot_panel
 from dataalign.data.sources import corrupted_rows
 from dataalign.io import read_parquet, write_table, write_text
 from dataalign.jobs import job_logging
+from dataalign.panel.plots import plot_panel
 from dataalign.panel.stats import flag_counts
 from dataalign.panel.steps import panel_tables
 

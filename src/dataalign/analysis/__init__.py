@@ -1,2 +1,4 @@
-"""Does alignment predict performance? Calibrated fits of loss on alignment by train set
-(`correlation`) and their figures (`plots`)."""
+"""Does alignment predict performance? Calibrated tests over train sets (`inference`,
+`decisions`, `multiple_testing`), the table of fits per eval set they fill (`correlation`), what
+the stages cost (`costs`) and the figures (`plots`). A leaf: it imports no other dataalign
+package."""

@@ -39,13 +39,13 @@ def plot_alignment_vs_performance(
     up as a cluster (Fig. 5); each cluster is labelled once with its train set. The title is
     the headline `fit` (a correlation table row).
     """
-    plt, sns = _pyplot()
+    plt, sns = pyplot()
     figure, axes = plt.subplots(figsize=(5.5, 4.3))
     _draw_panel(axes, points, target, base, _palette(sns, points))
     axes.set_title(fit_caption(fit), fontsize=9)
     axes.set_xlabel(f"{metric} alignment with the benchmark")
     axes.legend(fontsize=7)
-    _save(plt, figure, paths)
+    save_figure(plt, figure, paths)
 
 
 def plot_metrics_side_by_side(
@@ -60,7 +60,7 @@ def plot_metrics_side_by_side(
     Whether better-aligned data gives a better model should not hinge on how alignment is
     measured; side by side, the slopes' signs and the r² values can be compared at a glance.
     """
-    plt, sns = _pyplot()
+    plt, sns = pyplot()
     metrics = list(points_by_metric)
     figure, panels = plt.subplots(
         1, len(metrics), figsize=(4.2 * len(metrics), 4.1), sharey=True, squeeze=False
@@ -71,10 +71,11 @@ def plot_metrics_side_by_side(
         axes.set_title(f"{metric}: {fit_caption(fit_by_metric[metric])}", fontsize=9)
         axes.set_xlabel(f"{metric} alignment")
     panels[0][0].legend(fontsize=7)
-    _save(plt, figure, paths)
+    save_figure(plt, figure, paths)
 
 
-def _pyplot() -> tuple[Any, Any]:
+def pyplot() -> tuple[Any, Any]:
+    """pyplot and seaborn on a file backend, in the paper's theme (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,7 +121,8 @@ def _draw_panel(
     axes.set_ylabel(TARGET_LABELS.get(target, target))
 
 
-def _save(plt: Any, figure: Any, paths: Sequence[str | Path]) -> None:
+def save_figure(plt: Any, figure: Any, paths: Sequence[str | Path]) -> None:
+    """Write `figure` to every path (PNG, PDF: by suffix) and free it."""
     figure.tight_layout()
     for path in paths:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -128,59 +130,10 @@ def _save(plt: Any, figure: Any, paths: Sequence[str | Path]) -> None:
     plt.close(figure)
 
 
-def plot_panel(
-    summary: pd.DataFrame,
-    table: pd.DataFrame,
-    candidate: str,
-    fit: str,
-    paths: Sequence[str | Path],
-) -> None:
-    """Each benchmark's (and control's) score against the candidate's, one panel each.
-
-    Each model is a labelled point; the chosen fit is drawn, and the title gives tau, the
-    partial tau given the controls, and the r² of every fit, so one sees which shape fits.
-    """
-    import numpy as np
-
-    from dataalign.panel.scoring import SCORES
-    from dataalign.panel.stats import FITS, fit_curve
-
-    plt, _ = _pyplot()
-    names = table["benchmark"].tolist()
-    figure, panels = plt.subplots(1, len(names), figsize=(4.4 * len(names), 4.0), squeeze=False)
-    rows = table.set_index("benchmark")
-    values = summary.pivot(index="model", columns="benchmark", values="value")
-    kinds = summary.drop_duplicates("benchmark").set_index("benchmark")["kind"]
-    for axes, name in zip(panels[0], names, strict=True):
-        joined = values[[candidate, name]].dropna()
-        x, y = joined[candidate].to_numpy(float), joined[name].to_numpy(float)
-        axes.scatter(x, y, s=30)
-        for model, (px, py) in zip(joined.index, zip(x, y, strict=True), strict=True):
-            axes.annotate(
-                str(model), (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points"
-            )
-        grid = np.linspace(x.min(), x.max(), 200)
-        curve = fit_curve(x, y, fit, grid) if len(x) >= 3 and np.ptp(y) > 0 else None
-        if curve is not None:
-            axes.plot(grid, curve, linewidth=1.2, label=f"{fit} fit")
-            axes.legend(fontsize=7)
-        row = rows.loc[name]
-        r2 = ", ".join(f"{f} {row[f'{f}_r2']:.2f}" for f in FITS)
-        partial = "" if np.isnan(row["partial_tau"]) else f", partial τ {row['partial_tau']:.2f}"
-        axes.set_title(
-            f"{name} ({row['role']}): τ {row['kendall_tau']:.2f}{partial}\nr²: {r2}", fontsize=8
-        )
-        axes.set_xlabel(
-            f"{candidate}: {SCORES.get(kinds[candidate], kinds[candidate])}", fontsize=8
-        )
-        axes.set_ylabel(f"{name}: {SCORES.get(kinds[name], kinds[name])}", fontsize=8)
-    _save(plt, figure, paths)
-
-
 def plot_selection(table: pd.DataFrame, target: str, paths: Sequence[str | Path]) -> None:
     """Benchmark loss of each strategy's models with its interval over seeds, one panel per
     benchmark; random's mean (dashed) and the untrained model (dotted) for reference."""
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     names = list(dict.fromkeys(table["eval"]))
     figure, panels = plt.subplots(
         1,
@@ -199,14 +152,14 @@ def plot_selection(table: pd.DataFrame, target: str, paths: Sequence[str | Path]
                 axes.axvline(level.iloc[0], color="grey", linestyle=style, label=reference)
         axes.set_xlabel(f"{name}: {TARGET_LABELS.get(target, target)} (95% CI over seeds)")
         axes.legend(fontsize=7)
-    _save(plt, figure, paths)
+    save_figure(plt, figure, paths)
 
 
 def plot_selection_study(study: pd.DataFrame, paths: Sequence[str | Path]) -> None:
     """Each strategy's paired per-seed difference in benchmark loss from random (95% interval),
     one panel per target; DSIR's and the whole pool's differences are drawn as reference lines
     (left of one: a lower mean loss; whether beyond noise is the table's paired test)."""
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     study = study.assign(target=study["experiment"] + ": " + study["eval"])
     targets = list(dict.fromkeys(study["target"]))
     strategies = [s for s in dict.fromkeys(study["strategy"]) if s != "random"]
@@ -226,7 +179,7 @@ def plot_selection_study(study: pd.DataFrame, paths: Sequence[str | Path]) -> No
         axes.set_title(target, fontsize=9)
         axes.set_xlabel("CE minus random's, paired by seed (nats; 95% CI)", fontsize=8)
         axes.legend(fontsize=7)
-    _save(plt, figure, paths)
+    save_figure(plt, figure, paths)
 
 
 CURVES = {
@@ -239,7 +192,7 @@ CURVES = {
 def plot_training_curves(history: pd.DataFrame, paths: Sequence[str | Path]) -> None:
     """Every model of an experiment by step: loss, learning rate and gradient norm, one colour
     per train set and one line style per seed, so a divergence or a schedule error shows."""
-    plt, sns = _pyplot()
+    plt, sns = pyplot()
     trains = list(dict.fromkeys(history["train"]))
     colours = dict(zip(trains, sns.color_palette(n_colors=len(trains)), strict=True))
     styles = dict(zip(sorted(history["seed"].unique()), ["-", "--", ":", "-."] * 8, strict=False))
@@ -257,4 +210,4 @@ def plot_training_curves(history: pd.DataFrame, paths: Sequence[str | Path]) -> 
         axes.set_xlabel("optimizer step")
         axes.set_ylabel(label)
     panels[0].legend(fontsize=6, ncol=1 + len(trains) // 8)
-    _save(plt, figure, paths)
+    save_figure(plt, figure, paths)

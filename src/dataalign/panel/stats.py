@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dataalign.analysis.correlation import adjusted
+from dataalign.analysis.multiple_testing import adjusted
 
 FITS = ("linear", "log", "power")
 MIN_MEMBERS = 10

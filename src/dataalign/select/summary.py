@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dataalign.analysis.correlation import adjusted
+from dataalign.analysis.multiple_testing import adjusted
 
 # The baselines every strategy is compared with, in an experiment (those it runs) and in a study.
 BASELINES = ("random", "dsir", "full")

@@ -23,7 +23,8 @@ def probe_model(probe: dict[str, Any]):
 
 def embed(texts: Texts, settings: Settings, name: str) -> pd.DataFrame:
     """Task2Vec reads only the texts its batches draw."""
-    from dataalign.align.task2vec import Task2VecOptions, batch_rows, embed_task2vec
+    from dataalign.align.task2vec import Task2VecOptions, batch_rows
+    from dataalign.align.task2vec_embedding import embed_task2vec
 
     model, tokenizer = probe_model(settings["probe"])
     options = Task2VecOptions(**settings["options"])

@@ -16,7 +16,8 @@ def score(pool, index, target, settings) -> np.ndarray:
     """Task2Vec alignment (1 - mean distance to the target's batch embeddings) of each chunk of
     `chunk` consecutive examples of one dataset, given to every example of the chunk."""
     from dataalign.align.metrics.task2vec import probe_model
-    from dataalign.align.task2vec import Task2VecOptions, distance_matrix, embed_task2vec
+    from dataalign.align.task2vec import Task2VecOptions, distance_matrix
+    from dataalign.align.task2vec_embedding import embed_task2vec
 
     model, tokenizer = probe_model(settings["probe"])
     options, chunk = settings["options"], settings["chunk"]
