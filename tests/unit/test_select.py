@@ -442,7 +442,7 @@ def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
     """Two targets, strategies paired by seed against random, DSIR and the whole pool: Holm runs
     over strategies x targets, each strategy's verdicts are counted as wins, and the figure
     draws every target."""
-    from dataalign.analysis.plots import plot_selection_study
+    from dataalign.select.plots import plot_selection_study
     from dataalign.select.summary import selection_table, study_table, study_wins
 
     rng = np.random.default_rng(0)

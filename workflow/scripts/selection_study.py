@@ -4,9 +4,9 @@ of every strategy's paired difference from random per target."""
 
 import pandas as pd
 
-from dataalign.analysis.plots import plot_selection_study
 from dataalign.io import write_text
 from dataalign.jobs import job_logging
+from dataalign.select.plots import plot_selection_study
 from dataalign.select.summary import study_table, study_wins
 
 with job_logging(snakemake.log[0]):

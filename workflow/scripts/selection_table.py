@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataalign.analysis.plots import plot_selection
 from dataalign.io import read_parquet, write_table
 from dataalign.jobs import job_logging
+from dataalign.select.plots import plot_selection
 from dataalign.select.summary import chosen_rows, selection_costs, selection_table
 
 with job_logging(snakemake.log[0]):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dataalign.analysis import BASE
 from dataalign.analysis.decisions import decision_accuracy
 from dataalign.analysis.inference import (
     LEVEL,
@@ -223,7 +224,7 @@ def adjust_across(tables: Mapping[str, pd.DataFrame], alpha: float = 0.05) -> pd
 
 def base_scores(scores: pd.DataFrame) -> pd.DataFrame | None:
     """The untrained base model's rows of an experiment's evaluations (None if it has none)."""
-    base = scores[scores["train"] == "base"]
+    base = scores[scores["train"] == BASE]
     return base if len(base) else None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataalign.analysis import BASE
 from dataalign.digest import content_digest
 from dataalign.plan import paths
 from dataalign.plan.lookup import (
@@ -66,7 +67,7 @@ def experiment_evaluations(config: Config, experiment: str) -> list[Evaluation]:
         base = train_params(config, experiment, 0)
         digest = content_digest([base["model"], base["tokenizer"]])
         run = paths.fill(paths.BASE_RUN, model=spec["model"], digest=digest)
-        models.append((run, base["model"], base["tokenizer"], {"train": "base", "seed": 0}))
+        models.append((run, base["model"], base["tokenizer"], {"train": BASE, "seed": 0}))
     return [
         Evaluation(
             run,

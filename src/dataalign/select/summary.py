@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dataalign.analysis import BASE
 from dataalign.analysis.multiple_testing import adjusted
 
 # The baselines every strategy is compared with, in an experiment (those it runs) and in a study.
-BASELINES = ("random", "dsir", "full")
+BASELINES = RANDOM, DSIR, FULL = ("random", "dsir", "full")
+UNTRAINED = "base (untrained)"  # the table's row of the untrained model
 
 
 def difference_columns(baseline: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -147,12 +149,10 @@ def selection_table(
             row["select_s"] = float(cost["wall_s"] + mine["wall_s"].mean())
             row["peak_rss_mb"] = float(max(cost["peak_rss_mb"], mine["peak_rss_mb"].max()))
             rows.append(row)
-        base = on_benchmark[on_benchmark["train"] == "base"]
+        base = on_benchmark[on_benchmark["train"] == BASE]
         if not base.empty:
             untrained = {"ce": float(base["ce"].mean()), "ppl": float(base["ppl"].mean())}
-            rows.append(
-                {"strategy": "base (untrained)", "eval": benchmark, "seeds": 1, **untrained}
-            )
+            rows.append({"strategy": UNTRAINED, "eval": benchmark, "seeds": 1, **untrained})
     table = pd.DataFrame(rows)
     for name in BASELINES:  # a family each: every strategy and benchmark against that baseline
         welch, paired = difference_columns(name)
@@ -185,7 +185,7 @@ def study_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """
     rows = []
     for experiment, table in tables.items():
-        trained = table[~table["strategy"].str.startswith("base")]
+        trained = table[table["strategy"] != UNTRAINED]
         for _, row in trained.iterrows():
             entry = {"experiment": experiment, "eval": row["eval"], "strategy": row["strategy"]}
             entry.update(ce=row["ce"], ce_ci_low=row["ce_ci_low"], ce_ci_high=row["ce_ci_high"])
