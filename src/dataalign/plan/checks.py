@@ -1,8 +1,9 @@
 """Checks on a config that a JSON schema cannot express, run at parse time before any job.
 
-The schema (dataalign/schemas/config.schema.yaml) fixes keys, types and defaults; these check the
-cross-references (experiments name datasets and models that exist, formats name the fields they
-need, budgets fit the data) and raise ConfigError naming the key and the fix. What is legal but
+The schema (`dataalign.schemas.config_schema`: the YAML and the plug-ins' options) fixes keys,
+types and defaults; these check the cross-references (experiments name datasets and models that
+exist, formats name the fields they need, budgets fit the data) and raise ConfigError naming the
+key and the fix. What is legal but
 costs the results something (too few Task2Vec groups for an error bar) is logged as a warning.
 """
 
@@ -32,7 +33,7 @@ from dataalign.plan.lookup import (
     used_datasets,
 )
 from dataalign.plan.paths import ALL
-from dataalign.schemas import CONFIG_SCHEMA
+from dataalign.schemas import validate_config_schema
 from dataalign.select.strategies import registry as strategy_registry
 from dataalign.templates import PLACEHOLDER, format_fields
 
@@ -41,11 +42,8 @@ MERGE = "tag:yaml.org,2002:merge"  # YAML's `<<` key
 log = logging.getLogger(__name__)
 
 
-def explain_schema_error(error: Exception) -> str:
-    """Turn Snakemake's wrapped jsonschema error into one line naming the key and the fix."""
-    cause = error.__context__  # Snakemake raises its WorkflowError while handling jsonschema's
-    if not hasattr(cause, "absolute_path"):
-        return str(error)
+def explain_schema_error(cause: Exception) -> str:
+    """Turn a jsonschema error into one line naming the key and the fix."""
     key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
     fix = {
         "additionalProperties": "remove or rename it; config/README.md lists every key",
@@ -133,17 +131,16 @@ def check_writable(root: str | Path = ".") -> None:
             )
 
 
-def validate_config(config: dict[str, Any], schema: str | Path = CONFIG_SCHEMA) -> None:
+def validate_config(config: dict[str, Any]) -> None:
     """Fill schema defaults into `config` in place, then check it; ConfigError on the first fault.
 
     The Snakefile calls this at parse time, so a bad config stops the run before any job starts.
     """
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
+    from jsonschema import ValidationError
 
     try:
-        validate(config, schema=str(schema))
-    except WorkflowError as error:
+        validate_config_schema(config)
+    except ValidationError as error:
         raise ConfigError(explain_schema_error(error)) from None
     check_config(config)
 

@@ -1,28 +1,125 @@
 """The config's JSON schema, the one source of its defaults for the workflow and the library.
 
-The workflow validates every config against `CONFIG_SCHEMA` (filling its defaults); the
-library's option dataclasses (`Task2VecOptions`, `TrainOptions`) take their defaults from the
-same file through `defaults`, so a notebook and a pipeline run agree without a second copy.
+`config.schema.yaml` holds what every config shares; each plug-in owns its options (JSON-schema
+properties with defaults), so `config_schema` composes the full schema from the file and the
+registries: every metric's `alignment.<name>` block, and every strategy method's options, checked
+per entry by `validate_config_schema` (a strategy's method defaults to its name, which a schema
+cannot express). The library's option dataclasses (`Task2VecOptions`, `TrainOptions`) take their
+defaults from the composed schema through `defaults`, so a notebook and a pipeline run agree
+without a second copy.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-CONFIG_SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"
+SCHEMA_FILE = Path(__file__).resolve().parent / "config.schema.yaml"
+Options = Mapping[str, Mapping[str, Any]]
+
+
+def option_block(options: Options) -> dict[str, Any]:
+    """A plug-in's config entry: its options and nothing else, each defaulted where it says."""
+    return {
+        "type": "object",
+        "default": {},
+        "additionalProperties": False,
+        "properties": dict(options),
+    }
 
 
 @cache
-def _schema() -> dict[str, Any]:
-    return yaml.safe_load(CONFIG_SCHEMA.read_text())
+def config_schema() -> dict[str, Any]:
+    """The YAML schema with every registered metric's `alignment.<name>` block (`$defs/<name>`)."""
+    from dataalign.align.metrics import registry as metric_registry
+
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    alignment = schema["properties"]["alignment"]["properties"]
+    for name, metric in metric_registry().items():
+        schema["$defs"][name] = option_block(metric.options)
+        alignment[name] = {"$ref": f"#/$defs/{name}", "default": {}}
+    return schema
+
+
+@cache
+def strategy_schema(method: str) -> dict[str, Any]:
+    """A strategy entry of `method`: the options every method takes, and its own."""
+    from dataalign.select.strategies import strategy
+
+    common = config_schema()["$defs"]["strategy"]["properties"]
+    return option_block({**common, **strategy(method).options})
 
 
 def defaults(definition: str | None = None) -> dict[str, Any]:
     """The default of every key that has one, of one of the schema's `$defs` or of the top level."""
-    schema = _schema()
+    schema = config_schema()
     properties = (schema["$defs"][definition] if definition else schema)["properties"]
     return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+
+
+def validate_config_schema(config: dict[str, Any]) -> None:
+    """Validate `config` against the composed schema, then each select experiment's strategies
+    against their method's options, filling every default in place.
+
+    Raises jsonschema's ValidationError (its `absolute_path` the config key), or ConfigError
+    naming an option a strategy's method does not take. A strategy of an unknown method is left
+    to `dataalign.plan.checks`, which names the known methods.
+    """
+    from jsonschema import ValidationError
+
+    from dataalign.select.strategies import registry as strategy_registry
+
+    filled(config, config_schema())
+    for key, method, entry in strategy_entries(config):
+        if method in strategy_registry():
+            check_options(key, method, entry)
+            try:
+                filled(entry, strategy_schema(method))
+            except ValidationError as error:  # placed in the config
+                error.path.extendleft(reversed(key.split(".")))
+                raise
+
+
+def strategy_entries(config: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(config key, method, entry) of every strategy of every select experiment."""
+    for experiment, spec in config["experiments"].items():
+        if spec["kind"] == "select":
+            for name, entry in spec["strategies"].items():
+                yield f"experiments.{experiment}.strategies.{name}", entry["method"] or name, entry
+
+
+def check_options(key: str, method: str, entry: Mapping[str, Any]) -> None:
+    """ConfigError, in one line, on the first key of `entry` that `method` does not take."""
+    from dataalign.errors import ConfigError
+
+    taken = strategy_schema(method)["properties"]
+    unknown = [option for option in entry if option not in taken]
+    if unknown:
+        known = ", ".join(sorted(option for option in taken if option != "method"))
+        raise ConfigError(
+            f"config key {key}: unknown option {unknown[0]!r} for method {method} (its options: "
+            f"{known}). Fix: remove or rename it; config/README.md lists each method's options."
+        )
+
+
+def filled(instance: dict[str, Any], schema: Mapping[str, Any]) -> None:
+    """Validate `instance` against `schema`, setting each missing key's default (a copy, so no
+    two configs share a mutable default); jsonschema's ValidationError on the first fault."""
+    from jsonschema import Draft202012Validator, validators
+
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def with_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, spec in properties.items():
+                if "default" in spec and key not in instance:
+                    instance[key] = copy.deepcopy(spec["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    Validator = validators.extend(Draft202012Validator, {"properties": with_defaults})
+    Validator(schema).validate(instance)

@@ -10,6 +10,61 @@ import pandas as pd
 
 from dataalign.align.metrics import Metric, Settings, Texts
 from dataalign.errors import ConfigError
+from dataalign.plugins import option
+
+OPTIONS = {
+    "probe": option("gpt2", "name under `models:` of the probe causal LM", type="string"),
+    "mode": option(
+        "reference",
+        "`reference` reproduces the public code (quirks included); `corrected` fixes them and"
+        " is faster (README)",
+        enum=["reference", "corrected"],
+    ),
+    "batch_size": option(
+        512,
+        "sequences per batch (the paper: 512); must not exceed the subset's examples",
+        type="integer",
+        minimum=1,
+    ),
+    "seq_len": option(
+        128,
+        "tokens per sequence (padded/truncated, no packing)",
+        type="integer",
+        minimum=2,
+    ),
+    "batches": option(
+        100,
+        "batches per dataset. One seeded shuffle is cut into ⌊sequences / batch_size⌋ "
+        "disjoint groups and batch *k* holds group *k* mod that number: with enough sequences"
+        " every batch is new data; with fewer, a group is embedded again (new sampled labels)"
+        " and the bootstrap draws groups, each with all its batches",
+        type="integer",
+        minimum=1,
+    ),
+    "epochs": option(5, "head fine-tuning epochs before the Fisher", type="integer", minimum=0),
+    "minibatch": option(
+        8,
+        "minibatch size for fine-tuning and the Fisher",
+        type="integer",
+        minimum=1,
+    ),
+    "lr": option(5e-05, "AdamW's learning rate for the head", type="number", exclusiveMinimum=0),
+    "eps": option(1e-08, "AdamW's epsilon", type="number", exclusiveMinimum=0),
+    "weight_decay": option(0.0001, "AdamW's weight decay", type="number", minimum=0),
+    "seed": option(
+        0,
+        "base seed of batches, dropout, sampled labels and the bootstrap",
+        type="integer",
+        minimum=0,
+    ),
+    "include_head": option(
+        True,
+        "`corrected` only: the untied head's vocabulary block enters the embedding (`false` "
+        "leaves it out); in `reference` mode the tied head enters through the input "
+        "embedding, as in the reference code",
+        type="boolean",
+    ),
+}
 
 
 def probe_model(probe: dict[str, Any]):
@@ -56,4 +111,5 @@ METRIC = Metric(
     align_keys=("seed",),
     model_key="probe",
     nested_options=True,
+    options=OPTIONS,
 )
