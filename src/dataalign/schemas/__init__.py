@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from dataalign.errors import ConfigError
+
 SCHEMA_FILE = Path(__file__).resolve().parent / "config.schema.yaml"
 Options = Mapping[str, Mapping[str, Any]]
 
@@ -34,11 +36,20 @@ def option_block(options: Options) -> dict[str, Any]:
 
 
 @cache
+def schema_file() -> dict[str, Any]:
+    """`config.schema.yaml`, read once (callers copy what they change)."""
+    return yaml.safe_load(SCHEMA_FILE.read_text())
+
+
 def config_schema() -> dict[str, Any]:
-    """The YAML schema with every registered metric's `alignment.<name>` block (`$defs/<name>`)."""
+    """The YAML schema with every registered metric's `alignment.<name>` block (`$defs/<name>`).
+
+    Composed on each call from the registries (cached themselves), so a plug-in added to a
+    registry's search path is in the next schema.
+    """
     from dataalign.align.metrics import registry as metric_registry
 
-    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    schema = copy.deepcopy(schema_file())
     alignment = schema["properties"]["alignment"]["properties"]
     for name, metric in metric_registry().items():
         schema["$defs"][name] = option_block(metric.options)
@@ -46,12 +57,11 @@ def config_schema() -> dict[str, Any]:
     return schema
 
 
-@cache
 def strategy_schema(method: str) -> dict[str, Any]:
     """A strategy entry of `method`: the options every method takes, and its own."""
     from dataalign.select.strategies import strategy
 
-    common = config_schema()["$defs"]["strategy"]["properties"]
+    common = schema_file()["$defs"]["strategy"]["properties"]
     return option_block({**common, **strategy(method).options})
 
 
@@ -77,9 +87,10 @@ def validate_config_schema(config: dict[str, Any]) -> None:
     filled(config, config_schema())
     for key, method, entry in strategy_entries(config):
         if method in strategy_registry():
-            check_options(key, method, entry)
+            schema = strategy_schema(method)
+            check_options(key, method, entry, schema)
             try:
-                filled(entry, strategy_schema(method))
+                filled(entry, schema)
             except ValidationError as error:  # placed in the config
                 error.path.extendleft(reversed(key.split(".")))
                 raise
@@ -93,11 +104,11 @@ def strategy_entries(config: Mapping[str, Any]) -> Iterator[tuple[str, str, dict
                 yield f"experiments.{experiment}.strategies.{name}", entry["method"] or name, entry
 
 
-def check_options(key: str, method: str, entry: Mapping[str, Any]) -> None:
-    """ConfigError, in one line, on the first key of `entry` that `method` does not take."""
-    from dataalign.errors import ConfigError
-
-    taken = strategy_schema(method)["properties"]
+def check_options(
+    key: str, method: str, entry: Mapping[str, Any], schema: Mapping[str, Any]
+) -> None:
+    """ConfigError, in one line, on the first key of `entry` that `method`'s `schema` lacks."""
+    taken = schema["properties"]
     unknown = [option for option in entry if option not in taken]
     if unknown:
         known = ", ".join(sorted(option for option in taken if option != "method"))
