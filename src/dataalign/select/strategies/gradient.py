@@ -57,7 +57,7 @@ OPTIONS = {
     "dimension": option(
         8192,
         "numbers each example's gradient is sketched to (a seeded CountSketch: inner products "
-        "kept in expectation, variance proportional to 1/dimension)",
+        "kept in expectation, variance ∝ 1/dimension)",
         type="integer",
         minimum=16,
     ),
