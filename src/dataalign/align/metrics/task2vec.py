@@ -12,7 +12,7 @@ from dataalign.align.metrics import Metric, Settings, Texts
 from dataalign.errors import ConfigError
 from dataalign.plugins import option
 
-OPTIONS = {
+OPTIONS = {  # also `Task2VecOptions`' defaults, through `dataalign.schemas.defaults`
     "probe": option("gpt2", "name under `models:` of the probe causal LM", type="string"),
     "mode": option(
         "reference",
