@@ -85,23 +85,26 @@ def validate_config_schema(config: dict[str, Any]) -> None:
     from dataalign.select.strategies import registry as strategy_registry
 
     filled(config, config_schema())
-    for key, method, entry in strategy_entries(config):
+    for place, method, entry in strategy_entries(config):
         if method in strategy_registry():
             schema = strategy_schema(method)
-            check_options(key, method, entry, schema)
+            check_options(".".join(place), method, entry, schema)
             try:
                 filled(entry, schema)
             except ValidationError as error:  # placed in the config
-                error.path.extendleft(reversed(key.split(".")))
+                error.path.extendleft(reversed(place))
                 raise
 
 
-def strategy_entries(config: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(config key, method, entry) of every strategy of every select experiment."""
+def strategy_entries(
+    config: Mapping[str, Any],
+) -> Iterator[tuple[tuple[str, ...], str, dict[str, Any]]]:
+    """(place in the config, method, entry) of every strategy of every select experiment."""
     for experiment, spec in config["experiments"].items():
         if spec["kind"] == "select":
             for name, entry in spec["strategies"].items():
-                yield f"experiments.{experiment}.strategies.{name}", entry["method"] or name, entry
+                place = ("experiments", experiment, "strategies", name)
+                yield place, entry["method"] or name, entry
 
 
 def check_options(
@@ -119,8 +122,15 @@ def check_options(
 
 
 def filled(instance: dict[str, Any], schema: Mapping[str, Any]) -> None:
-    """Validate `instance` against `schema`, setting each missing key's default (a copy, so no
-    two configs share a mutable default); jsonschema's ValidationError on the first fault."""
+    """Validate `instance` against `schema`, setting each missing key's default in place;
+    jsonschema's ValidationError on the first fault."""
+    defaulting_validator()(schema).validate(instance)
+
+
+@cache
+def defaulting_validator() -> type:
+    """JSON Schema 2020-12 validation that also sets each missing property's default (a copy,
+    so no two configs share a mutable default), as Snakemake's `validate` does."""
     from jsonschema import Draft202012Validator, validators
 
     check_properties = Draft202012Validator.VALIDATORS["properties"]
@@ -132,5 +142,4 @@ def filled(instance: dict[str, Any], schema: Mapping[str, Any]) -> None:
                     instance[key] = copy.deepcopy(spec["default"])
         yield from check_properties(validator, properties, instance, schema)
 
-    Validator = validators.extend(Draft202012Validator, {"properties": with_defaults})
-    Validator(schema).validate(instance)
+    return validators.extend(Draft202012Validator, {"properties": with_defaults})
