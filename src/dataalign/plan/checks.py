@@ -3,8 +3,8 @@
 The schema (`dataalign.schemas.config_schema`: the YAML and the plug-ins' options) fixes keys,
 types and defaults; these check the cross-references (experiments name datasets and models that
 exist, formats name the fields they need, budgets fit the data) and raise ConfigError naming the
-key and the fix. What is legal but
-costs the results something (too few Task2Vec groups for an error bar) is logged as a warning.
+key and the fix. What is legal but costs the results something (too few Task2Vec groups for an
+error bar) is logged as a warning.
 """
 
 from __future__ import annotations
