@@ -1,26 +1,36 @@
-"""Write the offline demo's results into README.md, or check that README.md still says them.
+"""Write the offline demo's results into README.md and the plug-ins' options into
+config/README.md, or check that they still say them.
 
 README.md holds the demo's tables between `<!-- demo:begin -->` and `<!-- demo:end -->`,
 rendered from the run's own tables (the demo experiment's points_*.csv and correlations.csv), so
-no number there is typed by hand. CI runs the demo from a clean clone, then `check`: it fails
-when any number in the block differs from the fresh run by more than the tolerance.
+no number there is typed by hand. config/README.md holds the alignment metrics' and selection
+strategies' options between `<!-- options:metrics:begin -->` … and `<!-- options:strategies:…`
+markers, rendered from the registries (each plug-in's `options`, and the schema's common keys).
+CI runs the demo from a clean clone, then `check`: it fails when any number in the demo block
+differs from the fresh run by more than the tolerance, or an options table from the registries.
 
     python tools/readme.py write    # after `make demo`: put this run's numbers in README.md
-    python tools/readme.py check    # exit 1, naming each number that differs
+    python tools/readme.py options  # put the registries' options tables in config/README.md
+    python tools/readme.py check    # exit 1, naming each number and table that differs
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+from collections.abc import Iterable, Mapping
+from itertools import zip_longest
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from dataalign.plan import paths
 
 BEGIN, END = "<!-- demo:begin -->", "<!-- demo:end -->"
+CONFIG_README = Path(__file__).resolve().parents[1] / "config" / "README.md"
 METRICS = {"task2vec": "Task2Vec", "gzip": "GZIP", "sbert": "SBERT"}  # the demo's metrics
 ABSOLUTE, RELATIVE = 0.01, 0.02  # a number may differ by 0.01 + 2% of its size
 MINUS, DASH = "\u2212", "\u2013"  # the README's typographic minus sign and range dash
@@ -105,25 +115,135 @@ def differences(claimed: str, fresh: str) -> list[str]:
     ]
 
 
+def option_table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> str:
+    """A Markdown table (a `|` inside a cell escaped)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def shown(spec: Mapping[str, Any]) -> str:
+    """An option's default as YAML writes it in a config (`null`, `true`, `[]`); — without one."""
+    if "default" not in spec:
+        return "—"
+    value = spec["default"]
+    return f"`{value}`" if isinstance(value, str) else f"`{json.dumps(value)}`"
+
+
+def grouped(
+    plugins: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> list[tuple[str, Mapping[str, Any], list[str]]]:
+    """(option, spec, the plug-ins that take it alike) over every plug-in's options, in
+    registry order: an option two plug-ins share is one row."""
+    groups: dict[tuple[str, str], tuple[str, Mapping[str, Any], list[str]]] = {}
+    for plugin, options in plugins.items():
+        for key, spec in options.items():
+            signature = (key, json.dumps(spec, sort_keys=True))
+            groups.setdefault(signature, (key, spec, []))[2].append(plugin)
+    return list(groups.values())
+
+
+def metric_options() -> str:
+    """`alignment:`'s table: every metric's options (`<metric>.<option>`), then its own keys."""
+    from dataalign.align.metrics import registry
+    from dataalign.schemas import schema_file
+
+    options = {name: metric.options for name, metric in registry().items()}
+    rows = [
+        (", ".join(f"`{m}.{key}`" for m in metrics), shown(spec), spec.get("description", ""))
+        for key, spec, metrics in grouped(options)
+    ]
+    own = schema_file()["properties"]["alignment"]["properties"]
+    rows += [(f"`{key}`", shown(spec), spec.get("description", "")) for key, spec in own.items()]
+    return option_table(("key", "default", "meaning"), rows)
+
+
+def strategy_options() -> str:
+    """A strategy entry's table: the keys every method takes, then each method's own."""
+    from dataalign.schemas import schema_file
+    from dataalign.select.strategies import registry
+
+    common = schema_file()["$defs"]["strategy"]["properties"]
+    methods = ", ".join(f"`{name}`" for name in registry())
+    ranking = ", ".join(name for name, strategy in registry().items() if strategy.ranks)
+    method, temperature = common["method"], common["temperature"]
+    rows = [
+        ("`method`", "the name", "all", f"{method['description']}: {methods}"),
+        ("`temperature`", shown(temperature), ranking, temperature["description"]),
+    ]
+    options = {name: strategy.options for name, strategy in registry().items()}
+    rows += [
+        (f"`{key}`", shown(spec), ", ".join(names), spec.get("description", ""))
+        for key, spec, names in grouped(options)
+    ]
+    return option_table(("key", "default", "method", "meaning"), rows)
+
+
+OPTION_TABLES = {"metrics": metric_options, "strategies": strategy_options}
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- options:{name}:begin -->", f"<!-- options:{name}:end -->"
+
+
+def with_option_tables(text: str) -> str:
+    """config/README.md with each options block rendered afresh from the registries."""
+    for name, render in OPTION_TABLES.items():
+        begin, end = markers(name)
+        head, rest = text.split(begin, 1)
+        text = f"{head}{begin}\n{render()}\n{end}{rest.split(end, 1)[1]}"
+    return text
+
+
+def stale_option_tables(text: str) -> list[str]:
+    """Each line of config/README.md's options blocks that the registries no longer give."""
+    problems = []
+    for name, render in OPTION_TABLES.items():
+        begin, end = markers(name)
+        if begin not in text or end not in text:
+            problems.append(f"config/README.md has no {begin} … {end} block")
+            continue
+        claimed = text.split(begin, 1)[1].split(end, 1)[0].strip("\n").splitlines()
+        problems += [
+            f"{name} options: config/README.md says\n  {old}\nthe registry gives\n  {new}"
+            for old, new in zip_longest(claimed, render().splitlines(), fillvalue="")
+            if old != new
+        ]
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The offline demo's numbers in README.md.")
-    parser.add_argument("action", choices=["write", "check"])
+    parser = argparse.ArgumentParser(
+        description="The demo's numbers in README.md, the plug-ins' options in config/README.md."
+    )
+    parser.add_argument("action", choices=["write", "options", "check"])
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--config-readme", type=Path, default=CONFIG_README)
     parser.add_argument("--workdir", type=Path, default=Path("."), help="where the demo ran")
     args = parser.parse_args(argv)
+    if args.action == "options":
+        args.config_readme.write_text(with_option_tables(args.config_readme.read_text()))
+        print(f"wrote the plug-ins' options into {args.config_readme}")
+        return 0
     readme, fresh = args.readme.read_text(), demo_tables(args.workdir)
     if args.action == "write":
         args.readme.write_text(replace_block(readme, fresh))
         print(f"wrote the demo's tables into {args.readme}")
         return 0
+    stale = stale_option_tables(args.config_readme.read_text())
     problems = differences(block_of(readme), fresh)
-    for problem in problems:
+    for problem in [*stale, *problems]:
         print(problem, file=sys.stderr)
+    if stale:
+        message = f"{args.config_readme}'s options tables are not the plug-ins' registries'"
+        print(f"{message}. Fix: python tools/readme.py options", file=sys.stderr)
     if problems:
         message = f"{args.readme} no longer says what the demo gives ({ABSOLUTE} + {RELATIVE:.0%})"
         print(f"{message}. Fix: python tools/readme.py write", file=sys.stderr)
+    if stale or problems:
         return 1
     print(f"{args.readme}: every demo number within {ABSOLUTE} + {RELATIVE:.0%} of this run")
+    print(f"{args.config_readme}: the options tables are the registries'")
     return 0
 
 

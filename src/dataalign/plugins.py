@@ -23,3 +23,9 @@ def registered(plugins: Mapping[str, Any], name: str, kind: str) -> Any:
     if name not in plugins:
         raise ConfigError(f"unknown {kind} {name!r}; use one of {sorted(plugins)}.")
     return plugins[name]
+
+
+def option(default: Any, description: str, **constraints: Any) -> dict[str, Any]:
+    """One option of a plug-in's config entry: a JSON-schema property with its default (as
+    `type="integer", minimum=1`: the schema's keywords)."""
+    return {**constraints, "default": default, "description": description}

@@ -63,7 +63,9 @@ def test_a_trained_models_files_are_the_rules_patterns_filled():
     ("options", "definition"), [(Task2VecOptions, "task2vec"), (TrainOptions, "training")]
 )
 def test_option_dataclasses_take_their_defaults_from_the_schema(options, definition):
-    schema = defaults(definition)
+    from dataalign.plan.schema import config_schema
+
+    schema = defaults(definition, config_schema())
     fields = {f.name: f.default for f in dataclasses.fields(options) if f.name in schema}
     assert fields == {key: value for key, value in schema.items() if key in fields}
     assert len(fields) >= 10  # every option the schema defaults, not a few of them

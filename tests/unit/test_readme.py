@@ -1,10 +1,12 @@
-"""README.md's demo numbers come from the run's own tables, and an edited number is caught."""
+"""README.md's demo numbers come from the run's own tables, and an edited number is caught;
+config/README.md's options tables come from the plug-ins' registries, and a changed default is
+caught."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
-from readme import BEGIN, END, main, numbers
+from readme import BEGIN, CONFIG_README, END, main, numbers, stale_option_tables
 
 TRAINS = {"functions": 6.9, "code_50": 7.2, "licenses": 9.0}
 
@@ -75,3 +77,23 @@ def test_written_tables_pass_the_check_and_an_edited_number_fails_it(results, ca
 
 def test_numbers_read_typographic_minus_and_exponents():
     assert numbers("slope \u221215.2 (p 3.1e-05), r\u00b2 0.91") == [-15.2, 3.1e-05, 0.91]
+
+
+def test_the_options_tables_are_the_registries_and_a_changed_default_fails_the_check(
+    results, monkeypatch, capsys
+):
+    from dataalign.select.strategies.gzip import OPTIONS
+
+    assert stale_option_tables(CONFIG_README.read_text()) == []
+    config_readme = results / "config.md"
+    config_readme.write_text(CONFIG_README.read_text())
+    args = ["--readme", str(results / "README.md"), "--workdir", str(results)]
+    args += ["--config-readme", str(config_readme)]
+    assert main(["write", *args]) == 0 and main(["check", *args]) == 0
+    monkeypatch.setitem(OPTIONS["level"], "default", 6)
+    assert main(["check", *args]) == 1
+    err = capsys.readouterr().err
+    assert "strategies options: config/README.md says\n  | `level` | `9` | gzip |" in err
+    assert "the registry gives\n  | `level` | `6` | gzip |" in err
+    assert main(["options", *args]) == 0 and main(["check", *args]) == 0
+    assert "| `level` | `6` | gzip |" in config_readme.read_text()

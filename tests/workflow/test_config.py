@@ -15,7 +15,6 @@ from dataalign.plan.checks import validate_config
 from dataalign.plan.jobs import shared_row_warnings
 from dataalign.plan.lookup import train_units
 from dataalign.plan.params import analysis_params
-from dataalign.schemas import CONFIG_SCHEMA as SCHEMA
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def config(fixture_data, tiny_lm_dir):
 
 def test_paper_config_validates_and_gets_defaults():
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    validate_config(config, SCHEMA)
+    validate_config(config)
     assert config["experiments"]["finetune_proofs"]["seeds"] == [0]
     assert config["datasets"]["af"]["hub"]["revision"] == "main"
     assert config["datasets"]["af"]["max_rows"] is None
@@ -277,7 +276,7 @@ def with_panel(
 def test_bad_config_is_rejected_with_key_and_fix(config, case):
     edit, message = CASES[case]
     with pytest.raises(ConfigError, match=message):
-        validate_config(edited(config, edit), SCHEMA)
+        validate_config(edited(config, edit))
 
 
 def test_the_bad_config_suite_is_large():
@@ -287,7 +286,7 @@ def test_the_bad_config_suite_is_large():
 def test_literal_braces_in_a_panel_prompt_are_text(config):
     """`{{` and `}}` are str.format's literal braces, not a field."""
     with_panel(config, trained={"experiment": "demo", "train": "pairs"}, prompt="{{x}} {informal}")
-    validate_config(config, SCHEMA)
+    validate_config(config)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -307,7 +306,7 @@ def test_train_sets_that_read_the_same_rows_are_one_unit(config):
     config["datasets"]["prose_again"] = {"mixture": {"prose": 2}}
     config["datasets"]["mix_other"] = {"mixture": {"pairs": 1, "prose": 1}}
     config["experiments"]["demo"]["train"] += ["prose_again", "mix_other"]
-    validate_config(config, SCHEMA)
+    validate_config(config)
     units = train_units(config, "demo")
     assert units["pairs"] == units["pairs_split"] == "pairs+pairs_split"
     assert units["prose"] == units["prose_again"] == "prose+prose_again"
@@ -362,10 +361,10 @@ def test_task2vec_include_head_reaches_the_embed_job(config):
     """A documented key is accepted by the schema and arrives in the job's params."""
     from dataalign.plan.params import embed_settings
 
-    validate_config(config, SCHEMA)
+    validate_config(config)
     assert embed_settings(config, "task2vec")["options"]["include_head"] is True
     config["alignment"]["task2vec"]["include_head"] = False
-    validate_config(config, SCHEMA)
+    validate_config(config)
     assert embed_settings(config, "task2vec")["options"]["include_head"] is False
 
 
@@ -375,20 +374,20 @@ def test_too_few_task2vec_groups_warn_at_parse_time(config, caplog):
     from dataalign.plan.checks import task2vec_group_warnings
 
     with caplog.at_level("WARNING", logger="dataalign.plan.checks"):
-        validate_config(config, SCHEMA)  # 2 batches of 4, budgets of 120 tokens
+        validate_config(config)  # 2 batches of 4, budgets of 120 tokens
     (warning,) = task2vec_group_warnings(config)
     assert warning.startswith("alignment.task2vec.batches: 2 batches form at most as many groups")
     assert f"Note: {warning}" in caplog.text
     config["alignment"]["task2vec"].update(batches=8, batch_size=8)
     config["experiments"]["demo"]["budgets"] = {"prose": 40}
-    validate_config(config, SCHEMA)
+    validate_config(config)
     assert task2vec_group_warnings(config) == [
         "experiments.demo.budgets.prose: 40 tokens hold fewer than 8 Task2Vec batches of 8 "
         "sequences, so prose's Task2Vec se and CI are NaN. Fix: a larger budget or a smaller "
         "alignment.task2vec.batch_size."
     ]
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    validate_config(demo, SCHEMA)
+    validate_config(demo)
     assert task2vec_group_warnings(demo) == []
 
 

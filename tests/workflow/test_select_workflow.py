@@ -98,6 +98,11 @@ def test_perplexity_correlations_adds_pool_requests_to_each_members_scoring(
             lambda e: e["strategies"].update(perplexity_correlations={"models": ["words"]}),
             "at least 3",
         ),
+        (
+            lambda e: e["strategies"].update(gzip_fast={"method": "gzip", "level": 0}),
+            r"config key experiments.choose.strategies.gzip_fast.level: 0 is less than the "
+            r"minimum of 1. Fix: use a value of at least 1",
+        ),
     ],
 )
 def test_bad_selection_configs_are_refused_with_the_key(fixture_data, tiny_lm_dir, edit, message):

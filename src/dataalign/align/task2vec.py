@@ -25,11 +25,66 @@ from dataalign.align.stats import (
     pair_mean,
     swap_for_symmetry,
 )
-from dataalign.schemas import defaults
+from dataalign.plugins import option
 
 log = logging.getLogger(__name__)
 
-TASK2VEC_DEFAULTS = defaults("task2vec")  # the reference's, as the config schema gives them
+# The plug-in's options under `alignment.task2vec` (`dataalign.align.metrics.task2vec`), and
+# `Task2VecOptions`' defaults: the probe's name and the fine-tuning settings, written once.
+OPTIONS = {
+    "probe": option("gpt2", "name under `models:` of the probe causal LM", type="string"),
+    "mode": option(
+        "reference",
+        "`reference` reproduces the public code (quirks included); `corrected` fixes them and"
+        " is faster (README)",
+        enum=["reference", "corrected"],
+    ),
+    "batch_size": option(
+        512,
+        "sequences per batch (the paper: 512); must not exceed the subset's examples",
+        type="integer",
+        minimum=1,
+    ),
+    "seq_len": option(
+        128,
+        "tokens per sequence (padded/truncated, no packing)",
+        type="integer",
+        minimum=2,
+    ),
+    "batches": option(
+        100,
+        "batches per dataset. One seeded shuffle is cut into ⌊sequences / batch_size⌋ "
+        "disjoint groups and batch *k* holds group *k* mod that number: with enough sequences"
+        " every batch is new data; with fewer, a group is embedded again (new sampled labels)"
+        " and the bootstrap draws groups, each with all its batches",
+        type="integer",
+        minimum=1,
+    ),
+    "epochs": option(5, "head fine-tuning epochs before the Fisher", type="integer", minimum=0),
+    "minibatch": option(
+        8,
+        "minibatch size for fine-tuning and the Fisher",
+        type="integer",
+        minimum=1,
+    ),
+    "lr": option(5e-05, "AdamW's learning rate for the head", type="number", exclusiveMinimum=0),
+    "eps": option(1e-08, "AdamW's epsilon", type="number", exclusiveMinimum=0),
+    "weight_decay": option(0.0001, "AdamW's weight decay", type="number", minimum=0),
+    "seed": option(
+        0,
+        "base seed of batches, dropout, sampled labels and the bootstrap",
+        type="integer",
+        minimum=0,
+    ),
+    "include_head": option(
+        True,
+        "`corrected` only: the untied head's vocabulary block enters the embedding (`false` "
+        "leaves it out); in `reference` mode the tied head enters through the input "
+        "embedding, as in the reference code",
+        type="boolean",
+    ),
+}
+TASK2VEC_DEFAULTS = {key: spec["default"] for key, spec in OPTIONS.items()}  # the reference's
 # Groups of sequences per side below which Task2Vec reports no SE/CI (NaN, with a note). With 2
 # / 3 groups the plain cluster bootstrap's 95% CI covered 65% / 82% of two-way simulations (55%
 # / 74% when one side carries the spread), one group gave an SE of 0; at 8 its corrected t
@@ -39,7 +94,7 @@ MIN_GROUPS = 8
 
 @dataclass(frozen=True)
 class Task2VecOptions:
-    """How batches are drawn and the probe is fine-tuned (defaults: the config schema's)."""
+    """How batches are drawn and the probe is fine-tuned (defaults: the plug-in's `OPTIONS`)."""
 
     mode: Literal["reference", "corrected"] = TASK2VEC_DEFAULTS["mode"]
     batch_size: int = TASK2VEC_DEFAULTS["batch_size"]

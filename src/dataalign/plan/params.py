@@ -30,6 +30,7 @@ from dataalign.plan.lookup import (
     tokenizer_owner,
     train_units,
 )
+from dataalign.select.strategies import StrategyView
 from dataalign.select.strategies import strategy as registered_strategy
 
 Slice = dict[str, Any]  # a config section handed on whole; its keys are the schema's
@@ -234,11 +235,21 @@ def panel_params(config: Config, experiment: str) -> dict[str, Any]:
     }
 
 
+def strategy_view(config: Config, experiment: str) -> StrategyView:
+    """What a strategy of a select experiment may read beyond its own entry (resolved on use)."""
+    return StrategyView(
+        target=config["experiments"][experiment]["target"],
+        model=lambda name: named_model(config, name),
+        embed_settings=lambda metric: embed_settings(config, metric),
+        pool_requests=lambda: pool_requests(config, experiment),
+    )
+
+
 def strategy_settings(config: Config, experiment: str, strategy: str) -> dict[str, Any]:
     """The options of a strategy's method (model specs inlined), as its scoring job takes them."""
     entry = config["experiments"][experiment]["strategies"][strategy]
     method = registered_strategy(strategy_method(config, experiment, strategy))
-    return method.settings(config, experiment, entry)
+    return method.job_settings(entry, strategy_view(config, experiment))
 
 
 def pool_shard_params(config: Config, experiment: str, shard: int) -> PoolShard:

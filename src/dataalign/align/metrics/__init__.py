@@ -2,10 +2,11 @@
 
 Every metric has the same two stages: embed a subset once (cached as a Parquet table), then
 combine two embeddings into an alignment coefficient cheaply. A module here defines `METRIC`, a
-`Metric` naming the metric, whether embedding runs a model (a GPU job), which of its config keys
-decide each stage, and the two functions. The config schema's checks, the rules' wildcards and
-the jobs' settings all read this registry, so adding a metric is one module (plus its tests and
-its `alignment.<name>` defaults in the schema, if it has settings).
+`Metric` naming the metric, whether embedding runs a model (a GPU job), its options (its
+`alignment.<name>` config block, composed into the config schema by `dataalign.schemas`), which
+of them decide each stage, and the two functions. The config schema, its checks, the rules'
+wildcards and the jobs' settings all read this registry, so adding a metric is one module (plus
+its tests).
 
 Modules import their heavy dependencies inside their functions: the registry is read when the
 workflow is parsed.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -29,18 +30,30 @@ from dataalign.plugins import discover, registered
 log = logging.getLogger(__name__)
 Settings = Mapping[str, Any]
 Texts = Sequence[str] | ParquetColumn
+MAX_EXAMPLES = {  # the option of every metric that embeds examples one by one (`embed_subset`)
+    "type": "integer",
+    "minimum": 2,
+    "default": 20000,
+    "description": "examples of one subset embedded at most: a larger subset (a corpus-sized "
+    "pre-training set) embeds a uniform sample of this many, seeded by the metric's `seed`, read "
+    "one Parquet row group at a time, so time and memory are bounded by the sample (Task2Vec is "
+    "bounded by its batches). The tables' `n_total` and `sampling_se` say how many examples the "
+    "subsets held and how much of `se` the sampling adds. Changing it (or the metric's `seed`) "
+    "re-embeds",
+}
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One alignment metric: its name, its cost, its settings and its two stages.
+    """One alignment metric: its name, its cost, its options and its two stages.
 
     `embed(texts, settings, name)` embeds a subset (`name` labels progress); `align(a, b,
-    settings, workers)` combines two embeddings. `embed_keys` and `align_keys` are the keys of
-    its `alignment.<name>` config section each stage depends on (the bootstrap's resamples and the
-    metric's `seed` are added to alignment's); `model_key` names a model under `models:`, inlined
-    into the embed settings as {name, entry}; with `nested_options` every other key of the
-    section goes to embed under `options` (Task2Vec's options dataclass takes them whole).
+    settings, workers)` combines two embeddings. `options` are the JSON-schema properties (with
+    their defaults) of its `alignment.<name>` config section; `embed_keys` and `align_keys` are
+    those each stage depends on (the bootstrap's resamples and the metric's `seed` are added to
+    alignment's); `model_key` names a model under `models:`, inlined into the embed settings as
+    {name, entry}; with `nested_options` every other key of the section goes to embed under
+    `options` (Task2Vec's options dataclass takes them whole).
     """
 
     name: str
@@ -51,6 +64,7 @@ class Metric:
     align_keys: tuple[str, ...] = ()
     model_key: str | None = None
     nested_options: bool = False
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def embed_settings(self, section: Settings, model: Callable[[str], dict]) -> dict[str, Any]:
         """The slice of its config section (model spec inlined) that decides an embedding."""

@@ -5,7 +5,25 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dataalign.align.metrics import Metric, Settings, Texts
+from dataalign.align.metrics import MAX_EXAMPLES, Metric, Settings, Texts
+from dataalign.plugins import option
+
+OPTIONS = {
+    "level": option(9, "gzip compression level", type="integer", minimum=1, maximum=9),
+    "max_pairs": option(
+        10000,
+        "example pairs sampled per dataset pair; all pairs when fewer",
+        type="integer",
+        minimum=1,
+    ),
+    "seed": option(
+        0,
+        "seed of the pair sample, the bootstrap and the example sample",
+        type="integer",
+        minimum=0,
+    ),
+    "max_examples": MAX_EXAMPLES,
+}
 
 
 def embed(texts: Texts, settings: Settings, name: str) -> pd.DataFrame:
@@ -38,4 +56,5 @@ METRIC = Metric(
     align=align,
     embed_keys=("level", "max_examples", "seed"),
     align_keys=("seed", "max_pairs", "level"),
+    options=OPTIONS,
 )

@@ -6,7 +6,26 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dataalign.align.metrics import Metric, Settings, Texts
+from dataalign.align.metrics import MAX_EXAMPLES, Metric, Settings, Texts
+from dataalign.plugins import option
+
+OPTIONS = {
+    "n": option(
+        2,
+        "unigrams up to n-grams (DSIR's featurisation: lower-cased word-punctuation tokens)",
+        type="integer",
+        minimum=1,
+    ),
+    "buckets": option(10000, "hash buckets (DSIR's default)", type="integer", minimum=16),
+    "seed": option(
+        0,
+        "seed of the bootstrap, the example sample, the equal-count subsample and the chance "
+        "splits",
+        type="integer",
+        minimum=0,
+    ),
+    "max_examples": MAX_EXAMPLES,
+}
 
 
 def embed(texts: Texts, settings: Settings, name: str) -> pd.DataFrame:
@@ -29,4 +48,5 @@ METRIC = Metric(
     align=align,
     embed_keys=("n", "buckets", "max_examples", "seed"),
     align_keys=("seed", "buckets"),
+    options=OPTIONS,
 )

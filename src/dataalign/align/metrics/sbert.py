@@ -8,7 +8,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dataalign.align.metrics import Metric, Settings, Texts
+from dataalign.align.metrics import MAX_EXAMPLES, Metric, Settings, Texts
+from dataalign.plugins import option
+
+OPTIONS = {
+    "model": option(
+        "minilm",
+        "name under `models:` of a sentence-transformers model",
+        type="string",
+    ),
+    "batch_size": option(64, "sentences per forward pass", type="integer", minimum=1),
+    "seed": option(0, "seed of the bootstrap and the example sample", type="integer", minimum=0),
+    "max_examples": MAX_EXAMPLES,
+}
 
 
 def sentence_model(model: dict[str, Any]):
@@ -44,4 +56,5 @@ METRIC = Metric(
     embed_keys=("batch_size", "max_examples", "seed"),
     align_keys=("seed",),
     model_key="model",
+    options=OPTIONS,
 )

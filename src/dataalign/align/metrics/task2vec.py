@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dataalign.align.metrics import Metric, Settings, Texts
+from dataalign.align.task2vec import OPTIONS
 from dataalign.errors import ConfigError
 
 
@@ -57,4 +58,5 @@ METRIC = Metric(
     align_keys=("seed",),
     model_key="probe",
     nested_options=True,
+    options=OPTIONS,
 )

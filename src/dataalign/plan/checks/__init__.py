@@ -1,8 +1,9 @@
 """Checks on a config that a JSON schema cannot express, run at parse time before any job.
 
-The schema (dataalign/schemas/config.schema.yaml) fixes keys, types and defaults; these check the
-cross-references (experiments name datasets and models that exist, formats name the fields they
-need, budgets fit the data) and raise ConfigError naming the key and the fix. What is legal but
+The schema (`dataalign.plan.schema.config_schema`: the YAML and the plug-ins' options) fixes keys,
+types and defaults; these check the cross-references (experiments name datasets and models that
+exist, formats name the fields they need, budgets fit the data) and raise ConfigError naming the
+key and the fix. What is legal but
 costs the results something (too few Task2Vec groups for an error bar) is logged as a warning.
 One module per part of the config: `files` (the YAML as written, writable folders), `sources`
 (datasets and their sizes), `experiments` (training experiments and models), `panel`, `select`.
@@ -11,7 +12,6 @@ One module per part of the config: `files` (the YAML as written, writable folder
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from dataalign.errors import ConfigError, ModelSpecError
@@ -28,22 +28,21 @@ from dataalign.plan.checks.panel import check_panel
 from dataalign.plan.checks.select import check_select, check_strategy_names, check_studies
 from dataalign.plan.checks.sources import check_dataset, check_local_path, check_sizes
 from dataalign.plan.lookup import Config, used_datasets
-from dataalign.schemas import CONFIG_SCHEMA
+from dataalign.plan.schema import validate_config_schema
 
 log = logging.getLogger(__name__)
 
 
-def validate_config(config: dict[str, Any], schema: str | Path = CONFIG_SCHEMA) -> None:
+def validate_config(config: dict[str, Any]) -> None:
     """Fill schema defaults into `config` in place, then check it; ConfigError on the first fault.
 
     The Snakefile calls this at parse time, so a bad config stops the run before any job starts.
     """
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
+    from jsonschema import ValidationError
 
     try:
-        validate(config, schema=str(schema))
-    except WorkflowError as error:
+        validate_config_schema(config)
+    except ValidationError as error:
         raise ConfigError(explain_schema_error(error)) from None
     check_config(config)
 

@@ -13,11 +13,8 @@ from dataalign.plan import paths
 MERGE = "tag:yaml.org,2002:merge"  # YAML's `<<` key
 
 
-def explain_schema_error(error: Exception) -> str:
-    """Turn Snakemake's wrapped jsonschema error into one line naming the key and the fix."""
-    cause = error.__context__  # Snakemake raises its WorkflowError while handling jsonschema's
-    if not hasattr(cause, "absolute_path"):
-        return str(error)
+def explain_schema_error(cause: Exception) -> str:
+    """Turn a jsonschema error into one line naming the key and the fix."""
     key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
     fix = {
         "additionalProperties": "remove or rename it; config/README.md lists every key",

@@ -6,17 +6,19 @@ every pool example one number (the costly, seed-free step, one job per strategy 
 in priority order until the budget, streamed shard by shard.
 
 A module here defines `STRATEGY`, a `Strategy` naming the method, whether scoring runs a model
-(a GPU job), the job's settings sliced from the config, the score, and how a seed turns scores
-into a priority. The config checks, the rules' wildcards and the jobs' settings read this
-registry, so adding a strategy is one module (plus its tests, and its options in the schema's
-`strategy` entry if it has any). Modules import their heavy dependencies inside their functions:
-the registry is read when the workflow is parsed.
+(a GPU job), its options (JSON-schema properties with defaults: `dataalign.schemas` checks every
+strategy entry of its method against them), the job's settings, the score, and how a seed turns
+scores into a priority. The config schema and checks, the rules' wildcards and the jobs' settings
+read this registry, so adding a strategy is one module (plus its tests). Modules import their
+heavy dependencies inside their functions, and nothing of `dataalign.plan`: what a strategy's
+settings need beyond its own entry comes in a `StrategyView`. The registry is read when the
+workflow is parsed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -60,26 +62,39 @@ def ranked_priority(scores: np.ndarray, draws: Draws) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class StrategyView:
+    """What a strategy's settings may read beyond its own entry, resolved by the plan
+    (`dataalign.plan.params.strategy_view`) for one select experiment."""
+
+    target: str  # the dataset holding the target sample
+    model: Callable[[str], dict[str, Any]]  # a model under `models:` as {name, entry}
+    embed_settings: Callable[[str], dict[str, Any]]  # a metric's embed settings, models inlined
+    pool_requests: Callable[[], list[dict[str, Any]]]  # what a panel scores of pool and target
+
+
+@dataclass(frozen=True)
 class Strategy:
     """One selection method.
 
-    `settings(config, experiment, entry)` slices what decides its pool scores from the config
-    (`entry` is the strategy's own config entry); `score(pool, index, target, settings)` gives
-    every example of a pool shard a number, higher chosen first; `priority(scores, draws)` orders
-    one seed's choice, a shard at a time (a ranking's by default); `ranks` says whether a
-    temperature applies. `statistic(pool, settings, features)`, where given, is a first pass
-    over a shard in its own job: it returns a sum over the shard's examples that scoring needs
-    over the whole pool (DSIR's pool n-gram counts) and saves to the path `features` what the
-    scoring pass reuses (the examples' n-gram counts); `score` gets the shards' sum as
-    `settings["statistic"]` and its shard's path as `settings["features"]`. `everything`: it takes
-    every eligible example whatever the budget. `panel`: it reads panel members' scores of the
-    pool (config keys `models`, `batch_size`). `check(key, entry, scored, config)` refuses a
-    config it cannot run.
+    `options` are the JSON-schema properties (with their defaults) of its config entry beyond
+    `method` and `temperature`; `settings(entry, view)` gives what decides its pool scores
+    (`entry` is the strategy's own config entry, defaults filled; without it, its options'
+    values); `score(pool, index, target, settings)` gives every example of a pool shard a
+    number, higher chosen first; `priority(scores, draws)` orders one seed's choice, a shard at
+    a time (a ranking's by default); `ranks` says whether a temperature applies.
+    `statistic(pool, settings, features)`, where given, is a first pass over a shard in its own
+    job: it returns a sum over the shard's examples that scoring needs over the whole pool
+    (DSIR's pool n-gram counts) and saves to the path `features` what the scoring pass reuses
+    (the examples' n-gram counts); `score` gets the shards' sum as `settings["statistic"]` and
+    its shard's path as `settings["features"]`. `everything`: it takes every eligible example
+    whatever the budget. `panel`: it reads panel members' scores of the pool (config keys
+    `models`, `batch_size`). `check(key, entry, scored, config)` refuses a config it cannot run.
     """
 
     name: str
     score: Scorer
-    settings: Callable[[Mapping[str, Any], str, Settings], dict[str, Any]]
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    settings: Callable[[Settings, StrategyView], dict[str, Any]] | None = None
     on_gpu: bool = False
     ranks: bool = True
     priority: Priority = ranked_priority
@@ -87,6 +102,12 @@ class Strategy:
     everything: bool = False
     panel: bool = False
     check: Callable[[str, Settings, list[str], Mapping[str, Any]], None] | None = None
+
+    def job_settings(self, entry: Settings, view: StrategyView) -> dict[str, Any]:
+        """What decides its pool scores: `settings`' slice, or its options' values."""
+        if self.settings is not None:
+            return self.settings(entry, view)
+        return {key: entry[key] for key in self.options}
 
 
 @cache

@@ -15,13 +15,13 @@ import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from dataalign.data.subsets import example_batches
+from dataalign.plugins import option
 from dataalign.select.pool import Pool
-from dataalign.select.strategies import Draws, Strategy
+from dataalign.select.strategies import Draws, Strategy, ngram
 from dataalign.select.strategies.ngram import pool_counts, saved_features, target_counts
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,20 @@ def priority(scores: np.ndarray, draws: Draws) -> np.ndarray:
     return perturbed
 
 
-def settings(config, experiment: str, entry) -> dict[str, Any]:
-    return {key: entry[key] for key in ("n", "buckets", "min_example_length")}
-
-
+OPTIONS = {
+    **ngram.OPTIONS,
+    "min_example_length": option(
+        100,
+        "words an example needs to be chosen (DSIR's own filter; lower it for short examples "
+        "such as statements)",
+        type="integer",
+        minimum=0,
+    ),
+}
 STRATEGY = Strategy(
     "dsir",
     score=score,
-    settings=settings,
+    options=OPTIONS,
     ranks=False,
     priority=priority,
     statistic=pool_counts,

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from dataalign.select.strategies import Strategy
+from dataalign.plugins import option
+from dataalign.select.strategies import Strategy, StrategyView
 
 
 def score(pool, index, target: Sequence[str], settings) -> np.ndarray:
@@ -35,16 +36,32 @@ def score(pool, index, target: Sequence[str], settings) -> np.ndarray:
     return np.where(np.isnan(scores), -np.inf, scores)
 
 
-def settings(config, experiment: str, entry) -> dict[str, Any]:
+def settings(entry, view: StrategyView) -> dict[str, Any]:
     """The Task2Vec probe and its sequence length; the sketch's size, layers and seed."""
-    from dataalign.plan.params import embed_settings
-
-    task2vec = embed_settings(config, "task2vec")
+    task2vec = view.embed_settings("task2vec")
     return {
         "probe": task2vec["probe"],
         "seq_len": task2vec["options"]["seq_len"],
-        **{key: entry[key] for key in ("layers", "dimension", "batch_size", "seed")},
+        **{key: entry[key] for key in OPTIONS},
     }
 
 
-STRATEGY = Strategy("gradient", score=score, settings=settings, on_gpu=True)
+OPTIONS = {
+    "layers": option(
+        1,
+        "the probe's (`alignment.task2vec.probe`) last transformer blocks whose matrix weights' "
+        "per-example gradients are compared",
+        type="integer",
+        minimum=1,
+    ),
+    "dimension": option(
+        8192,
+        "numbers each example's gradient is sketched to (a seeded CountSketch: inner products "
+        "kept in expectation, variance ∝ 1/dimension)",
+        type="integer",
+        minimum=16,
+    ),
+    "batch_size": option(64, "examples per backward pass", type="integer", minimum=1),
+    "seed": option(0, "seed of the sketch", type="integer", minimum=0),
+}
+STRATEGY = Strategy("gradient", score=score, options=OPTIONS, settings=settings, on_gpu=True)

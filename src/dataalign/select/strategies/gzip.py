@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from tqdm.auto import tqdm
 
+from dataalign.plugins import option
 from dataalign.select.strategies import Strategy
 
 ZLIB_WINDOW = 32 * 1024  # a zlib dictionary is used up to its last 32 KiB
@@ -45,6 +46,14 @@ def score(pool, index, target, settings, workers: int = 2) -> np.ndarray:
     return np.concatenate(scores)
 
 
-STRATEGY = Strategy(
-    "gzip", score=score, settings=lambda config, experiment, entry: {"level": entry["level"]}
-)
+OPTIONS = {
+    "level": option(
+        9,
+        "zlib level of the score 1 - C(x | T) / C(x): the share of the example's compressed size "
+        "the target (its last 32 KiB, zlib's window, as a preset dictionary) explains",
+        type="integer",
+        minimum=1,
+        maximum=9,
+    )
+}
+STRATEGY = Strategy("gzip", score=score, options=OPTIONS)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from dataalign.align.ngram import NgramHasher
 from dataalign.io import atomic_path, reading
+from dataalign.plugins import option
 from dataalign.select.strategies import Strategy
 
 
@@ -74,8 +75,8 @@ def score(pool, index, target: Sequence[str], settings) -> np.ndarray:
     return np.concatenate(scores)
 
 
-def settings(config, experiment: str, entry) -> dict:
-    return {"n": entry["n"], "buckets": entry["buckets"]}
-
-
-STRATEGY = Strategy("ngram", score=score, settings=settings, statistic=pool_counts)
+OPTIONS = {  # DSIR's hashed features, shared with `dsir`
+    "n": option(2, "unigrams up to n-grams (DSIR's hashed features)", type="integer", minimum=1),
+    "buckets": option(10000, "hash buckets", type="integer", minimum=16),
+}
+STRATEGY = Strategy("ngram", score=score, options=OPTIONS, statistic=pool_counts)

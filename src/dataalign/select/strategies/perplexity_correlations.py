@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from dataalign.errors import ConfigError, DatasetError
-from dataalign.select.strategies import Strategy
+from dataalign.plugins import option
+from dataalign.select.strategies import Strategy, StrategyView
 
 
 def score(pool, index: pd.DataFrame, target, settings) -> np.ndarray:
@@ -62,16 +63,14 @@ def panel_bits_per_byte(
     return np.stack(rows), np.array(on_target)
 
 
-def settings(config, experiment: str, entry) -> dict[str, Any]:
+def settings(entry, view: StrategyView) -> dict[str, Any]:
     """The estimator, the panel, and the request digests of the pool's and target's scores."""
-    from dataalign.plan.params import pool_requests
-
-    requests = {r["dataset"]: r["request"] for r in pool_requests(config, experiment)}
+    requests = {r["dataset"]: r["request"] for r in view.pool_requests()}
     return {
         "estimator": entry["estimator"],
         "models": entry["models"],
         "requests": requests,
-        "target": config["experiments"][experiment]["target"],
+        "target": view.target,
     }
 
 
@@ -91,9 +90,27 @@ def check(key: str, entry, scored: list[str], config) -> None:
         )
 
 
+OPTIONS = {
+    "models": option(
+        [],
+        "the panel (at least 3 models under `models:`) that scores every pool and target "
+        "example as running text (bits per byte, rule `score_panel`, shared with panels), whose "
+        "bits per byte on each pool example are correlated with theirs on the target",
+        type="array",
+        uniqueItems=True,
+        items={"type": "string"},
+    ),
+    "estimator": option(
+        "spearmanr",
+        "the library's estimator (all use only the ranks of the target losses)",
+        enum=["spearmanr", "sign_cdf", "sign_sign", "sign"],
+    ),
+    "batch_size": option(64, "the panel members' scoring batch", type="integer", minimum=1),
+}
 STRATEGY = Strategy(
     "perplexity_correlations",
     score=score,
+    options=OPTIONS,
     settings=settings,
     ranks=False,
     panel=True,

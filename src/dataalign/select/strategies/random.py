@@ -19,7 +19,6 @@ def priority(scores: np.ndarray, draws: Draws) -> np.ndarray:
 STRATEGY = Strategy(
     "random",
     score=score,
-    settings=lambda config, experiment, entry: {},
     ranks=False,
     priority=priority,
 )

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from dataalign.errors import ConfigError
-from dataalign.select.strategies import Strategy
+from dataalign.plugins import option
+from dataalign.select.strategies import Strategy, StrategyView
 
 
 def score(pool, index, target, settings) -> np.ndarray:
@@ -28,10 +29,9 @@ def model_name(entry, config) -> str:
     return entry["model"] or config["alignment"]["sbert"]["model"]
 
 
-def settings(config, experiment: str, entry) -> dict[str, Any]:
-    from dataalign.plan.lookup import named_model
-
-    model = named_model(config, model_name(entry, config))
+def settings(entry, view: StrategyView) -> dict[str, Any]:
+    """The sentence model's spec (its own, else the SBERT metric's) and the batch size."""
+    model = view.model(entry["model"]) if entry["model"] else view.embed_settings("sbert")["model"]
     return {"model": model, "batch_size": entry["batch_size"]}
 
 
@@ -40,4 +40,15 @@ def check(key: str, entry, scored: list[str], config) -> None:
         raise ConfigError(f"config key {key}.model: declare the sentence model under models:.")
 
 
-STRATEGY = Strategy("sbert", score=score, settings=settings, on_gpu=True, check=check)
+OPTIONS = {
+    "model": option(
+        None,
+        "sentence model under `models:` (null: `alignment.sbert.model`); score: mean cosine "
+        "with the target's examples",
+        type=["string", "null"],
+    ),
+    "batch_size": option(64, "texts per encoding batch", type="integer", minimum=1),
+}
+STRATEGY = Strategy(
+    "sbert", score=score, options=OPTIONS, settings=settings, on_gpu=True, check=check
+)

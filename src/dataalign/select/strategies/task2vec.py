@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from dataalign.plugins import option
 from dataalign.select.pool import chunked_texts
-from dataalign.select.strategies import Strategy
+from dataalign.select.strategies import Strategy, StrategyView
 
 
 def score(pool, index, target, settings) -> np.ndarray:
@@ -31,11 +32,19 @@ def score(pool, index, target, settings) -> np.ndarray:
     return np.concatenate(scores)
 
 
-def settings(config, experiment: str, entry) -> dict[str, Any]:
+def settings(entry, view: StrategyView) -> dict[str, Any]:
     """The Task2Vec metric's probe and options, and the chunk size."""
-    from dataalign.plan.params import embed_settings
-
-    return {**embed_settings(config, "task2vec"), "chunk": entry["chunk"]}
+    return {**view.embed_settings("task2vec"), "chunk": entry["chunk"]}
 
 
-STRATEGY = Strategy("task2vec", score=score, settings=settings, on_gpu=True)
+OPTIONS = {
+    "chunk": option(
+        16,
+        "consecutive examples (of one dataset) embedded together with the `alignment.task2vec` "
+        "probe and options (one probe Fisher each); each gets its chunk's 1 - mean Task2Vec "
+        "distance to the target's batches",
+        type="integer",
+        minimum=1,
+    )
+}
+STRATEGY = Strategy("task2vec", score=score, options=OPTIONS, settings=settings, on_gpu=True)
