@@ -1,0 +1,125 @@
+"""Headless Chromium driven over the Chrome DevTools Protocol, for the HTML report's browser test.
+
+One page over one websocket: each command waits for its reply, and the events that arrive
+meanwhile are kept, so the test can read every console error and uncaught exception the page
+raised. `install-chromium` (beside this file) installs Debian's Chromium when it is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import connect
+
+INSTALL = Path(__file__).with_name("install-chromium")
+
+
+def chromium() -> tuple[str | None, str]:
+    """Chromium's path, installing it first when missing (as root); else None and why not."""
+    if shutil.which("chromium") is None:
+        if os.geteuid() != 0:
+            return None, f"Chromium is not installed and {INSTALL.name} needs root"
+        install = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True)
+        if install.returncode:
+            return None, f"{INSTALL.name} failed: {install.stderr.strip()[-500:]}"
+    return shutil.which("chromium"), ""
+
+
+class Page:
+    """One tab of a fresh headless Chromium, closed (with its profile) on leaving the block."""
+
+    def __init__(self, binary: str, width: int = 1400, height: int = 900) -> None:
+        self.profile = tempfile.TemporaryDirectory()
+        self.process = subprocess.Popen(
+            [
+                *(binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"),
+                *(f"--user-data-dir={self.profile.name}", "--remote-debugging-port=0"),
+                *(f"--window-size={width},{height}", "about:blank"),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.socket = connect(self._page_socket(), max_size=None)
+        self.events: list[dict[str, Any]] = []
+        self.sent = 0
+        for domain in ("Page", "Runtime", "Log"):  # so their events (and errors) are reported
+            self.send(f"{domain}.enable")
+
+    def _page_socket(self) -> str:
+        """The blank tab's websocket, from the port Chromium prints once it listens."""
+        for line in self.process.stderr:
+            if found := re.search(r"DevTools listening on ws://([^/]+)/", line):
+                with urllib.request.urlopen(f"http://{found[1]}/json/list") as reply:
+                    tabs = json.load(reply)
+                return next(t["webSocketDebuggerUrl"] for t in tabs if t["type"] == "page")
+        raise RuntimeError(f"Chromium exited ({self.process.wait()}) before it listened")
+
+    def __enter__(self) -> Page:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.socket.close()
+        self.process.kill()
+        self.process.wait()
+        self.profile.cleanup()
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        """Run one protocol command; keep the events that arrive before its reply."""
+        self.sent += 1
+        self.socket.send(json.dumps({"id": self.sent, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.sent:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+            self.events.append(message)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (a promise is awaited)."""
+        reply = self.send(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in reply:
+            raise RuntimeError(reply["exceptionDetails"]["exception"]["description"])
+        return reply["result"].get("value")
+
+    def open(self, url: str, ready: str = "true", timeout: float = 30) -> None:
+        """Load `url`, then wait until the JavaScript expression `ready` holds."""
+        self.send("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(f"document.readyState == 'complete' && ({ready})"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} was not ready after {timeout} s: {ready}")
+            time.sleep(0.1)
+
+    def errors(self) -> list[str]:
+        """Console errors, failed assertions, uncaught exceptions and browser errors so far."""
+        return [text for event in self.events if (text := error_text(event))]
+
+    def screenshot(self, path: Path) -> None:
+        """Save what the window shows as a PNG."""
+        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot")["data"]))
+
+
+def error_text(event: dict[str, Any]) -> str | None:
+    """What went wrong, if this protocol event reports an error."""
+    method, params = event["method"], event["params"]
+    if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+        return " ".join(str(arg.get("value", arg.get("description"))) for arg in params["args"])
+    if method == "Runtime.exceptionThrown":
+        details = params["exceptionDetails"]
+        return details.get("exception", {}).get("description", details["text"])
+    if method == "Log.entryAdded" and params["entry"]["level"] == "error":
+        return params["entry"]["text"]
+    return None
