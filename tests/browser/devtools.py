@@ -22,6 +22,15 @@ from typing import Any
 from websockets.sync.client import connect
 
 INSTALL = Path(__file__).with_name("install-chromium")
+# `await until(find)`: the first truthy value of `find()`, polled while the page renders (5 s).
+UNTIL = """window.until = async (find) => {
+    for (let tries = 0; tries < 100; tries++) {
+        const found = find();
+        if (found) return found;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`never true: ${find}`);
+}"""
 
 
 def chromium() -> tuple[str | None, str]:
@@ -94,14 +103,19 @@ class Page:
             raise RuntimeError(reply["exceptionDetails"]["exception"]["description"])
         return reply["result"].get("value")
 
+    def call(self, function: str, *args: Any) -> Any:
+        """The value of a JavaScript function (source text) called with JSON `args`."""
+        return self.evaluate(f"({function})(...{json.dumps(args)})")
+
     def open(self, url: str, ready: str = "true", timeout: float = 30) -> None:
-        """Load `url`, then wait until the JavaScript expression `ready` holds."""
+        """Load `url`, wait until the JavaScript expression `ready` holds, then define `until`."""
         self.send("Page.navigate", url=url)
         deadline = time.monotonic() + timeout
         while not self.evaluate(f"document.readyState == 'complete' && ({ready})"):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} was not ready after {timeout} s: {ready}")
             time.sleep(0.1)
+        self.evaluate(UNTIL)
 
     def errors(self) -> list[str]:
         """Console errors, failed assertions, uncaught exceptions and browser errors so far."""

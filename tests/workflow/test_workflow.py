@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import re
 import shutil
 import subprocess
@@ -430,15 +429,7 @@ def report_entries(pipeline_run) -> set[str]:
 
 # One result row of the report, used as a reader uses it: open its category, click its eye
 # button (a figure is shown; a table is a download: its rows are read), then its info button.
-SHOW_ROW = """async ([category, subcategory, index]) => {
-    const until = async (find) => {
-        for (let tries = 0; tries < 100; tries++) {
-            const found = find();
-            if (found) return found;
-            await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-        throw new Error(`not shown: ${find}`);
-    };
+SHOW_ROW = """async (category, subcategory, index) => {
     app.setView({navbarMode: "subcategory", category, subcategory});
     await until(() => app.state.navbarMode == "subcategory");  // rendered: the rows are its own
     const row = document.querySelectorAll("nav tr:has(td)")[index];
@@ -448,9 +439,9 @@ SHOW_ROW = """async ([category, subcategory, index]) => {
         const text = await (await fetch(view.href)).text();
         shown = {rows: text.trim().split("\\n").length - 1};
     } else {
-        const shownBefore = app.state.renderTrigger;  // a new draw of the content pane
+        const drawn = app.state.renderTrigger;  // changes with each draw of the content pane
         view.click();
-        const uri = await until(() => app.state.renderTrigger != shownBefore && app.state.contentPath);
+        const uri = await until(() => app.state.renderTrigger != drawn && app.state.contentPath);
         const image = await until(() => [...document.images].find((i) => i.src == uri));
         await image.decode();
         shown = {width: image.naturalWidth, height: image.naturalHeight};
@@ -462,23 +453,30 @@ SHOW_ROW = """async ([category, subcategory, index]) => {
     const text = caption.textContent.trim();
     return {...shown, path, caption: text && document.body.textContent.includes(text)};
 }"""
+# Snakemake's own pages: Workflow (the rule graph) and Statistics, each chart a Vega canvas.
+SHOW_CHARTS = """async (content, charts) => {
+    app.setView({content});
+    return await until(() => charts.every((id) => document.querySelector(`#${id} canvas`)?.width));
+}"""
 
 
 def test_report_renders_every_entry_in_a_browser(pipeline_run, report):
     """In headless Chromium, every table and figure the rules declare opens as a reader clicks
-    through the report: figures decode to a nonzero size, tables have rows, captions show, and
-    the page logs no error."""
+    through the report: figures decode to a nonzero size, tables have rows, captions show, the
+    rule graph and statistics draw, and the page logs no error."""
     binary, why_not = chromium()
     if binary is None:
         pytest.skip(why_not)
     with Page(binary) as page:
         page.open(report.as_uri(), ready="typeof app != 'undefined'")
         shown = [
-            page.evaluate(f"({SHOW_ROW})({json.dumps([category, subcategory, row])})")
+            page.call(SHOW_ROW, category, subcategory, row)
             for category, subcategories in page.evaluate("categories").items()
             for subcategory, paths in subcategories.items()
             for row in range(len(paths))
         ]
+        assert page.call(SHOW_CHARTS, "rulegraph", ["rulegraph"])
+        assert page.call(SHOW_CHARTS, "stats", ["runtimes", "timeline"])
         errors = page.errors()
     assert sorted(entry["path"] for entry in shown) == sorted(report_entries(pipeline_run))
     for entry in shown:
