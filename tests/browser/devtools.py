@@ -7,7 +7,6 @@ raised. `install-chromium` (beside this file) installs Debian's Chromium when it
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -16,10 +15,12 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 INSTALL = Path(__file__).with_name("install-chromium")
 # `await until(find)`: the first truthy value of `find()`, polled while the page renders (5 s).
@@ -44,43 +45,46 @@ def chromium() -> tuple[str | None, str]:
     return shutil.which("chromium"), ""
 
 
-class Page:
-    """One tab of a fresh headless Chromium, closed (with its profile) on leaving the block."""
-
-    def __init__(self, binary: str, width: int = 1400, height: int = 900) -> None:
-        self.profile = tempfile.TemporaryDirectory()
-        self.process = subprocess.Popen(
+@contextmanager
+def headless_page(binary: str) -> Iterator[Page]:
+    """The blank tab of a fresh headless Chromium, closed with its profile on leaving."""
+    with (
+        tempfile.TemporaryDirectory() as profile,
+        subprocess.Popen(
             [
                 *(binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"),
-                *(f"--user-data-dir={self.profile.name}", "--remote-debugging-port=0"),
-                *(f"--window-size={width},{height}", "about:blank"),
+                *(f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"),
             ],
             stderr=subprocess.PIPE,
             text=True,
-        )
-        self.socket = connect(self._page_socket(), max_size=None)
+        ) as process,
+    ):
+        try:
+            with connect(page_socket(process), max_size=None) as socket:
+                yield Page(socket)
+        finally:
+            process.terminate()  # Chromium then ends (and reaps) its helper processes itself
+
+
+def page_socket(process: subprocess.Popen) -> str:
+    """The blank tab's websocket, from the port Chromium prints once it listens."""
+    for line in process.stderr:
+        if found := re.search(r"DevTools listening on ws://([^/]+)/", line):
+            with urllib.request.urlopen(f"http://{found[1]}/json/list") as reply:
+                tabs = json.load(reply)
+            return next(tab["webSocketDebuggerUrl"] for tab in tabs if tab["type"] == "page")
+    raise RuntimeError(f"Chromium exited ({process.wait()}) before it listened")
+
+
+class Page:
+    """One tab: protocol commands, JavaScript, and the errors the page has raised so far."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
         self.events: list[dict[str, Any]] = []
         self.sent = 0
         for domain in ("Page", "Runtime", "Log"):  # so their events (and errors) are reported
             self.send(f"{domain}.enable")
-
-    def _page_socket(self) -> str:
-        """The blank tab's websocket, from the port Chromium prints once it listens."""
-        for line in self.process.stderr:
-            if found := re.search(r"DevTools listening on ws://([^/]+)/", line):
-                with urllib.request.urlopen(f"http://{found[1]}/json/list") as reply:
-                    tabs = json.load(reply)
-                return next(t["webSocketDebuggerUrl"] for t in tabs if t["type"] == "page")
-        raise RuntimeError(f"Chromium exited ({self.process.wait()}) before it listened")
-
-    def __enter__(self) -> Page:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.socket.close()
-        self.process.kill()
-        self.process.wait()
-        self.profile.cleanup()
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         """Run one protocol command; keep the events that arrive before its reply."""
@@ -120,10 +124,6 @@ class Page:
     def errors(self) -> list[str]:
         """Console errors, failed assertions, uncaught exceptions and browser errors so far."""
         return [text for event in self.events if (text := error_text(event))]
-
-    def screenshot(self, path: Path) -> None:
-        """Save what the window shows as a PNG."""
-        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot")["data"]))
 
 
 def error_text(event: dict[str, Any]) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser.devtools import Page, chromium
+from browser.devtools import chromium, headless_page
 from helpers import (
     REPO,
     evaluation_path,
@@ -467,7 +467,7 @@ def test_report_renders_every_entry_in_a_browser(pipeline_run, report):
     binary, why_not = chromium()
     if binary is None:
         pytest.skip(why_not)
-    with Page(binary) as page:
+    with headless_page(binary) as page:
         page.open(report.as_uri(), ready="typeof app != 'undefined'")
         shown = [
             page.call(SHOW_ROW, category, subcategory, row)
