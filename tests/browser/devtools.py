@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -46,34 +45,44 @@ def chromium() -> tuple[str | None, str]:
 
 
 @contextmanager
-def headless_page(binary: str) -> Iterator[Page]:
+def headless_page(binary: str, timeout: float = 30) -> Iterator[Page]:
     """The blank tab of a fresh headless Chromium, closed with its profile on leaving."""
-    with (
-        tempfile.TemporaryDirectory() as profile,
-        subprocess.Popen(
-            [
-                *(binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"),
-                *(f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"),
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as process,
-    ):
-        try:
-            with connect(page_socket(process), max_size=None) as socket:
-                yield Page(socket)
-        finally:
-            process.terminate()  # Chromium then ends (and reaps) its helper processes itself
+    with tempfile.TemporaryDirectory() as scratch:
+        profile, log = Path(scratch, "profile"), Path(scratch, "chromium.log")
+        with (
+            log.open("w") as stderr,
+            subprocess.Popen(
+                [
+                    *(binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"),
+                    *(f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"),
+                ],
+                stderr=stderr,
+            ) as process,
+        ):
+            try:
+                port = listening_port(profile, process, timeout, log)
+                with connect(page_socket(port), max_size=None) as socket:
+                    yield Page(socket)
+            finally:
+                process.terminate()  # Chromium then ends (and reaps) its helper processes
 
 
-def page_socket(process: subprocess.Popen) -> str:
-    """The blank tab's websocket, from the port Chromium prints once it listens."""
-    for line in process.stderr:
-        if found := re.search(r"DevTools listening on ws://([^/]+)/", line):
-            with urllib.request.urlopen(f"http://{found[1]}/json/list") as reply:
-                tabs = json.load(reply)
-            return next(tab["webSocketDebuggerUrl"] for tab in tabs if tab["type"] == "page")
-    raise RuntimeError(f"Chromium exited ({process.wait()}) before it listened")
+def listening_port(profile: Path, process: subprocess.Popen, timeout: float, log: Path) -> str:
+    """The DevTools port, which Chromium writes into its profile once it listens."""
+    written = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + timeout
+    while len(lines := written.read_text().split() if written.exists() else []) < 2:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"Chromium did not listen: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return lines[0]
+
+
+def page_socket(port: str) -> str:
+    """The blank tab's websocket address."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as reply:
+        tabs = json.load(reply)
+    return next(tab["webSocketDebuggerUrl"] for tab in tabs if tab["type"] == "page")
 
 
 class Page:
