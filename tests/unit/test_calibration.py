@@ -108,7 +108,7 @@ def test_selection_differences_hold_their_size_with_shared_seeds(seeds):
 def decision_p(points: pd.DataFrame) -> float:
     from dataalign.analysis.correlation import decision_accuracy
 
-    return decision_accuracy(points, "ce", 10000, 0)["p_decision"]
+    return decision_accuracy(points, "ce", 10000, 0, interval=False)["p_decision"]
 
 
 @pytest.mark.parametrize("train_sets", [5, 6, 7, 8])
