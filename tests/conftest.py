@@ -45,18 +45,8 @@ def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -
     return folder
 
 
-# Module-scoped fixtures that run a pipeline or train models: the tests that read one share it,
-# so under pytest-xdist (`--dist loadgroup`) they run on one worker and it is built once.
-SHARED_RUNS = ("pipeline_run", "selection_run", "panel")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that reads a real pipeline run is slow: `-m "not slow"` stays a quick loop. The
-    tests of one shared run are one xdist group."""
+    """A test that reads a real pipeline run is slow: `-m "not slow"` stays a quick loop."""
     for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        if "pipeline_run" in fixtures:
+        if "pipeline_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
-        for name in SHARED_RUNS:
-            if name in fixtures:
-                item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}::{name}"))

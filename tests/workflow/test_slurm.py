@@ -34,7 +34,6 @@ def slurm_is_up() -> bool:
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("slurm"),  # one queue: a test finds its job among the running ones
     pytest.mark.skipif(
         not slurm_is_up(), reason="no local Slurm; run tests/slurm/start-local-slurm"
     ),
