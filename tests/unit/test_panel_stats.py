@@ -138,17 +138,23 @@ def reliability_panel(rng: np.random.Generator, n: int, skill: float) -> tuple:
         "other": (60, 4.0),
         "control": (300, 2.0),
     }
+    models = [f"m{m}" for m in range(n)]
     wide, frames = {}, []
     for name, (examples, noise) in datasets.items():
         true = general + (skill * specific if name in ("candidate", "target") else 0.0)
         difficulty = rng.normal(0, 1, examples)
         scores = true[:, None] + difficulty + rng.normal(0, noise, (n, examples))
         wide[name] = scores.mean(axis=1)
-        frames += [
-            pd.DataFrame({"model": f"m{m}", "dataset": name, "row": range(examples), "score": v})
-            for m, v in enumerate(scores)
-        ]
-    models = [f"m{m}" for m in range(n)]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": np.repeat(models, examples),
+                    "dataset": name,
+                    "row": np.tile(np.arange(examples), n),
+                    "score": scores.ravel(),
+                }
+            )
+        )
     return pd.DataFrame(wide, index=models), half_means(pd.concat(frames), models)
 
 

@@ -566,8 +566,8 @@ def test_a_job_dies_with_the_snakemake_process_that_started_it(tmp_path):
         ]
     )
     deadline = time.time() + 60
-    while not pid_file.exists() and time.time() < deadline:
-        time.sleep(0.1)
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.1)  # the child creates the file, then writes its pid
     child = int(pid_file.read_text())
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
