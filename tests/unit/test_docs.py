@@ -145,5 +145,13 @@ def test_no_section_of_the_old_readme_was_lost():
     assert [new for new in MOVED.values() if new not in present] == []
 
 
+def test_the_extending_page_shows_the_plug_in_tests_toys_as_they_are():
+    """The worked example is the code the plug-in test runs, so it cannot drift from it."""
+    plugins = (ROOT / "tests" / "workflow" / "test_plugins.py").read_text()
+    toys = re.findall(r'^TOY_\w+ = """\n(.*?)"""', plugins, re.MULTILINE | re.DOTALL)
+    page = (ROOT / "docs" / "extending.md").read_text()
+    assert len(toys) == 2 and all(f"```python\n{toy.rstrip()}\n```" in page for toy in toys)
+
+
 def test_readme_is_a_five_minute_read():
     assert len((ROOT / "README.md").read_text().splitlines()) <= README_LINES
