@@ -114,10 +114,8 @@ def test_the_default_cells_are_the_schemas_and_a_changed_default_fails_the_check
 
     assert stale_defaults(CONFIG_README.read_text()) == []
     renamed = CONFIG_README.read_text().replace("| `grad_accum` |", "| `grad_accumulation` |")
-    assert stale_defaults(renamed) == [
-        "default: config/README.md line 161 (grad_accumulation) says `1`, the schema gives no "
-        "such key"
-    ]
+    [problem] = stale_defaults(renamed)
+    assert problem.endswith("(grad_accumulation) says `1`, the schema gives no such key")
     config_readme = results / "config.md"
     config_readme.write_text(CONFIG_README.read_text())
     args = ["--readme", str(results / "README.md"), "--workdir", str(results)]
