@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dataalign.errors import DamagedFileError, DataAlignError, ModelSpecError
 from dataalign.io import COMPLETE, damage, find_installed
+from dataalign.schemas import defaults
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -165,7 +166,7 @@ def check_device_memory(name: str, need_bytes: float, device) -> None:
         )
 
 
-def compute_dtype(precision: str = "auto", device: str = "auto"):
+def compute_dtype(precision: str = defaults()["precision"], device: str = "auto"):
     """The dtype a job computes in: `auto` is bf16 on CUDA that has it, else fp16 on CUDA, and
     fp32 on CPU; `fp32`, `bf16` and `fp16` are taken as given."""
     import torch

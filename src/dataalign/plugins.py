@@ -29,3 +29,9 @@ def option(default: Any, description: str, **constraints: Any) -> dict[str, Any]
     """One option of a plug-in's config entry: a JSON-schema property with its default (as
     `type="integer", minimum=1`: the schema's keywords)."""
     return {**constraints, "default": default, "description": description}
+
+
+def defaults_of(options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Each option's default: a library function's keyword defaults, from the options it is
+    configured by (written once, in the module that owns them)."""
+    return {key: spec["default"] for key, spec in options.items() if "default" in spec}

@@ -6,12 +6,12 @@ import copy
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser.devtools import chromium, headless_page
 from helpers import (
     REPO,
     evaluation_path,
@@ -392,13 +392,18 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
     assert (combined["p_value_holm"] >= combined["p_value"]).all()
 
 
-def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
+@pytest.fixture(scope="module")
+def report(pipeline_run) -> Path:
+    """The run's HTML report, built as a user builds it: `snakemake --report report.html`."""
     workdir, _, _ = pipeline_run
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-    command += ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
-    command += ["--report", str(workdir / "report.html")]
+    path = workdir / "report.html"
+    command = snakemake_command(workdir, workdir / "config.yaml", "--report", str(path))
     subprocess.run(command, check=True, capture_output=True, timeout=300)
-    html = (workdir / "report.html").read_text()
+    return path
+
+
+def test_report_holds_every_table_and_figure_with_captions(report):
+    html = report.read_text()
     for metric in METRICS:
         for name in (
             f"alignment_{metric}.csv",
@@ -408,6 +413,79 @@ def test_report_holds_every_table_and_figure_with_captions(pipeline_run):
             assert name in html
     assert "alignment_vs_performance_by_metric.png" in html
     assert "negative slope means better-aligned data" in html
+
+
+def report_entries(pipeline_run) -> set[str]:
+    """The outputs the run's jobs declare with `report(...)` in workflow/rules/."""
+    workdir, _, jobs = pipeline_run
+    rules = {rule.name: rule for rule in workflow_rules(workdir, workdir / "config.yaml")}
+    return {
+        path
+        for job in jobs
+        for path, declared in zip(job.output, rules[job.rule].output, strict=True)
+        if "report" in declared.flags
+    }
+
+
+# One result row of the report, used as a reader uses it: open its category, click its eye
+# button (a figure is shown; a table is a download: its rows are read), then its info button.
+SHOW_ROW = """async (category, subcategory, index) => {
+    app.setView({navbarMode: "subcategory", category, subcategory});
+    await until(() => app.state.navbarMode == "subcategory");  // rendered: the rows are its own
+    const row = document.querySelectorAll("nav tr:has(td)")[index];
+    const [view, info] = row.querySelectorAll("a[iconname]");
+    let shown;
+    if (view.hasAttribute("download")) {
+        const text = await (await fetch(view.href)).text();
+        shown = {rows: text.trim().split("\\n").length - 1};
+    } else {
+        const drawn = app.state.renderTrigger;  // changes with each draw of the content pane
+        view.click();
+        const uri = await until(() => app.state.renderTrigger != drawn && app.state.contentPath);
+        const image = await until(() => [...document.images].find((i) => i.src == uri));
+        await image.decode();
+        shown = {width: image.naturalWidth, height: image.naturalHeight};
+    }
+    info.click();
+    const path = await until(() => app.state.navbarMode == "resultinfo" && app.state.resultPath);
+    const caption = document.createElement("div");
+    caption.innerHTML = results[path].caption;
+    const text = caption.textContent.trim();
+    return {...shown, path, caption: text && document.body.textContent.includes(text)};
+}"""
+# Snakemake's own pages: Workflow (the rule graph) and Statistics, each chart a Vega canvas.
+SHOW_CHARTS = """async (content, charts) => {
+    app.setView({content});
+    return await until(() => charts.every((id) => document.querySelector(`#${id} canvas`)?.width));
+}"""
+
+
+def test_report_renders_every_entry_in_a_browser(pipeline_run, report):
+    """In headless Chromium, every table and figure the rules declare opens as a reader clicks
+    through the report: figures decode to a nonzero size, tables have rows, captions show, the
+    rule graph and statistics draw, and the page logs no error."""
+    binary, why_not = chromium()
+    if binary is None:
+        pytest.skip(why_not)
+    with headless_page(binary) as page:
+        page.open(report.as_uri(), ready="typeof app != 'undefined'")
+        shown = [
+            page.call(SHOW_ROW, category, subcategory, row)
+            for category, subcategories in page.evaluate("categories").items()
+            for subcategory, paths in subcategories.items()
+            for row in range(len(paths))
+        ]
+        assert page.call(SHOW_CHARTS, "rulegraph", ["rulegraph"])
+        assert page.call(SHOW_CHARTS, "stats", ["runtimes", "timeline"])
+        errors = page.errors()
+    assert sorted(entry["path"] for entry in shown) == sorted(report_entries(pipeline_run))
+    for entry in shown:
+        assert entry["caption"], entry
+        if entry["path"].endswith(".csv"):
+            assert entry["rows"] > 0, entry
+        else:
+            assert entry["width"] > 0 and entry["height"] > 0, entry
+    assert errors == []
 
 
 def test_slurm_profile_gives_every_gpu_rule_a_gpu(tmp_path):

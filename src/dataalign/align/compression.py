@@ -13,14 +13,34 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from dataalign.align.stats import RESAMPLES, Alignment, all_pairs, pair_mean, swap_for_symmetry
+from dataalign.plugins import defaults_of, option
+
+# The GZIP metric's options under `alignment.gzip` (the plug-in adds `max_examples`), and these
+# functions' defaults: written once.
+OPTIONS = {
+    "level": option(9, "gzip compression level", type="integer", minimum=1, maximum=9),
+    "max_pairs": option(
+        10000,
+        "example pairs sampled per dataset pair; all pairs when fewer",
+        type="integer",
+        minimum=1,
+    ),
+    "seed": option(
+        0,
+        "seed of the pair sample, the bootstrap and the example sample",
+        type="integer",
+        minimum=0,
+    ),
+}
+DEFAULTS = defaults_of(OPTIONS)
 
 
-def compressed_size(text: str, level: int = 9) -> int:
+def compressed_size(text: str, level: int = DEFAULTS["level"]) -> int:
     """Bytes of `text` gzip-compressed at `level`, header included (as the reference)."""
     return len(gzip.compress(text.encode("utf-8"), compresslevel=level, mtime=0))
 
 
-def compressed_sizes(texts: Sequence[str], level: int = 9) -> np.ndarray:
+def compressed_sizes(texts: Sequence[str], level: int = DEFAULTS["level"]) -> np.ndarray:
     """The GZIP 'embedding' of a dataset: each example's compressed size, computed once."""
     return np.array([compressed_size(text, level) for text in texts], dtype=np.int64)
 
@@ -35,9 +55,9 @@ def gzip_alignment(
     a_sizes: np.ndarray,
     b_texts: Sequence[str],
     b_sizes: np.ndarray,
-    max_pairs: int = 10_000,
-    seed: int = 0,
-    level: int = 9,
+    max_pairs: int = DEFAULTS["max_pairs"],
+    seed: int = DEFAULTS["seed"],
+    level: int = DEFAULTS["level"],
     workers: int = 2,
     resamples: int = RESAMPLES,
 ) -> Alignment:
@@ -76,7 +96,9 @@ def gzip_alignment(
     return pair_mean(values, i, j, n, m, resamples, seed)
 
 
-def naive_gzip_alignment(a_texts: Sequence[str], b_texts: Sequence[str], level: int = 9) -> float:
+def naive_gzip_alignment(
+    a_texts: Sequence[str], b_texts: Sequence[str], level: int = DEFAULTS["level"]
+) -> float:
     """The reference's cost model, for benchmarks: three compressions per pair, one thread."""
     values = [
         1.0

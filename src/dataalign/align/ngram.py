@@ -56,6 +56,27 @@ from scipy import sparse, stats
 from tqdm.auto import tqdm
 
 from dataalign.align.stats import LEVEL, RESAMPLES, Alignment, swap_for_symmetry
+from dataalign.plugins import defaults_of, option
+
+# The n-gram metric's options under `alignment.ngram` (the plug-in adds `max_examples`; DSIR's
+# strategy takes `n` and `buckets` too), and these functions' defaults: written once.
+OPTIONS = {
+    "n": option(
+        2,
+        "unigrams up to n-grams (DSIR's featurisation: lower-cased word-punctuation tokens)",
+        type="integer",
+        minimum=1,
+    ),
+    "buckets": option(10000, "hash buckets (DSIR's default)", type="integer", minimum=16),
+    "seed": option(
+        0,
+        "seed of the bootstrap, the example sample, the equal-count subsample and the chance "
+        "splits",
+        type="integer",
+        minimum=0,
+    ),
+}
+DEFAULTS = defaults_of(OPTIONS)
 
 CHUNK = 64  # Monte Carlo draws formed at once (each a dense row per bucket used)
 BATCH = 4096  # texts featurised at once
@@ -82,7 +103,7 @@ class NgramHasher:
     one dictionary lookup, and builds and hashes only n-grams never seen before.
     """
 
-    def __init__(self, n: int = 2, buckets: int = 10_000) -> None:
+    def __init__(self, n: int = DEFAULTS["n"], buckets: int = DEFAULTS["buckets"]) -> None:
         self.n, self.buckets = n, buckets
         self.forget()
 
@@ -161,7 +182,9 @@ def joined(tokens: np.ndarray, starts: np.ndarray, width: int, missing: np.ndarr
     return [" ".join(tokens[p : p + width]) for p in starts[missing]]
 
 
-def ngram_counts(texts: Sequence[str], n: int = 2, buckets: int = 10_000) -> pd.DataFrame:
+def ngram_counts(
+    texts: Sequence[str], n: int = DEFAULTS["n"], buckets: int = DEFAULTS["buckets"]
+) -> pd.DataFrame:
     """Per example, its non-zero hashed n-gram buckets and their counts (sparse, for Parquet)."""
     hasher, rows = NgramHasher(n, buckets), []
     for start in tqdm(range(0, len(texts), BATCH), desc="n-grams", unit="batch"):

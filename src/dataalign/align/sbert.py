@@ -17,6 +17,20 @@ from dataalign.align.stats import (
     summarise,
     swap_for_symmetry,
 )
+from dataalign.plugins import defaults_of, option
+
+# The SBERT metric's options under `alignment.sbert` (the plug-in adds `max_examples`), and these
+# functions' defaults: written once.
+OPTIONS = {
+    "model": option(
+        "minilm",
+        "name under `models:` of a sentence-transformers model",
+        type="string",
+    ),
+    "batch_size": option(64, "sentences per forward pass", type="integer", minimum=1),
+    "seed": option(0, "seed of the bootstrap and the example sample", type="integer", minimum=0),
+}
+DEFAULTS = defaults_of(OPTIONS)
 
 
 def load_sentence_model(path_or_id: str, device: str = "auto"):
@@ -28,7 +42,9 @@ def load_sentence_model(path_or_id: str, device: str = "auto"):
     return SentenceTransformer(str(path_or_id), device=str(resolve_device(device)))
 
 
-def embed_sentences(model, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def embed_sentences(
+    model, texts: Sequence[str], batch_size: int = DEFAULTS["batch_size"]
+) -> np.ndarray:
     """Unit-norm sentence embeddings (examples x dimensions), with a progress bar."""
     return model.encode(
         list(texts),

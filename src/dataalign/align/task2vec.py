@@ -25,7 +25,7 @@ from dataalign.align.stats import (
     pair_mean,
     swap_for_symmetry,
 )
-from dataalign.plugins import option
+from dataalign.plugins import defaults_of, option
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ OPTIONS = {
         type="boolean",
     ),
 }
-TASK2VEC_DEFAULTS = {key: spec["default"] for key, spec in OPTIONS.items()}  # the reference's
+TASK2VEC_DEFAULTS = defaults_of(OPTIONS)  # the reference's
 # Groups of sequences per side below which Task2Vec reports no SE/CI (NaN, with a note). With 2
 # / 3 groups the plain cluster bootstrap's 95% CI covered 65% / 82% of two-way simulations (55%
 # / 74% when one side carries the spread), one group gave an SE of 0; at 8 its corrected t

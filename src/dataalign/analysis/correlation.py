@@ -33,10 +33,12 @@ from dataalign.analysis.inference import (
     wild_cluster_p,
 )
 from dataalign.analysis.multiple_testing import adjusted
+from dataalign.schemas import defaults
 
 log = logging.getLogger(__name__)
 KEYS = ["train", "eval", "seed"]
 POOLED, POOLED_RAW = "pooled", "pooled_raw"
+ANALYSIS = defaults("analysis")  # an experiment's `analysis:` defaults
 
 
 def join_points(
@@ -54,11 +56,11 @@ def join_points(
 
 def correlate(
     points: pd.DataFrame,
-    target: str = "ce",
-    resamples: int = 2000,
-    permutations: int = 10000,
-    min_train_sets: int = 5,
-    seed: int = 0,
+    target: str = ANALYSIS["target"],
+    resamples: int = ANALYSIS["bootstrap"],
+    permutations: int = ANALYSIS["permutations"],
+    min_train_sets: int = ANALYSIS["min_train_sets"],
+    seed: int = ANALYSIS["seed"],
     within: bool = False,
 ) -> dict[str, float | str]:
     """Fit target ~ alignment on `points` with every test calibrated for a few train sets.

@@ -16,9 +16,12 @@ import numpy as np
 import pandas as pd
 
 from dataalign.errors import DatasetError
+from dataalign.schemas import defaults
 from dataalign.templates import format_fields
 from dataalign.train.evaluate import window_nll, windows
 from dataalign.train.trainer import context_length
+
+PANEL = defaults("panel_experiment")  # a panel's defaults (its scoring batch)
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,11 @@ def joint_tokens(tokenizer, context: str, continuation: str) -> tuple[list[int],
 
 
 def answer_loglik(
-    model, tokenizer, contexts: Sequence[str], continuations: Sequence[str], batch_size: int = 8
+    model,
+    tokenizer,
+    contexts: Sequence[str],
+    continuations: Sequence[str],
+    batch_size: int = PANEL["batch_size"],
 ) -> pd.DataFrame:
     """Per example: summed log-probability (nats) of the answer given its context, the answer's
     tokens and UTF-8 bytes, the prompt tokens and how many of them the model saw, and windows.

@@ -33,9 +33,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from dataalign.schemas import defaults
 from dataalign.train.trainer import context_length
 
 log = logging.getLogger(__name__)
+EVALUATION = defaults("evaluation")  # an experiment's `evaluation:` defaults
 Window = tuple[list[int], list[int]]
 
 
@@ -108,8 +110,8 @@ def perplexity(
     texts: list[str],
     context: int | None = None,
     stride: int | None = None,
-    batch_size: int = 8,
-    convention: Literal["lm_eval", "paper"] = "lm_eval",
+    batch_size: int = EVALUATION["batch_size"],
+    convention: Literal["lm_eval", "paper"] = EVALUATION["convention"],
 ) -> dict[str, float]:
     """n_tokens, nll_sum, ce (mean NLL in nats), ppl = exp(ce), and per byte and word: n_bytes,
     n_words, bits_per_byte, byte_perplexity, word_perplexity of `model` on `texts`."""

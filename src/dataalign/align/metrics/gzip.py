@@ -5,25 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dataalign.align.compression import OPTIONS as LIBRARY_OPTIONS
 from dataalign.align.metrics import MAX_EXAMPLES, Metric, Settings, Texts
-from dataalign.plugins import option
 
-OPTIONS = {
-    "level": option(9, "gzip compression level", type="integer", minimum=1, maximum=9),
-    "max_pairs": option(
-        10000,
-        "example pairs sampled per dataset pair; all pairs when fewer",
-        type="integer",
-        minimum=1,
-    ),
-    "seed": option(
-        0,
-        "seed of the pair sample, the bootstrap and the example sample",
-        type="integer",
-        minimum=0,
-    ),
-    "max_examples": MAX_EXAMPLES,
-}
+OPTIONS = {**LIBRARY_OPTIONS, "max_examples": MAX_EXAMPLES}
 
 
 def embed(texts: Texts, settings: Settings, name: str) -> pd.DataFrame:

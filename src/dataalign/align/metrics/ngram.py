@@ -7,25 +7,9 @@ from __future__ import annotations
 import pandas as pd
 
 from dataalign.align.metrics import MAX_EXAMPLES, Metric, Settings, Texts
-from dataalign.plugins import option
+from dataalign.align.ngram import OPTIONS as LIBRARY_OPTIONS
 
-OPTIONS = {
-    "n": option(
-        2,
-        "unigrams up to n-grams (DSIR's featurisation: lower-cased word-punctuation tokens)",
-        type="integer",
-        minimum=1,
-    ),
-    "buckets": option(10000, "hash buckets (DSIR's default)", type="integer", minimum=16),
-    "seed": option(
-        0,
-        "seed of the bootstrap, the example sample, the equal-count subsample and the chance "
-        "splits",
-        type="integer",
-        minimum=0,
-    ),
-    "max_examples": MAX_EXAMPLES,
-}
+OPTIONS = {**LIBRARY_OPTIONS, "max_examples": MAX_EXAMPLES}
 
 
 def embed(texts: Texts, settings: Settings, name: str) -> pd.DataFrame:

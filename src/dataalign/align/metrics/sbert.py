@@ -9,18 +9,9 @@ import numpy as np
 import pandas as pd
 
 from dataalign.align.metrics import MAX_EXAMPLES, Metric, Settings, Texts
-from dataalign.plugins import option
+from dataalign.align.sbert import OPTIONS as LIBRARY_OPTIONS
 
-OPTIONS = {
-    "model": option(
-        "minilm",
-        "name under `models:` of a sentence-transformers model",
-        type="string",
-    ),
-    "batch_size": option(64, "sentences per forward pass", type="integer", minimum=1),
-    "seed": option(0, "seed of the bootstrap and the example sample", type="integer", minimum=0),
-    "max_examples": MAX_EXAMPLES,
-}
+OPTIONS = {**LIBRARY_OPTIONS, "max_examples": MAX_EXAMPLES}
 
 
 def sentence_model(model: dict[str, Any]):
