@@ -1,17 +1,20 @@
-"""Write the offline demo's results into README.md and the plug-ins' options into
-config/README.md, or check that they still say them.
+"""Write the offline demo's results into README.md and the plug-ins' options and the schema's
+defaults into config/README.md, or check that they still say them.
 
 README.md holds the demo's tables between `<!-- demo:begin -->` and `<!-- demo:end -->`,
 rendered from the run's own tables (the demo experiment's points_*.csv and correlations.csv), so
 no number there is typed by hand. config/README.md holds the alignment metrics' and selection
 strategies' options between `<!-- options:metrics:begin -->` … and `<!-- options:strategies:…`
-markers, rendered from the registries (each plug-in's `options`, and the schema's common keys).
+markers, rendered from the registries (each plug-in's `options`, and the schema's common keys),
+and every other key table's default cells as the composed schema
+(`dataalign.plan.schema.config_schema`) gives them, so no default is typed in two places.
 CI runs the demo from a clean clone, then `check`: it fails when any number in the demo block
-differs from the fresh run by more than the tolerance, or an options table from the registries.
+differs from the fresh run by more than the tolerance, an options table from the registries, or
+a default cell from the schema.
 
     python tools/readme.py write    # after `make demo`: put this run's numbers in README.md
-    python tools/readme.py options  # put the registries' options tables in config/README.md
-    python tools/readme.py check    # exit 1, naming each number and table that differs
+    python tools/readme.py options  # the registries' options, the schema's defaults: config/
+    python tools/readme.py check    # exit 1, naming each number, table and default that differs
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from dataalign.plan import paths
 
@@ -123,11 +127,13 @@ def option_table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> st
 
 
 def shown(spec: Mapping[str, Any]) -> str:
-    """An option's default as YAML writes it in a config (`null`, `true`, `[]`); — without one."""
+    """An option's default as YAML writes it in a config (`null`, `true`, `[]`, a string quoted
+    where its spaces or escapes need it); — without one."""
     if "default" not in spec:
         return "—"
     value = spec["default"]
-    return f"`{value}`" if isinstance(value, str) else f"`{json.dumps(value)}`"
+    plain = isinstance(value, str) and value.strip() == value and value.isprintable() and value
+    return f"`{value}`" if plain else f"`{json.dumps(value)}`"
 
 
 def grouped(
@@ -212,6 +218,103 @@ def stale_option_tables(text: str) -> list[str]:
     return problems
 
 
+# A config/README.md section (its heading's start) → the schema object its key table documents.
+KEY_TABLES = {
+    "`models:`": "#/$defs/model",
+    "`datasets:`": "#/$defs/dataset",
+    "`experiments:`": "#/$defs/training_experiment",
+    "`experiments.*.training`": "#/$defs/training",
+    "`experiments.*.evaluation`": "#/$defs/evaluation",
+    "Panel experiments": "#/$defs/panel_experiment",
+    "Selection experiments": "#/$defs/select_experiment",
+}
+HEADING = re.compile(r"^#+ (.*)$")
+CELLS = re.compile(r"(?<!\\)\|")
+TOP_LEVEL_DEFAULT = re.compile(r"`([^`]+)` \(default\)")
+OPTIONS_BEGIN = re.compile(r"<!-- options:\w+:begin -->")
+
+
+def node(schema: Mapping[str, Any], spec: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:
+    """The schema of a dotted key (`hub.split`, `benchmark_scores.lm_eval.tasks`) under `spec`,
+    following `$ref`s and `oneOf` branches; {} where the schema has no such key."""
+    for key in dotted.split("."):
+        while "$ref" in spec:
+            spec = schema["$defs"][spec["$ref"].rsplit("/", 1)[1]]
+        branches = [spec, *spec.get("oneOf", []), *spec.get("anyOf", [])]
+        spec = next((b["properties"][key] for b in branches if key in b.get("properties", {})), {})
+    return spec
+
+
+def claimed(cell: str) -> tuple[bool, Any]:
+    """(whether the cell shows one value, that value) for a default cell such as `5e-5`."""
+    match = re.fullmatch(r"`([^`]*)`", cell.strip().replace("\\|", "|"))
+    if not match:
+        return False, None
+    try:
+        return True, json.loads(match.group(1))
+    except ValueError:
+        return True, yaml.safe_load(match.group(1))
+
+
+def default_cells(text: str) -> list[tuple[int, str, str, Mapping[str, Any]]]:
+    """(line, key, default cell, the key's schema) for every row of config/README.md's key
+    tables and every top-level section's `value` (default), outside the options blocks."""
+    from dataalign.plan.schema import config_schema
+
+    schema, rows, table, top, keys, in_options = config_schema(), [], None, None, False, False
+    for number, line in enumerate(text.splitlines()):
+        in_options = (in_options or OPTIONS_BEGIN.search(line) is not None) and ":end" not in line
+        keys = line.startswith("| key | default |") or (keys and line.startswith("|"))
+        if heading := HEADING.match(line):
+            title = heading.group(1)
+            table = next(
+                (ref for start, ref in KEY_TABLES.items() if title.startswith(start)), None
+            )
+            key = re.match(r"`(\w+):`", title)
+            top = key and schema["properties"].get(key.group(1))
+        elif table and keys and not in_options and line.startswith("| `"):
+            key_cell, cell = CELLS.split(line)[1:3]
+            key = key_cell.strip().strip("`")
+            rows.append((number, key, cell, node(schema, {"$ref": table}, key)))
+        elif top and (value := TOP_LEVEL_DEFAULT.search(line)):
+            rows.append((number, "", f"`{value.group(1)}`", top))
+    return rows
+
+
+def stale_defaults(text: str) -> list[str]:
+    """Each default config/README.md states that is not the schema's: another value, one the
+    schema does not have, or — where the schema has one."""
+    problems = []
+    for number, key, cell, spec in default_cells(text):
+        if not agrees(cell, spec):
+            problems.append(
+                f"default: config/README.md line {number + 1} ({key or 'top level'}) says "
+                f"{cell.strip()}, the schema gives {shown(spec) if spec else 'no such key'}"
+            )
+    return problems
+
+
+def agrees(cell: str, spec: Mapping[str, Any]) -> bool:
+    """Whether a default cell says what the schema does (a cell such as `see below` says
+    nothing and agrees); a key the schema does not have never does."""
+    shows, value = claimed(cell)
+    if not spec:
+        return False
+    if shows:
+        return "default" in spec and spec["default"] == value
+    return not (cell.strip().startswith("—") and "default" in spec)
+
+
+def with_defaults(text: str) -> str:
+    """config/README.md with every stale default cell rewritten from the schema."""
+    lines = text.splitlines(keepends=True)
+    for number, _, cell, spec in default_cells(text):
+        if not agrees(cell, spec):
+            fresh = shown(spec).replace("|", "\\|")
+            lines[number] = lines[number].replace(cell, cell.replace(cell.strip(), fresh), 1)
+    return "".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="The demo's numbers in README.md, the plug-ins' options in config/README.md."
@@ -222,20 +325,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("."), help="where the demo ran")
     args = parser.parse_args(argv)
     if args.action == "options":
-        args.config_readme.write_text(with_option_tables(args.config_readme.read_text()))
-        print(f"wrote the plug-ins' options into {args.config_readme}")
+        fresh = with_defaults(with_option_tables(args.config_readme.read_text()))
+        args.config_readme.write_text(fresh)
+        print(f"wrote the plug-ins' options and the schema's defaults into {args.config_readme}")
         return 0
     readme, fresh = args.readme.read_text(), demo_tables(args.workdir)
     if args.action == "write":
         args.readme.write_text(replace_block(readme, fresh))
         print(f"wrote the demo's tables into {args.readme}")
         return 0
-    stale = stale_option_tables(args.config_readme.read_text())
+    config_readme = args.config_readme.read_text()
+    stale = stale_option_tables(config_readme) + stale_defaults(config_readme)
     problems = differences(block_of(readme), fresh)
     for problem in [*stale, *problems]:
         print(problem, file=sys.stderr)
     if stale:
-        message = f"{args.config_readme}'s options tables are not the plug-ins' registries'"
+        message = f"{args.config_readme} does not say what the registries and the schema give"
         print(f"{message}. Fix: python tools/readme.py options", file=sys.stderr)
     if problems:
         message = f"{args.readme} no longer says what the demo gives ({ABSOLUTE} + {RELATIVE:.0%})"
@@ -243,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     if stale or problems:
         return 1
     print(f"{args.readme}: every demo number within {ABSOLUTE} + {RELATIVE:.0%} of this run")
-    print(f"{args.config_readme}: the options tables are the registries'")
+    print(f"{args.config_readme}: the options tables and defaults are the registries' and schema's")
     return 0
 
 

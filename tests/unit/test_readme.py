@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from readme import BEGIN, CONFIG_README, END, main, numbers, stale_option_tables
+from readme import (
+    BEGIN,
+    CONFIG_README,
+    END,
+    main,
+    numbers,
+    stale_defaults,
+    stale_option_tables,
+)
 
 TRAINS = {"functions": 6.9, "code_50": 7.2, "licenses": 9.0}
 
@@ -97,3 +105,32 @@ def test_the_options_tables_are_the_registries_and_a_changed_default_fails_the_c
     assert "the registry gives\n  | `level` | `6` | gzip |" in err
     assert main(["options", *args]) == 0 and main(["check", *args]) == 0
     assert "| `level` | `6` | gzip |" in config_readme.read_text()
+
+
+def test_the_default_cells_are_the_schemas_and_a_changed_default_fails_the_check(
+    results, monkeypatch, capsys
+):
+    from dataalign.schemas import schema_file
+
+    assert stale_defaults(CONFIG_README.read_text()) == []
+    renamed = CONFIG_README.read_text().replace("| `grad_accum` |", "| `grad_accumulation` |")
+    [problem] = stale_defaults(renamed)
+    assert problem.endswith("(grad_accumulation) says `1`, the schema gives no such key")
+    config_readme = results / "config.md"
+    config_readme.write_text(CONFIG_README.read_text())
+    args = ["--readme", str(results / "README.md"), "--workdir", str(results)]
+    args += ["--config-readme", str(config_readme)]
+    assert main(["write", *args]) == 0 and main(["check", *args]) == 0
+    definitions = schema_file()["$defs"]
+    monkeypatch.setitem(definitions["training"]["properties"]["lr"], "default", 1e-4)
+    monkeypatch.setitem(definitions["prompt"]["properties"]["separator"], "default", "\n")
+    monkeypatch.setitem(schema_file()["properties"]["precision"], "default", "bf16")
+    assert main(["check", *args]) == 1
+    err = capsys.readouterr().err
+    assert "(lr) says `5e-5`, the schema gives `0.0001`" in err
+    assert '(prompt.separator) says `"\\n\\n"`, the schema gives `"\\n"`' in err
+    assert "(top level) says `auto`, the schema gives `bf16`" in err
+    assert main(["options", *args]) == 0 and main(["check", *args]) == 0
+    fixed = config_readme.read_text()
+    assert "| `lr` | `0.0001` |" in fixed and '| `prompt.separator` | `"\\n"` |' in fixed
+    assert "`bf16` (default)" in fixed
