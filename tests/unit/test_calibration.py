@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataalign.analysis.correlation import correlate, wild_cluster_p
+from dataalign.analysis.correlation import correlate
+from dataalign.analysis.inference import wild_cluster_p
 
 REPLICATES = 1000
 THROUGH_CORRELATE = 20  # replicates per design whose p is also read off `correlate`

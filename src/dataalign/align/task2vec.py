@@ -36,7 +36,7 @@ OPTIONS = {
     "mode": option(
         "reference",
         "`reference` reproduces the public code (quirks included); `corrected` fixes them and"
-        " is faster (README)",
+        " is faster (docs/methods.md, Alignment coefficients)",
         enum=["reference", "corrected"],
     ),
     "batch_size": option(

@@ -1,6 +1,6 @@
 """Task2Vec embeddings of text datasets: the diagonal Fisher of a probe LM, one per batch.
 
-Two modes (see README "Task2Vec modes"):
+Two modes (docs/methods.md, "Alignment coefficients"):
 - `reference` reproduces the public reference code, quirks included, so numbers are comparable
   with published ones: train mode, tied head fine-tuning by full passes, labels sampled at t+1
   scored against logits at t, padding unmasked.
