@@ -26,7 +26,12 @@ from dataalign.plan.checks.experiments import (
 from dataalign.plan.checks.files import explain_schema_error
 from dataalign.plan.checks.panel import check_panel
 from dataalign.plan.checks.select import check_select, check_strategy_names, check_studies
-from dataalign.plan.checks.sources import check_dataset, check_local_path, check_sizes
+from dataalign.plan.checks.sources import (
+    check_dataset,
+    check_local_path,
+    check_offline,
+    check_sizes,
+)
 from dataalign.plan.lookup import Config, used_datasets
 from dataalign.plan.schema import validate_config_schema
 
@@ -72,6 +77,7 @@ def check_config(config: Config) -> None:
         check_dataset(name, entry, datasets)
     for name in used_datasets(config):
         check_local_path(name, datasets[name])
+    check_offline(config)
     for name, experiment in config["experiments"].items():
         if experiment["kind"] == "panel":
             check_panel(name, experiment, models, datasets)
