@@ -97,13 +97,14 @@ def check_local_path(name: str, entry: Config) -> None:
         )
 
 
-def check_offline(config: Config, root: str | Path = ".") -> None:
-    """With Hub downloads forbidden, refuse datasets that only the Hub could give rows: no rows
-    downloaded yet and no cache of them (their first job would fail). Nothing is probed online.
+def offline_warnings(config: Config, root: str | Path = ".") -> list[str]:
+    """With Hub downloads forbidden, the datasets only the Hub could give rows (none downloaded
+    yet, no cache): their download jobs will fail. A warning, not a refusal, since the targets
+    run may not need them; nothing is probed online.
     """
     offline = hub_offline()
     if offline is None:
-        return
+        return []
     missing = [
         name
         for name in used_datasets(config)
@@ -111,14 +112,16 @@ def check_offline(config: Config, root: str | Path = ".") -> None:
         and not (Path(root) / fill(ROWS, ds=name)).is_file()
         and not hub_cached(config["datasets"][name]["hub"]["id"])
     ]
-    if missing:
-        raise ConfigError(
-            f"{offline} is set, but datasets {missing} come from the Hub (hub:) and have neither "
-            f"rows ({fill(ROWS, ds=missing[0])}) nor a Hugging Face cache here, so their first "
-            f"job would fail. Fix: give each a local file, which wins over hub: "
-            f"(datasets.{missing[0]}.local: {{path: data/{missing[0]}.jsonl}}), or unset "
-            f"{offline} to download them."
-        )
+    if not missing:
+        return []
+    named = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return [
+        f"{offline} is set, but datasets {named} come from the Hub (hub:) and have neither rows "
+        f"({fill(ROWS, ds=missing[0])}) nor a Hugging Face cache here, so the jobs that download "
+        f"them will fail. Fix: give each a local file, which wins over hub: "
+        f"(datasets.{missing[0]}.local: {{path: data/{missing[0]}.jsonl}}), or unset {offline} "
+        "to download them."
+    ]
 
 
 def check_sizes(name: str, experiment: Config, config: Config) -> None:
