@@ -3,6 +3,7 @@ seeds that the files certainly cannot hold."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from collections.abc import Iterator, Mapping
@@ -189,8 +190,8 @@ def local_sizes(dataset: str, config: Config) -> Iterator[tuple[str, int, float]
     token), so a budget above that is certainly impossible; the subset job checks the rest. A
     `pair` example adds its template's own text to the fields' values, so a pair part is bounded
     by its bytes plus one template's literal bytes per row, and a row is at most a line (a JSON
-    or CSV value's escapes only shrink when read); parts whose rows cannot be counted from their
-    lines (Parquet, a JSON array) are skipped.
+    or CSV value's escapes only shrink when read; rows missing a field are dropped). Parts whose
+    rows cannot be counted from their lines (Parquet, a JSON array) are skipped.
     """
     parts = subset_parts(config, dataset)
     total = sum(spec["weight"] for spec in parts.values())
@@ -212,16 +213,24 @@ def local_sizes(dataset: str, config: Config) -> Iterator[tuple[str, int, float]
 
 def _text_bytes(path: Path, count_lines: bool = False) -> tuple[int | None, int]:
     """A local file's size as text (gzip's recorded size, none past 4 GiB where it wraps) and,
-    when asked, its lines (newlines + 1), counted by reading it through."""
+    when asked, at least its lines (read through once per parse)."""
     if count_lines:
-        size, newlines = 0, 0
-        with (gzip.open if is_gzip(path) else open)(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                size, newlines = size + len(chunk), newlines + chunk.count(b"\n")
-        return size, newlines + 1
+        stat = path.stat()
+        return _read_through(path, (stat.st_size, stat.st_mtime_ns))
     if not is_gzip(path):
         return path.stat().st_size, 0
     with open(path, "rb") as handle:
         handle.seek(-4, os.SEEK_END)  # ISIZE: the uncompressed size modulo 2^32
         size = int.from_bytes(handle.read(4), "little")
     return (size if path.stat().st_size < 2**32 else None), 0
+
+
+@functools.cache
+def _read_through(path: Path, stamp: tuple[int, int]) -> tuple[int, int]:
+    """Bytes as text and line breaks + 1 of a file as it is now (`stamp`, its size and mtime,
+    keys the cache). A carriage return counts too, as CSV readers end a row there."""
+    size, breaks = 0, 1
+    with (gzip.open if is_gzip(path) else open)(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            size, breaks = size + len(chunk), breaks + chunk.count(b"\n") + chunk.count(b"\r")
+    return size, breaks
