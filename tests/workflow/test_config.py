@@ -501,9 +501,9 @@ def test_a_hub_dataset_while_offline_is_named_at_parse_time_unless_its_rows_are_
         validate_config(config)
     (warning,) = offline_warnings(config)
     assert warning == (
-        f"{variable} is set, but datasets prose, table come from the Hub (hub:) and have neither "
-        "rows (resources/datasets/prose.parquet) nor a Hugging Face cache here, so the jobs that "
-        "download them will fail. Fix: give each a local file, which wins over hub: "
+        f"{variable} is set, but these Hub datasets have neither rows "
+        "(resources/datasets/prose.parquet) nor a Hugging Face cache here, so the jobs that "
+        "download them will fail: prose, table. Fix: give each a local file, which wins over hub: "
         f"(datasets.prose.local: {{path: data/prose.jsonl}}), or unset {variable} to download "
         "them."
     )

@@ -117,9 +117,9 @@ def offline_warnings(config: Config, root: str | Path = ".") -> list[str]:
         return []
     named = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     return [
-        f"{offline} is set, but datasets {named} come from the Hub (hub:) and have neither rows "
-        f"({fill(ROWS, ds=missing[0])}) nor a Hugging Face cache here, so the jobs that download "
-        f"them will fail. Fix: give each a local file, which wins over hub: "
+        f"{offline} is set, but these Hub datasets have neither rows ({fill(ROWS, ds=missing[0])}"
+        f") nor a Hugging Face cache here, so the jobs that download them will fail: {named}. "
+        "Fix: give each a local file, which wins over hub: "
         f"(datasets.{missing[0]}.local: {{path: data/{missing[0]}.jsonl}}), or unset {offline} "
         "to download them."
     ]
