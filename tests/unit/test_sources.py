@@ -293,3 +293,33 @@ def test_a_shuffled_copy_moves_answers_between_a_seeded_share_of_rows(tmp_path, 
     assert rows.equals(again)
     # read back from the corrupted rows alone: which rows a panel's flags should find
     assert corrupted_rows(rows, shuffle) == set(rows.loc[changed, "row"])
+
+
+def test_a_file_of_blank_lines_is_named_with_a_fix(tmp_path):
+    path = tmp_path / "blank.txt"
+    path.write_text("   \n\n  \n")
+    with pytest.raises(
+        DatasetError,
+        match=rf"dataset 'blank' is empty \(0 rows\): '{path}' holds no records, only blank "
+        r"lines or nothing .* Fix: restore the file with its rows, or point "
+        r"datasets.blank.local.path at it",
+    ):
+        load_rows("blank", ["text"], local=local(path))
+
+
+def test_a_parquet_source_with_a_damaged_data_page_is_named_with_the_fix(tmp_path):
+    """The footer reads, a page does not: one error naming the file, not ZSTD's traceback."""
+    import numpy as np
+
+    path = tmp_path / "source.parquet"
+    words = np.random.default_rng(0).integers(0, 10**9, 5000).astype(str)
+    pd.DataFrame({"text": words}).to_parquet(path, compression="zstd")
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 4 : len(raw) // 2] = bytes(len(raw) // 2 - len(raw) // 4)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(
+        DatasetError,
+        match=rf"dataset 'src': '{path}' is a damaged Parquet file: its footer reads but a data "
+        r"page does not \(.+\). Fix: copy or export the file again",
+    ):
+        load_rows("src", ["text"], local=local(path))

@@ -130,6 +130,16 @@ def test_empty_examples_are_an_error(tokenizer):
         build_subset([Part("blank", rows, ["text"])], tokenizer, 10)
 
 
+def test_blank_examples_are_named_with_a_fix(tokenizer):
+    rows = pd.DataFrame({"row": [0, 1], "body": ["  ", "\n"]})
+    with pytest.raises(
+        DatasetError,
+        match=r"every value of its fields is blank \(empty or whitespace\). Fix: name the "
+        r"columns that hold the text in datasets.blank.fields",
+    ):
+        build_subset([Part("blank", rows, ["body"])], tokenizer, 10)
+
+
 def test_a_draw_well_short_of_its_budget_says_so(tokenizer, caplog):
     """Six-token examples fill a 10-token budget only to 6: the log says the draw is short."""
     rows = pd.DataFrame({"row": range(4), "text": ["a b c d e f"] * 4})

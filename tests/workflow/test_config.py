@@ -459,3 +459,57 @@ def test_a_yaml_merge_key_may_be_overridden_but_not_written_twice(tmp_path):
         ConfigError, match=r"key 'y' is written twice in one mapping \(lines 4 and 5\)"
     ):
         read_config_file(twice)
+
+
+def test_an_empty_local_file_is_refused_at_parse_time(config, tmp_path):
+    """Not `Fix: seeds from 0 to 0`, which the size check would say of a file of 0 bytes."""
+    empty = tmp_path / "prose.txt"
+    empty.write_bytes(b"")
+    config["datasets"]["prose"]["local"]["path"] = str(empty)
+    with pytest.raises(
+        ConfigError,
+        match=rf"config key datasets.prose.local.path: '{empty}' is empty \(0 bytes\), so the "
+        r"dataset has no rows. Fix: restore the file with its rows",
+    ):
+        validate_config(config)
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"])
+def test_a_hub_dataset_while_offline_is_named_at_parse_time_unless_its_rows_are_here(
+    config, tmp_path, monkeypatch, caplog, variable
+):
+    """Offline, a Hub dataset with neither downloaded rows nor a cache would fail at its first
+    job: the parse warns, naming it. Online nothing is probed; downloaded rows or a cache are
+    enough."""
+    import datasets
+    import huggingface_hub
+
+    from dataalign.plan.checks import offline_warnings
+    from dataalign.plan.paths import ROWS, fill
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("table", "prose"):
+        config["datasets"][name] = {"hub": {"id": f"org/{name}"}, "fields": ["text"]}
+    validate_config(config)
+    assert offline_warnings(config) == []
+    monkeypatch.setenv(variable, "1")
+    with caplog.at_level("WARNING", logger="dataalign.plan.checks"):
+        validate_config(config)
+    (warning,) = offline_warnings(config)
+    assert warning == (
+        f"{variable} is set, but these Hub datasets have neither rows "
+        "(resources/datasets/prose.parquet) nor a Hugging Face cache here, so the jobs that "
+        "download them will fail: prose, table. Fix: give each a local file, which wins over hub: "
+        f"(datasets.prose.local: {{path: data/prose.jsonl}}), or unset {variable} to download "
+        "them."
+    )
+    assert f"Note: {warning}" in caplog.text
+    rows = Path(fill(ROWS, ds="prose"))
+    rows.parent.mkdir(parents=True)
+    rows.touch()
+    (tmp_path / "hub" / "datasets--org--table").mkdir(parents=True)
+    assert offline_warnings(config) == []

@@ -164,3 +164,25 @@ def test_a_budget_larger_than_the_pool_stops_the_parse(fixture_data, tiny_lm_dir
         r"tokens to choose, but the pool's files hold [\d,]+ bytes",
     ):
         validate_config(config)
+
+
+def test_a_budget_larger_than_a_pool_of_pairs_stops_the_parse(fixture_data, tiny_lm_dir):
+    """A `pair` part is bounded by its bytes plus its template's text on every line, so a pool
+    of pairs too small is refused at parse time too, not after four jobs."""
+    from dataalign.errors import ConfigError
+    from dataalign.plan.checks import validate_config
+
+    config = select_config(fixture_data, tiny_lm_dir)
+    pairs = fixture_data["pairs"]
+    lines = pairs.read_bytes().count(b"\n") + 1
+    literal = len("informal statement  formal statement ")
+    bound = pairs.stat().st_size + lines * literal + fixture_data["prose"].stat().st_size
+    config["experiments"]["choose"]["budget"] = bound
+    validate_config(copy.deepcopy(config))
+    config["experiments"]["choose"]["budget"] = bound + 1
+    with pytest.raises(
+        ConfigError,
+        match=rf"config key experiments.choose.budget: {bound + 1} tokens to choose, but the "
+        rf"pool's files hold {bound:,} bytes",
+    ):
+        validate_config(config)

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from dataalign.data import corpora
+from dataalign.data.hub import hub_offline
 from dataalign.errors import DatasetError
 from dataalign.io import atomic_path, file_digest, find_installed
 
@@ -89,10 +90,28 @@ def iter_rows(
         _require_text(dataset, rows, fields)
         yield rows
     if start == skip_rows:
-        past = f" after skip_rows {skip_rows}" if skip_rows else ""
-        raise DatasetError(f"dataset '{dataset}' is empty (0 rows{past}). Fix: check its source.")
+        raise DatasetError(_empty_message(dataset, skip_rows, local))
     if missing:
         _report_missing(dataset, fields, missing, start - skip_rows, first_missing, max_missing)
+
+
+def _empty_message(dataset: str, skip_rows: int, local: Mapping[str, Any] | None) -> str:
+    """Why a source gave no rows (skip_rows past its end, a file of blank lines), and the fix."""
+    if skip_rows:
+        return (
+            f"dataset '{dataset}' is empty (0 rows after skip_rows {skip_rows}): the source has "
+            f"no more rows than that. Fix: lower datasets.{dataset}.skip_rows."
+        )
+    if local is None:
+        return (
+            f"dataset '{dataset}' is empty (0 rows): its source gave no records. Fix: check the "
+            f"split, name and revision under datasets.{dataset}, or give it a local file."
+        )
+    return (
+        f"dataset '{dataset}' is empty (0 rows): '{local['path']}' holds no records, only blank "
+        "lines or nothing (a copy cut short, or the wrong file). Fix: restore the file with its "
+        f"rows, or point datasets.{dataset}.local.path at it."
+    )
 
 
 def moved_rows(n: int, share: float, seed: int) -> np.ndarray:
@@ -228,8 +247,8 @@ def _hub_batches(
             streaming=source["streaming"],
         )
     except (ConnectionError, datasets.exceptions.DatasetNotFoundError) as error:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
-        reason = "HF_HUB_OFFLINE is set" if offline else "the Hub is unreachable or the id is wrong"
+        offline = hub_offline()
+        reason = f"{offline} is set" if offline else "the Hub is unreachable or the id is wrong"
         raise DatasetError(
             f"dataset '{dataset}': cannot load '{source['id']}' from the Hugging Face Hub "
             f"({reason}: {error}). Fix: run once online to fill the cache, or give it a local "
@@ -293,10 +312,17 @@ def _read_local(
                 f"dataset '{dataset}': '{path}' is not a Parquet file ({error}). Fix: check the "
                 f"file, or set datasets.{dataset}.local.format to the format it is in."
             ) from None
-        for batch in source.iter_batches(size):
-            yield batch.to_pandas()
+        try:
+            for batch in source.iter_batches(size):
+                yield batch.to_pandas()
+        except (pa.ArrowException, OSError) as error:  # a damaged page: ZSTD, snappy, a CRC
+            raise DatasetError(
+                f"dataset '{dataset}': '{path}' is a damaged Parquet file: its footer reads but "
+                f"a data page does not ({error}). Fix: copy or export the file again (a copy cut "
+                "short or changed in place reads like this)."
+            ) from None
         return
-    opener = gzip.open if _is_gzip(path) else open
+    opener = gzip.open if is_gzip(path) else open
     with opener(path, "rb") as handle:
         _require_utf8(dataset, path, handle.read(4096))
     if fmt == "jsonl":
@@ -389,14 +415,19 @@ def _nul_at(dataset: str, path: Path, where: str) -> None:
     )
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
     with open(path, "rb") as handle:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def _infer_format(dataset: str, path: Path) -> str:
+def suffix_format(path: Path) -> str:
+    """A local file's format as its suffix names it (`.gz` aside); '' when it has none."""
     suffixes = [s.lstrip(".") for s in path.suffixes if s != ".gz"]
-    fmt = suffixes[-1] if suffixes else ""
+    return suffixes[-1] if suffixes else ""
+
+
+def _infer_format(dataset: str, path: Path) -> str:
+    fmt = suffix_format(path)
     if fmt not in LOCAL_FORMATS:
         raise DatasetError(
             f"dataset '{dataset}': cannot tell the format of '{path.name}'. "

@@ -58,6 +58,11 @@ class Part:
         return len(self.rows) if isinstance(self.rows, pd.DataFrame) else parquet_rows(self.rows)
 
 
+def pair_template(fields: Sequence[str], template: str | None = None) -> str:
+    """The pattern a `pair` example fills: `template`, or the fields on separate lines."""
+    return template or "\n".join(f"{{{f}}}" for f in fields)
+
+
 def format_examples(
     rows: pd.DataFrame, fields: Sequence[str], fmt: str, template: str | None = None
 ) -> pd.DataFrame:
@@ -69,7 +74,7 @@ def format_examples(
     if fmt == "text":
         examples = pd.DataFrame({"row": rows["row"], "text": rows[fields[0]]})
     elif fmt == "pair":
-        pattern = template or "\n".join(f"{{{f}}}" for f in fields)
+        pattern = pair_template(fields, template)
         texts = [
             PLACEHOLDER.sub(lambda m, r=record: r[m.group(1)], pattern)
             for record in rows[list(fields)].to_dict("records")
@@ -123,7 +128,11 @@ def draw_positions(
     draw); examples longer than the whole budget are skipped. `budget=None` keeps everything.
     """
     if len(n_tokens) == 0:
-        raise DatasetError(f"dataset '{name}' has no non-empty examples to draw from.")
+        raise DatasetError(
+            f"dataset '{name}' has no non-empty examples to draw from: every value of its "
+            f"fields is blank (empty or whitespace). Fix: name the columns that hold the text in "
+            f"datasets.{name}.fields, or repair the source if its text was lost."
+        )
     if budget is None:
         if seed != 0:
             raise DatasetError(f"dataset '{name}': a subset of all examples has only seed 0.")

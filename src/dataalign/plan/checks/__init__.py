@@ -4,7 +4,8 @@ The schema (`dataalign.plan.schema.config_schema`: the YAML and the plug-ins' op
 types and defaults; these check the cross-references (experiments name datasets and models that
 exist, formats name the fields they need, budgets fit the data) and raise ConfigError naming the
 key and the fix. What is legal but
-costs the results something (too few Task2Vec groups for an error bar) is logged as a warning.
+costs the results something (too few Task2Vec groups for an error bar), or will fail only if
+its target is run (a Hub dataset while offline), is logged as a warning.
 One module per part of the config: `files` (the YAML as written, writable folders), `sources`
 (datasets and their sizes), `experiments` (training experiments and models), `panel`, `select`.
 """
@@ -26,7 +27,12 @@ from dataalign.plan.checks.experiments import (
 from dataalign.plan.checks.files import explain_schema_error
 from dataalign.plan.checks.panel import check_panel
 from dataalign.plan.checks.select import check_select, check_strategy_names, check_studies
-from dataalign.plan.checks.sources import check_dataset, check_local_path, check_sizes
+from dataalign.plan.checks.sources import (
+    check_dataset,
+    check_local_path,
+    check_sizes,
+    offline_warnings,
+)
 from dataalign.plan.lookup import Config, used_datasets
 from dataalign.plan.schema import validate_config_schema
 
@@ -83,6 +89,6 @@ def check_config(config: Config) -> None:
         check_sizes(name, experiment, config)
     check_strategy_names(config)
     check_studies(config)
-    for warning in task2vec_group_warnings(config):
+    for warning in [*offline_warnings(config), *task2vec_group_warnings(config)]:
         log.warning("Note: %s", warning)
     check_alignment_models(config)

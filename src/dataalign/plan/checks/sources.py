@@ -3,15 +3,27 @@ seeds that the files certainly cannot hold."""
 
 from __future__ import annotations
 
+import functools
+import gzip
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from dataalign.data.hub import hub_cached, hub_offline
+from dataalign.data.sources import is_gzip, suffix_format
+from dataalign.data.subsets import pair_template
 from dataalign.errors import ConfigError
 from dataalign.io import find_installed
-from dataalign.plan.lookup import SOURCES, Config, subset_parts, train_budget, train_sets
-from dataalign.plan.paths import ALL
+from dataalign.plan.lookup import (
+    SOURCES,
+    Config,
+    subset_parts,
+    train_budget,
+    train_sets,
+    used_datasets,
+)
+from dataalign.plan.paths import ALL, ROWS, fill
 from dataalign.templates import PLACEHOLDER
 
 FIELDS_NEEDED = {"text": (1, 1), "pair": (2, 2), "split": (2, None)}
@@ -78,6 +90,39 @@ def check_local_path(name: str, entry: Config) -> None:
             f"file (.jsonl, .json, .csv, .parquet or .txt, optionally gzipped). Fix: name the "
             f"file inside it (it holds {files})."
         )
+    if _text_bytes(found)[0] == 0:
+        raise ConfigError(
+            f"config key datasets.{name}.local.path: {path!r} is empty (0 bytes), so the "
+            "dataset has no rows. Fix: restore the file with its rows (a copy or download cut "
+            "short leaves it empty), or point the path at the file that holds them."
+        )
+
+
+def offline_warnings(config: Config, root: str | Path = ".") -> list[str]:
+    """With Hub downloads forbidden, the datasets only the Hub could give rows (none downloaded
+    yet, no cache): their download jobs will fail. A warning, not a refusal, since the targets
+    run may not need them; nothing is probed online.
+    """
+    offline = hub_offline()
+    if offline is None:
+        return []
+    missing = [
+        name
+        for name in used_datasets(config)
+        if next((k for k in SOURCES if k in config["datasets"][name]), None) == "hub"
+        and not (Path(root) / fill(ROWS, ds=name)).is_file()
+        and not hub_cached(config["datasets"][name]["hub"]["id"])
+    ]
+    if not missing:
+        return []
+    named = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return [
+        f"{offline} is set, but these Hub datasets have neither rows ({fill(ROWS, ds=missing[0])}"
+        f") nor a Hugging Face cache here, so the jobs that download them will fail: {named}. "
+        "Fix: give each a local file, which wins over hub: "
+        f"(datasets.{missing[0]}.local: {{path: data/{missing[0]}.jsonl}}), or unset {offline} "
+        "to download them."
+    ]
 
 
 def check_sizes(name: str, experiment: Config, config: Config) -> None:
@@ -139,31 +184,53 @@ def _check_draws_fit(key: str, dataset: str, budget: int, seeds: list[int], conf
 
 
 def local_sizes(dataset: str, config: Config) -> Iterator[tuple[str, int, float]]:
-    """Each local part of a dataset whose size as text is known: (part, bytes, share of it).
+    """Each local part of a dataset whose size as text is known: (part, tokens at most, share).
 
     A file of n bytes holds at most n tokens (every tokenizer here spends a byte or more per
     token), so a budget above that is certainly impossible; the subset job checks the rest. A
-    template adds words of its own, so `pair` parts are skipped.
+    `pair` example adds its template's own text to the fields' values, so a pair part is bounded
+    by its bytes plus one template's literal bytes per row, and a row is at most a line (a JSON
+    or CSV value's escapes only shrink when read; rows missing a field are dropped). Parts whose
+    rows cannot be counted from their lines (Parquet, a JSON array) are skipped.
     """
     parts = subset_parts(config, dataset)
     total = sum(spec["weight"] for spec in parts.values())
     for part, spec in parts.items():
         entry = config["datasets"][part]
-        if "local" not in entry or spec["format"] == "pair":
+        path = find_installed(entry["local"]["path"]) if "local" in entry else None
+        if path is None or not path.is_file():
             continue
-        path = find_installed(entry["local"]["path"])
-        size = _uncompressed_bytes(path) if path is not None else None
-        if size is not None:
-            yield part, size, spec["weight"] / total
+        fmt, share = entry["local"]["format"] or suffix_format(path), spec["weight"] / total
+        if spec["format"] == "pair" and fmt in ("jsonl", "csv"):
+            literal = PLACEHOLDER.sub("", pair_template(spec["fields"], spec["template"]))
+            size, lines = _text_bytes(path, count_lines=True)
+            yield part, size + lines * len(literal.encode()), share
+        elif spec["format"] != "pair" and fmt != "parquet":
+            size = _text_bytes(path)[0]
+            if size is not None:
+                yield part, size, share
 
 
-def _uncompressed_bytes(path: Path) -> int | None:
-    """A local file's size as text: gzip's recorded size, none for Parquet (it is compressed)."""
-    if path.suffix == ".parquet" or not path.is_file():
-        return None
+def _text_bytes(path: Path, count_lines: bool = False) -> tuple[int | None, int]:
+    """A local file's size as text (gzip's recorded size, none past 4 GiB where it wraps) and,
+    when asked, at least its lines (read through once per parse)."""
+    if count_lines:
+        stat = path.stat()
+        return _read_through(path, (stat.st_size, stat.st_mtime_ns))
+    if not is_gzip(path):
+        return path.stat().st_size, 0
     with open(path, "rb") as handle:
-        if handle.read(2) != b"\x1f\x8b":
-            return path.stat().st_size
         handle.seek(-4, os.SEEK_END)  # ISIZE: the uncompressed size modulo 2^32
         size = int.from_bytes(handle.read(4), "little")
-    return size if path.stat().st_size < 2**32 else None
+    return (size if path.stat().st_size < 2**32 else None), 0
+
+
+@functools.cache
+def _read_through(path: Path, stamp: tuple[int, int]) -> tuple[int, int]:
+    """Bytes as text and line breaks + 1 of a file as it is now (`stamp`, its size and mtime,
+    keys the cache). A carriage return counts too, as CSV readers end a row there."""
+    size, breaks = 0, 1
+    with (gzip.open if is_gzip(path) else open)(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            size, breaks = size + len(chunk), breaks + chunk.count(b"\n") + chunk.count(b"\r")
+    return size, breaks
