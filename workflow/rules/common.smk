@@ -20,6 +20,7 @@ from dataalign.plan.jobs import shared_row_warnings
 from dataalign.plan import lookup
 from dataalign.plan import params as slices
 from dataalign.resources import gpu_count, job_resources, job_threads, parameter_estimate
+from dataalign.data.hub import hub_offline
 from dataalign.data.sources import source_fingerprint
 
 # A bad config stops the run here, before any job starts, with one message naming the key.
@@ -41,8 +42,9 @@ PLAN = Plan(config)
 # profiles/slurm asks for one for every GPU stage on the cluster.
 GPUS = gpu_count()
 
-# With HF_HUB_OFFLINE set, a Hub download that fails will fail again: it is not retried.
-HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+# Offline (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE set), a Hub download that fails will fail
+# again: it is not retried.
+HUB_OFFLINE = hub_offline() is not None
 
 
 def sized(workload, key):
