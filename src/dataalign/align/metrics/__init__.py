@@ -3,7 +3,7 @@
 Every metric has the same two stages: embed a subset once (cached as a Parquet table), then
 combine two embeddings into an alignment coefficient cheaply. A module here defines `METRIC`, a
 `Metric` naming the metric, whether embedding runs a model (a GPU job), its options (its
-`alignment.<name>` config block, composed into the config schema by `dataalign.schemas`), which
+`alignment.<name>` config block, composed into the config schema by `dataalign.plan.schema`), which
 of them decide each stage, and the two functions. The config schema, its checks, the rules'
 wildcards and the jobs' settings all read this registry, so adding a metric is one module (plus
 its tests).

@@ -6,7 +6,7 @@ every pool example one number (the costly, seed-free step, one job per strategy 
 in priority order until the budget, streamed shard by shard.
 
 A module here defines `STRATEGY`, a `Strategy` naming the method, whether scoring runs a model
-(a GPU job), its options (JSON-schema properties with defaults: `dataalign.schemas` checks every
+(a GPU job), its options (JSON-schema properties with defaults: `dataalign.plan.schema` checks every
 strategy entry of its method against them), the job's settings, the score, and how a seed turns
 scores into a priority. The config schema and checks, the rules' wildcards and the jobs' settings
 read this registry, so adding a strategy is one module (plus its tests). Modules import their
