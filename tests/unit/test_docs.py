@@ -155,3 +155,18 @@ def test_the_extending_page_shows_the_plug_in_tests_toys_as_they_are():
 
 def test_readme_is_a_five_minute_read():
     assert len((ROOT / "README.md").read_text().splitlines()) <= README_LINES
+
+
+@pytest.mark.parametrize(
+    ("kind", "module"),
+    [("metric", "dataalign.align.metrics"), ("strategy", "dataalign.select.strategies")],
+)
+def test_the_architecture_page_lists_every_registered_plugin(kind, module):
+    """The plug-in lists a reader sees are the registries', not a copy that drifts from them."""
+    import importlib
+
+    page = " ".join((ROOT / "docs/architecture.md").read_text().split())
+    listed = re.search(rf"one plug-in per {kind}: ([^)]*)\)", page)
+    assert listed, f"docs/architecture.md lists no {kind} plug-ins"
+    names = {name.strip() for name in listed[1].split(",")}
+    assert names == set(importlib.import_module(module).registry())
