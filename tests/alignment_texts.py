@@ -5,6 +5,7 @@ with known geometry."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -29,3 +30,8 @@ def sbert_like_embedding(texts, vocabulary=WORDS + PROSE):
     """Unit bag-of-words vectors: a stand-in sentence encoder with known geometry."""
     vectors = np.array([[t.split().count(w) for w in vocabulary] for t in texts], float)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def symmetric_part(result):
+    """An Alignment without its train SE, the one number that depends on which side is train."""
+    return replace(result, train_se=0.0)

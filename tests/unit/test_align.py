@@ -13,7 +13,7 @@ from helpers import PROSE, WORDS, sentence
 
 from dataalign.align.metrics import align_embeddings
 from dataalign.align.sbert import sbert_alignment
-from dataalign.align.stats import alignment_matrix
+from dataalign.align.stats import alignment_matrix, small_sample
 from dataalign.align.task2vec import (
     task2vec_alignment,
 )
@@ -29,7 +29,18 @@ def test_every_metric_reports_the_same_columns():
     ]
     columns = {tuple(r.as_row()) for r in rows}
     assert columns == {
-        ("alignment", "std", "se", "ci_low", "ci_high", "n", "n_total", "sampling_se", "note")
+        (
+            "alignment",
+            "std",
+            "se",
+            "ci_low",
+            "ci_high",
+            "n",
+            "n_total",
+            "sampling_se",
+            "train_se",
+            "note",
+        )
     }
 
 
@@ -84,9 +95,9 @@ def test_pair_bootstrap_in_chunks_gives_the_same_draws(monkeypatch):
 
     values = np.random.default_rng(0).random(300)
     i, j = np.arange(300) % 20, np.arange(300) % 15
-    whole = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3)
+    whole = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3, train_side=1)
     monkeypatch.setattr(stats_module, "PAIR_WEIGHTS", 700)  # two resamples at a time
-    chunked = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3)
+    chunked = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3, train_side=1)
     numbers = [{k: v for k, v in r.as_row().items() if k != "note"} for r in (chunked, whole)]
     assert numbers[0] == pytest.approx(numbers[1], rel=1e-12)
 
@@ -141,3 +152,40 @@ def test_a_large_subset_is_embedded_from_its_seeded_sample_only(metric, tmp_path
     assert row["sampling_se"] == pytest.approx(row["se"] * np.sqrt(1 - 340 / 5040))
     full = align_embeddings(metric, small, small, align).as_row()
     assert full["sampling_se"] == 0 and full["n_total"] == full["n"]
+
+
+def constant_and_varied(metric: str):
+    """(a constant dataset, a varied one) of `metric`'s embeddings: the constant one's examples
+    (or batches) are identical, so resampling them changes nothing."""
+    if metric == "gzip":
+        return gzip_embedding([MATH_A[0]] * 12), gzip_embedding(PROSE_A)
+    if metric == "sbert":
+        varied = sbert_like_embedding(MATH_B)  # shares words with the constant one
+        return np.repeat(sbert_like_embedding(MATH_A[:1]), 12, axis=0), varied
+    vectors = np.random.default_rng(3).random((10, 6))
+    return np.repeat(vectors[:1], 10, axis=0), vectors
+
+
+def aligned(metric: str, train, benchmark):
+    if metric == "gzip":
+        return align_embeddings(
+            "gzip", train, benchmark, {"max_pairs": 10_000, "seed": 0, "level": 9, "bootstrap": 400}
+        )
+    if metric == "sbert":
+        return sbert_alignment(train, benchmark, resamples=400)
+    return task2vec_alignment(train, benchmark, resamples=400)
+
+
+@pytest.mark.parametrize("metric", ["gzip", "sbert", "task2vec"])
+def test_train_se_resamples_the_first_dataset_only(metric):
+    """A benchmark of identical examples adds no noise: train_se is the whole se (with the small-
+    sample factor sqrt(n / (n - 1)) that Task2Vec's se has too). A train set of identical
+    examples has none: train_se is 0 while se is not (whichever order the metric works in
+    internally)."""
+    constant, varied = constant_and_varied(metric)
+    fixed_benchmark = aligned(metric, varied, constant)
+    factor = 1.0 if metric == "task2vec" else small_sample(len(varied))
+    assert fixed_benchmark.se > 0
+    assert fixed_benchmark.train_se == pytest.approx(fixed_benchmark.se * factor, rel=1e-9)
+    fixed_train = aligned(metric, constant, varied)
+    assert fixed_train.se > 0 and fixed_train.train_se == pytest.approx(0, abs=1e-12)

@@ -80,3 +80,24 @@ rule alignment_table:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/alignment_table.py"
+
+
+rule ranking:
+    input:
+        lambda wildcards: PLAN.alignment_pairs(wildcards.exp, metrics_of(wildcards)),
+    output:
+        csv=report(
+            paths.table("ranking"),
+            caption="../report/ranking_table.rst",
+            category="{exp}",
+            subcategory="ranking",
+            labels={"table": "ranking"},
+        ),
+        markdown=paths.table("ranking", "md"),
+    log:
+        paths.log("ranking", "{exp}"),
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/ranking.py"

@@ -98,4 +98,4 @@ def gpu_job(workload):
 
 def metrics_of(wildcards):
     """The alignment metrics an experiment is analysed with."""
-    return slices.comparison_params(config, wildcards.exp)["metrics"]
+    return config["experiments"][wildcards.exp]["metrics"]

@@ -1,6 +1,6 @@
 """Rule alignment_table: an experiment's train x eval alignments as CSV (long) and Markdown."""
 
-from dataalign.align.tables import alignment_table
+from dataalign.analysis.alignments import alignment_table
 from dataalign.io import read_parquet, write_text
 from dataalign.jobs import job_logging
 

@@ -63,19 +63,16 @@ def gzip_alignment(
 ) -> Alignment:
     """Mean of 1 - NCD over all example pairs, or over `max_pairs` pairs sampled by `seed`.
 
-    The SE and CI resample both datasets' examples (`dataalign.align.stats.pair_mean`).
+    The SE and CI resample both datasets' examples (`dataalign.align.stats.pair_mean`); the
+    train SE only a's, b held fixed.
     Symmetric by construction: the datasets are put in a canonical order before pairs are
     sampled, and each pair is concatenated in lexicographic order (the reference joins
     train + eval; the order changes C(xy) by a few bytes at most).
     """
-    if swap_for_symmetry("\0".join(a_texts).encode(), "\0".join(b_texts).encode()):
+    swapped = swap_for_symmetry("\0".join(a_texts).encode(), "\0".join(b_texts).encode())
+    if swapped:
         a_texts, a_sizes, b_texts, b_sizes = b_texts, b_sizes, a_texts, a_sizes
-    n, m = len(a_texts), len(b_texts)
-    if n * m <= max_pairs:
-        i, j = all_pairs(n, m)
-    else:
-        rng = np.random.default_rng(seed)
-        i, j = rng.integers(0, n, max_pairs), rng.integers(0, m, max_pairs)
+    i, j = sampled_pairs(len(a_texts), len(b_texts), max_pairs, seed)
 
     def joined_sizes(pairs: tuple[np.ndarray, np.ndarray]) -> list[int]:
         sizes = []
@@ -93,7 +90,17 @@ def gzip_alignment(
         cxy = np.array([size for part in pool.map(joined_sizes, chunks) for size in part], float)
     cx, cy = np.asarray(a_sizes, float)[i], np.asarray(b_sizes, float)[j]
     values = 1.0 - (cxy - np.minimum(cx, cy)) / np.maximum(cx, cy)
-    return pair_mean(values, i, j, n, m, resamples, seed)
+    return pair_mean(
+        values, i, j, len(a_texts), len(b_texts), resamples, seed, train_side=int(swapped)
+    )
+
+
+def sampled_pairs(n: int, m: int, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (i, j) example pairs of an n x m comparison: all, or `max_pairs` drawn by `seed`."""
+    if n * m <= max_pairs:
+        return all_pairs(n, m)
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n, max_pairs), rng.integers(0, m, max_pairs)
 
 
 def naive_gzip_alignment(

@@ -254,10 +254,12 @@ def ngram_alignment(
     """1 - the JSD of the n-gram distributions of a and b (examples x buckets counts), estimated
     at equal counts as the excess JSD over chance at the full size, a half and a quarter of each
     dataset, extrapolated to infinite size; `resamples` random subsets and splits estimate each
-    size's mean. SE and CI from a delete-a-group jackknife over both datasets' examples."""
+    size's mean. SE and CI from a delete-a-group jackknife over both datasets' examples; the
+    train SE from deleting a's groups only (b, the benchmark, held fixed)."""
     if a.sum() == 0 or b.sum() == 0:
         raise ValueError("a dataset has no n-grams to compare (every example is empty)")
-    if swap_for_symmetry(_key(a), _key(b)):
+    swapped = swap_for_symmetry(_key(a), _key(b))
+    if swapped:
         a, b = b, a
     rng = np.random.default_rng(seed)
     a, b = (m[np.flatnonzero(m.getnnz(axis=1))] for m in (a, b))  # an empty example adds nothing
@@ -272,12 +274,24 @@ def ngram_alignment(
         return Alignment(value, float("nan"), float("nan"), float("nan"), float("nan"), n_a + n_b)
     member = np.concatenate([rng.permutation(n_a) % groups, rng.permutation(n_b) % groups])
     shared = draws._replace(count=max(2, resamples // JACKKNIFE_SHARE))
-    deleted = np.array(
-        [1 - extrapolated_excess(pooled, member != g, shared) for g in range(groups)]
-    )
-    se = float(np.sqrt((groups - 1) / groups * ((deleted - deleted.mean()) ** 2).sum()))
+    train = np.arange(n_a + n_b) >= n_a if swapped else np.arange(n_a + n_b) < n_a
+
+    def deleted(side: np.ndarray) -> list[float]:  # the estimate with each group of `side` out
+        return [
+            1 - extrapolated_excess(pooled, (member != g) | ~side, shared) for g in range(groups)
+        ]
+
+    se, train_se = jackknife_se(deleted(np.ones(n_a + n_b, bool))), jackknife_se(deleted(train))
     half = float(stats.t.ppf((1 + LEVEL) / 2, groups - 1)) * se
-    return Alignment(value, float("nan"), se, value - half, value + half, n_a + n_b)
+    return Alignment(
+        value, float("nan"), se, value - half, value + half, n_a + n_b, train_se=train_se
+    )
+
+
+def jackknife_se(deleted: Sequence[float]) -> float:
+    """The delete-a-group jackknife's SE from the estimates with each group deleted."""
+    deleted, groups = np.asarray(deleted), len(deleted)
+    return float(np.sqrt((groups - 1) / groups * ((deleted - deleted.mean()) ** 2).sum()))
 
 
 class Draws(NamedTuple):

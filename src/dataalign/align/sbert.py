@@ -7,6 +7,7 @@ pair of datasets costs one dot product; a bootstrap over both datasets' examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from dataalign.align.stats import (
     RESAMPLES,
     Alignment,
     resampling_weights,
+    small_sample,
     summarise,
     swap_for_symmetry,
 )
@@ -62,10 +64,12 @@ def sbert_alignment(
 
     Never forms the N x M similarity matrix: the mean is mean(a) . mean(b), the mean square is
     trace(A'A/N . B'B/M), and each resample reweights the examples of both datasets. Resampling
-    runs in a canonical order so the result does not depend on which dataset comes first.
+    runs in a canonical order so the result does not depend on which dataset comes first. The
+    train SE reweights a's examples only (b, the benchmark, held fixed).
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if swap_for_symmetry(a.tobytes(), b.tobytes()):
+    swapped = swap_for_symmetry(a.tobytes(), b.tobytes())
+    if swapped:
         a, b = b, a
     value = float(a.mean(axis=0) @ b.mean(axis=0))
     mean_square = float(np.sum((a.T @ a / len(a)) * (b.T @ b / len(b))))
@@ -73,4 +77,7 @@ def sbert_alignment(
     means_a = resampling_weights(len(a), resamples, rng) @ a / len(a)
     means_b = resampling_weights(len(b), resamples, rng) @ b / len(b)
     draws = np.einsum("rd,rd->r", means_a, means_b)
-    return summarise(value, np.sqrt(max(mean_square - value**2, 0.0)), draws, len(a) + len(b))
+    result = summarise(value, np.sqrt(max(mean_square - value**2, 0.0)), draws, len(a) + len(b))
+    train_draws = means_b @ a.mean(axis=0) if swapped else means_a @ b.mean(axis=0)
+    train_se = float(train_draws.std(ddof=1)) * small_sample(len(b) if swapped else len(a))
+    return replace(result, train_se=train_se)

@@ -13,6 +13,10 @@ GZIP and SBERT), and every metric reports the same columns with one meaning:
   bootstrap; see `task2vec.batch_rows`). So few groups need a small-sample correction, and
   below `task2vec.MIN_GROUPS` per side there is no usable error bar: NaN, with a `note`
   (`task2vec.group_pair_mean`);
+- `train_se`: the standard error when only the first dataset (the train set) is resampled and
+  the second (the benchmark) held fixed: the noise of a candidate's alignment with *this*
+  benchmark, which is what comparing candidates on one benchmark needs (`align.ranking`);
+  the benchmark's own noise is shared by every candidate and is not counted twice;
 - `n`: the examples (sequences) of the two datasets that the coefficient reads;
 - `note`: why a number is missing (empty when none is);
 - `n_total`, `sampling_se`: the examples the two subsets hold, and the part of `se` that comes
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -51,12 +55,14 @@ class Alignment:
     n_total: int | None = None  # examples the two subsets hold, where the metric samples them
     read_share: float = 1.0  # of those, the share its embeddings hold
     note: str = ""  # why se/CI are missing, where they are
+    train_se: float = float("nan")  # the SE with the second dataset (the benchmark) held fixed
 
     def as_row(self) -> dict[str, Any]:
         row = {"alignment": self.value, **asdict(self)}
-        del row["value"], row["read_share"], row["note"]
+        del row["value"], row["read_share"], row["note"], row["train_se"]
         row["n_total"] = self.n if self.n_total is None else self.n_total
         row["sampling_se"] = self.se * float(np.sqrt(max(1.0 - self.read_share, 0.0)))
+        row["train_se"] = self.train_se
         row["note"] = self.note
         return row
 
@@ -93,27 +99,53 @@ def pair_mean(
     seed: int = 0,
     clusters: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
     n: int | None = None,
+    train_side: int | None = None,
 ) -> Alignment:
     """Mean of `values[k]`, the value of pair (a_i[k], b_j[k]), with a two-sample bootstrap.
 
     Each resample draws the n_a items of dataset a and the n_b of dataset b with replacement
     (or their `clusters`, each item with its cluster); a pair weighs as often as both its items
     were drawn. `n_b=None` means both sides are the same dataset (within-dataset pairs, as for
-    diversity), resampled once. `n` is the examples read (default n_a + n_b).
+    diversity), resampled once. `n` is the examples read (default n_a + n_b). With
+    `train_side` (0: a, 1: b), `train_se` is the SE from the same resamples of that side alone,
+    the other side's items each weighing once, corrected for its few units (`small_sample`: a
+    candidate drawn as 8 long documents needs it).
     """
     values = np.asarray(values, dtype=np.float64).ravel()
     rng = np.random.default_rng(seed)
     w_a = resampling_weights(n_a, resamples, rng, clusters[0])
     w_b = w_a if n_b is None else resampling_weights(n_b, resamples, rng, clusters[1])
+    draws = resampled_means(values, (w_a, i), (w_b, j))
+    examples = n if n is not None else n_a + (n_b or 0)
+    result = summarise(values.mean(), values.std(), draws, examples)
+    if train_side is None:
+        return result
+    one_sided = resampled_means(values, ((w_a, i), (w_b, j))[train_side])
+    side = clusters[train_side]
+    units = (n_a, n_b)[train_side] if side is None else len(np.unique(side))
+    return replace(result, train_se=float(one_sided.std(ddof=1)) * small_sample(units))
+
+
+def small_sample(units: int) -> float:
+    """sqrt(n / (n - 1)): a bootstrap over n units reports (n - 1) / n of a mean's variance."""
+    return float(np.sqrt(units / (units - 1))) if units > 1 else float("nan")
+
+
+def resampled_means(values: np.ndarray, *sides: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Each resample's weighted mean of the pair values; a pair weighs the product of its items'
+    resampling weights on the `sides` given as (weights, the pairs' items), the other side's
+    items once each. A bounded block of resamples x pairs is held at once."""
     draws = []
-    step = max(1, PAIR_WEIGHTS // max(values.size, 1))  # resamples x pairs held at once
-    for start in range(0, resamples, step):
-        weights = w_a[start : start + step, i] * w_b[start : start + step, j]
+    step = max(1, PAIR_WEIGHTS // max(values.size, 1))
+    (first, items), *others = sides
+    for start in range(0, len(first), step):
+        weights = first[start : start + step, items]
+        for side, other_items in others:
+            weights = weights * side[start : start + step, other_items]
         totals = weights.sum(axis=1)
         usable = totals > 0  # a resample can miss every sampled pair when few pairs are sampled
         draws.append(weights[usable] @ values / totals[usable])
-    examples = n if n is not None else n_a + (n_b or 0)
-    return summarise(values.mean(), values.std(), np.concatenate(draws), examples)
+    return np.concatenate(draws)
 
 
 def all_pairs(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:

@@ -180,6 +180,7 @@ def group_pair_mean(
     seed: int = 0,
     n: int | None = None,
     level: float = LEVEL,
+    train_side: int | None = None,
 ) -> Alignment:
     """Mean of a batch x batch matrix of pair values, with an SE and CI from its groups.
 
@@ -189,7 +190,9 @@ def group_pair_mean(
     mean's variance. The CI is value +- t(df = m - 1) x SE: m - 1 is the smaller side's df, a
     lower bound on the two sides' combined (Welch) df, so the interval errs wide, not narrow.
     Below `MIN_GROUPS` groups on a side, se/ci_low/ci_high are NaN and `note` says why (and
-    a warning is logged): at 2 / 3 groups the plain bootstrap's CI covered 65% / 82%.
+    a warning is logged): at 2 / 3 groups the plain bootstrap's CI covered 65% / 82%. With
+    `train_side` (0: rows, 1: columns), `train_se` resamples that side's groups alone, corrected
+    by its own group count (`pair_mean`).
     """
     from scipy.stats import t as student
 
@@ -212,7 +215,9 @@ def group_pair_mean(
             float(values.mean()), float(values.std()), nan, nan, nan, examples, note=note
         )
     pairs = all_pairs(*values.shape)
-    boot = pair_mean(values.ravel(), *pairs, *values.shape, resamples, seed, tuple(sides), n)
+    boot = pair_mean(
+        values.ravel(), *pairs, *values.shape, resamples, seed, tuple(sides), n, train_side
+    )
     se = boot.se * float(np.sqrt(fewest / (fewest - 1)))
     half = float(student.ppf((1 + level) / 2, fewest - 1)) * se
     return replace(boot, se=se, ci_low=boot.value - half, ci_high=boot.value + half)
@@ -235,10 +240,11 @@ def task2vec_alignment(
     the same. Fewer than `MIN_GROUPS` groups on a side: NaN SE/CI (`group_pair_mean`).
     `n`: the sequences read (default: the batches).
     """
-    if swap_for_symmetry(np.asarray(train).tobytes(), np.asarray(evaluation).tobytes()):
+    swapped = swap_for_symmetry(np.asarray(train).tobytes(), np.asarray(evaluation).tobytes())
+    if swapped:
         train, evaluation, groups = evaluation, train, groups[::-1]
     values = 1.0 - distance_matrix(train, evaluation)
-    return group_pair_mean(values, groups, resamples, seed, n)
+    return group_pair_mean(values, groups, resamples, seed, n, train_side=int(swapped))
 
 
 def task2vec_diversity(

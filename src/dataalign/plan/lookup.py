@@ -49,12 +49,12 @@ def named_model(config: Config, name: str) -> dict[str, Any]:
 
 
 def experiments_of_kind(config: Config, kind: str) -> list[str]:
-    """Names of the experiments of one kind: finetune, pretrain, select or panel."""
+    """Names of the experiments of one kind: align, finetune, pretrain, select or panel."""
     return [name for name, spec in config["experiments"].items() if spec["kind"] == kind]
 
 
 def training_experiments(config: Config) -> list[str]:
-    """Names of the experiments that train models (every kind but panel)."""
+    """Names of the experiments that train models (every kind but align and panel)."""
     return [n for n, spec in config["experiments"].items() if spec["kind"] in TRAINING_KINDS]
 
 
@@ -82,6 +82,13 @@ def tokenizer_owner(config: Config, model: str) -> str:
     return config["models"][model].get("tokenizer") or model
 
 
+def budget_tokenizer(config: Config, experiment: str) -> str:
+    """Name of the model whose tokenizer counts an experiment's budgets: an align experiment's
+    `tokenizer`, else the tokenizer of the model it trains."""
+    spec = config["experiments"][experiment]
+    return tokenizer_owner(config, spec["tokenizer"] if spec["kind"] == "align" else spec["model"])
+
+
 def train_budget(spec: Config, dataset: str) -> tuple[int, str]:
     """A train set's token budget in an experiment, and the key that sets it: its `budgets:`
     override, else the experiment's `budget`."""
@@ -94,7 +101,7 @@ def train_budget(spec: Config, dataset: str) -> tuple[int, str]:
 def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetKey]:
     """One subset per seed of a train set, at its budget (the experiment's or its override)."""
     spec = config["experiments"][experiment]
-    tokenizer = tokenizer_owner(config, spec["model"])
+    tokenizer = budget_tokenizer(config, experiment)
     budget, _ = train_budget(spec, dataset)
     return [SubsetKey(tokenizer, dataset, budget, seed) for seed in spec["seeds"]]
 
@@ -102,8 +109,7 @@ def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetK
 def eval_subset(config: Config, experiment: str, dataset: str) -> SubsetKey:
     """The one subset of a benchmark, at the experiment's eval budget."""
     spec = config["experiments"][experiment]
-    tokenizer = tokenizer_owner(config, spec["model"])
-    return SubsetKey(tokenizer, dataset, spec["eval_budget"], 0)
+    return SubsetKey(budget_tokenizer(config, experiment), dataset, spec["eval_budget"], 0)
 
 
 def subset_parts(config: Config, dataset: str) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ from dataalign.align.metrics import metric as registered_metric
 from dataalign.digest import content_digest
 from dataalign.plan.lookup import (
     Config,
+    budget_tokenizer,
     control_prompt,
     download_spec,
     flag_reference,
@@ -275,7 +276,7 @@ def scan_params(config: Config, experiment: str, shard: int) -> ScanParams:
         **pool_shard_params(config, experiment, shard),
         **target_params(config, experiment),
         "benchmarks": {dataset: subset_parts(config, dataset) for dataset in spec["eval"]},
-        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+        "tokenizer": named_model(config, budget_tokenizer(config, experiment)),
     }
 
 
@@ -303,7 +304,7 @@ def choice_params(config: Config, experiment: str, strategy: str) -> ChoiceParam
         "method": strategy_method(config, experiment, strategy),
         "temperature": spec["strategies"][strategy]["temperature"],
         "pool": pool_parts(config, experiment),
-        "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
+        "tokenizer": named_model(config, budget_tokenizer(config, experiment)),
     }
 
 

@@ -15,12 +15,17 @@ class Plan(InputFunctions, StageCosts, Workloads):
     (`InputFunctions`), the stages' cost records (`StageCosts`), job sizes (`Workloads`)."""
 
     def all_targets(self) -> list[str]:
-        """Every experiment's tables, figures and evaluations (a panel's correlation table);
-        a training experiment's cost per stage and training curves."""
+        """Every experiment's tables, figures and evaluations (a panel's correlation table, an
+        align experiment's alignment and ranking tables); a training experiment's cost per stage
+        and training curves."""
         targets = []
         for name, experiment in self.config["experiments"].items():
             if experiment["kind"] == "panel":
                 targets.append(paths.fill(paths.table("panel_correlation"), exp=name))
+                continue
+            if experiment["kind"] == "align":
+                stems = [f"alignment_{m}" for m in experiment["metrics"]] + ["ranking"]
+                targets += [paths.fill(paths.table(stem), exp=name) for stem in stems]
                 continue
             stems = ["costs"] + (["selection"] if experiment["kind"] == "select" else [])
             metrics = experiment["metrics"]

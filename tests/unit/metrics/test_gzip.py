@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alignment_texts import MATH_A, MATH_B, PROSE_A, gzip_embedding
+from alignment_texts import MATH_A, MATH_B, PROSE_A, gzip_embedding, symmetric_part
 
 from dataalign.align.compression import compressed_size, gzip_alignment, ncd
 from dataalign.align.metrics import align_embeddings
@@ -15,10 +15,12 @@ def test_gzip_alignment_properties():
     settings = {"max_pairs": 10_000, "seed": 0, "level": 9, "bootstrap": 200}
     same = align_embeddings("gzip", a, b, settings)
     other = align_embeddings("gzip", a, c, settings)
-    assert align_embeddings("gzip", c, a, settings) == other  # symmetric, exactly
+    backward = align_embeddings("gzip", c, a, settings)
+    assert symmetric_part(backward) == symmetric_part(other)  # symmetric, exactly
     assert 0 <= other.value < same.value <= 1
     capped = {**settings, "max_pairs": 100}
-    assert align_embeddings("gzip", a, c, capped) == align_embeddings("gzip", c, a, capped)
+    forward, backward = (align_embeddings("gzip", x, y, capped) for x, y in ((a, c), (c, a)))
+    assert symmetric_part(forward) == symmetric_part(backward)
     assert align_embeddings("gzip", a, c, capped).n == 80  # the examples of both datasets
 
 

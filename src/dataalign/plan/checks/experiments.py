@@ -22,12 +22,13 @@ def check_metrics(name: str, experiment: Config) -> None:
 
 def check_experiment(name: str, experiment: Config, models: Config, datasets: Config) -> None:
     key = f"experiments.{name}"
-    if experiment["model"] not in models:
+    role = "tokenizer" if experiment["kind"] == "align" else "model"  # align trains no model
+    if experiment[role] not in models:
         raise ConfigError(
-            f"config key {key}.model: unknown model {experiment['model']!r}; "
+            f"config key {key}.{role}: unknown model {experiment[role]!r}; "
             f"declare it under models: (known: {sorted(models)})."
         )
-    check_not_trained(f"{key}.model", experiment["model"], models)
+    check_not_trained(f"{key}.{role}", experiment[role], models)
     for role in ("train", "eval", "pool"):
         for dataset in experiment.get(role, []):
             if dataset not in datasets:

@@ -127,6 +127,33 @@ def offline_warnings(config: Config, root: str | Path = ".") -> list[str]:
 
 def check_sizes(name: str, experiment: Config, config: Config) -> None:
     """Budgets, windows and seeds that cannot work are rejected before any job runs."""
+    key = f"experiments.{name}"
+    if "training" in experiment:  # an align experiment trains and evaluates nothing
+        check_training_sizes(name, experiment, config)
+    for dataset in train_sets(config, name):
+        budget, where = train_budget(experiment, dataset)
+        task2vec = config["alignment"]["task2vec"]["batch_size"]
+        if "task2vec" in experiment["metrics"] and budget < task2vec:
+            raise ConfigError(
+                f"config key {key}.{where}: {budget} tokens cannot hold one Task2Vec batch of "
+                f"{task2vec} sequences. Fix: raise the budget or lower "
+                "alignment.task2vec.batch_size."
+            )
+        if experiment["kind"] != "select":  # a selection's pool is checked by its own job
+            _check_draws_fit(key, dataset, budget, experiment["seeds"], config)
+    if experiment["eval_budget"] != ALL:
+        for dataset in experiment["eval"]:
+            for part, size, share in local_sizes(dataset, config):
+                if experiment["eval_budget"] * share > size:
+                    raise ConfigError(
+                        f"config key {key}.eval_budget: {experiment['eval_budget']} tokens from "
+                        f"{part!r}, but its file has {size:,} bytes (at most that many tokens). "
+                        f"Fix: an eval_budget of at most {int(size / share):,}, or all."
+                    )
+
+
+def check_training_sizes(name: str, experiment: Config, config: Config) -> None:
+    """An evaluation window that skips tokens, a budget below one training sequence."""
     key, training = f"experiments.{name}", experiment["training"]
     architecture = config["models"][experiment["model"]].get("architecture", {})
     stride = experiment["evaluation"]["stride"]
@@ -149,24 +176,6 @@ def check_sizes(name: str, experiment: Config, config: Config) -> None:
                 f"(training.seq_len {training['seq_len']}). Fix: raise the budget or lower "
                 f"{key}.training.seq_len."
             )
-        task2vec = config["alignment"]["task2vec"]["batch_size"]
-        if "task2vec" in experiment["metrics"] and budget < task2vec:
-            raise ConfigError(
-                f"config key {key}.{where}: {budget} tokens cannot hold one Task2Vec batch of "
-                f"{task2vec} sequences. Fix: raise the budget or lower "
-                "alignment.task2vec.batch_size."
-            )
-        if experiment["kind"] != "select":  # a selection's pool is checked by its own job
-            _check_draws_fit(key, dataset, budget, experiment["seeds"], config)
-    if experiment["eval_budget"] != ALL:
-        for dataset in experiment["eval"]:
-            for part, size, share in local_sizes(dataset, config):
-                if experiment["eval_budget"] * share > size:
-                    raise ConfigError(
-                        f"config key {key}.eval_budget: {experiment['eval_budget']} tokens from "
-                        f"{part!r}, but its file has {size:,} bytes (at most that many tokens). "
-                        f"Fix: an eval_budget of at most {int(size / share):,}, or all."
-                    )
 
 
 def _check_draws_fit(key: str, dataset: str, budget: int, seeds: list[int], config: Config) -> None:

@@ -1,0 +1,151 @@
+"""Alignment tables as researchers read them: the train x eval matrix of `value ± se`, and the
+candidate train sets ranked by their alignment with each benchmark, with which differences are
+beyond noise.
+
+A candidate's alignment with a benchmark is a mean over its draws (disjoint subsets, each one
+alignment file row). The benchmark is the same for every candidate, so comparing two
+candidates on it is noisy only through the candidates' own examples: each draw's `train_se`
+(the SE with the benchmark held fixed) is the noise to count. Using the two-sided `se`, which
+also resamples the benchmark, would count the shared benchmark's noise once per candidate and
+call real differences noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from dataalign.analysis.multiple_testing import adjusted
+
+ALPHA = 0.05  # the family-wise error rate of one metric's and benchmark's pairwise tests
+LEVEL = 0.95  # each candidate's interval
+
+
+def mean_se(se: pd.Series) -> float:
+    """The SE of a mean of independent estimates (disjoint draws): sqrt of the summed variances
+    over their count; NaN when any is NaN (pandas' sum would skip it and report less noise)."""
+    return float(np.sqrt(np.sum(np.square(se.to_numpy())))) / len(se)
+
+
+def draw_means(long: pd.DataFrame, keys: list[str], se: str) -> pd.DataFrame:
+    """Each `keys` group's mean alignment over its draws, the SE of that mean from column `se`,
+    and its number of draws."""
+    return (
+        long.groupby(keys, sort=False)
+        .agg(alignment=("alignment", "mean"), se=(se, mean_se), draws=("seed", "nunique"))
+        .reset_index()
+    )
+
+
+def alignment_table(frames: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, str]:
+    """The long table (one row per train seed x eval) and a Markdown matrix of `value ± se`.
+
+    Seeds of one train set are disjoint draws, so a cell averages them and its SE combines
+    theirs as independent estimates (`mean_se`).
+    """
+    long = pd.concat(frames, ignore_index=True)
+    cells = draw_means(long, ["train", "eval"], "se").set_index(["train", "eval"])
+    cells["cell"] = [
+        f"{a:.4f} ± {s:.4f}" for a, s in zip(cells["alignment"], cells["se"], strict=True)
+    ]
+    matrix = cells["cell"].unstack("eval")
+    metric, draws = long["metric"].iloc[0], int(cells["draws"].max())
+    header = (
+        f"Alignment ({metric}): rows are train sets (mean of {draws} draw(s)), columns eval sets; "
+        "± is the standard error from resampling both datasets' batches or examples. The CSV "
+        "has per draw: std (spread of the pair values), se, ci_low, ci_high (95%), n (examples "
+        "read), n_total (examples held), sampling_se (the part of se from embedding a sample "
+        "of a large subset) and train_se (the se with the benchmark held fixed, which the "
+        "ranking uses); `note` says why a se is empty (Task2Vec: fewer than 8 disjoint "
+        "groups of sequences on a side, where the ± reads nan).\n\n"
+    )
+    return long, header + matrix.to_markdown() + "\n"
+
+
+def pairwise(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of one metric's and benchmark's candidates, higher first: the difference, its
+    z-test p (two-sided) and Holm's adjustment over the pairs (NaN where an SE is missing)."""
+    rows = []
+    ordered = candidates.sort_values("alignment", ascending=False)
+    for (_, high), (_, low) in combinations(ordered.iterrows(), 2):
+        difference = high["alignment"] - low["alignment"]
+        se = float(np.hypot(high["se"], low["se"]))
+        p = 2 * stats.norm.sf(abs(difference) / se) if se > 0 else np.nan
+        rows.append(
+            {"higher": high["train"], "lower": low["train"], "difference": difference, "se": se}
+            | {"p": p}
+        )
+    pairs = pd.DataFrame(rows, columns=["higher", "lower", "difference", "se", "p"])
+    pairs["p_holm"] = adjusted(pairs["p"].to_numpy()) if len(pairs) else []
+    return pairs
+
+
+def rank_candidates(long: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """One row per metric, benchmark and candidate, best first: its alignment (mean of its
+    draws), SE and 95% CI with the benchmark held fixed, its rank, the candidates it is above
+    beyond noise (Holm-adjusted p < `alpha` over the metric's and benchmark's pairs), and the
+    adjusted p of its difference from the next candidate down."""
+    z = stats.norm.ppf((1 + LEVEL) / 2)
+    tables = []
+    means = draw_means(long, ["metric", "eval", "train"], "train_se")
+    for _, candidates in means.groupby(["metric", "eval"], sort=False):
+        candidates = candidates.sort_values("alignment", ascending=False).reset_index(drop=True)
+        pairs = pairwise(candidates)
+        beyond = pairs[pairs["p_holm"] < alpha]
+        candidates["rank"] = np.arange(1, len(candidates) + 1)
+        candidates["ci_low"] = candidates["alignment"] - z * candidates["se"]
+        candidates["ci_high"] = candidates["alignment"] + z * candidates["se"]
+        candidates["above"] = [
+            "; ".join(beyond.loc[beyond["higher"] == train, "lower"])
+            for train in candidates["train"]
+        ]
+        p_holm = pairs.set_index(["higher", "lower"])["p_holm"]
+        below = candidates["train"].shift(-1)
+        candidates["p_next"] = [
+            p_holm[(train, lower)] if isinstance(lower, str) else np.nan
+            for train, lower in zip(candidates["train"], below, strict=True)
+        ]
+        tables.append(candidates)
+    columns = ["metric", "eval", "rank", "train", "alignment", "se", "ci_low", "ci_high"]
+    return pd.concat(tables, ignore_index=True)[[*columns, "draws", "above", "p_next"]]
+
+
+def ranking_markdown(ranking: pd.DataFrame, alpha: float = ALPHA) -> str:
+    """The ranking as a reader scans it: one table per metric and benchmark, then whether the
+    metrics agree on the best candidate."""
+    draws = int(ranking["draws"].min())
+    parts = [
+        f"Candidates ranked by alignment (mean of {draws} draw(s) each). The 95% CI and the "
+        "tests count the candidates' sampling only: the benchmark is the same for all of them. "
+        f"'Above, beyond noise': Holm-adjusted p < {alpha:g} over every pair of candidates of "
+        "that metric and benchmark; a candidate above none of the next is tied with them.\n"
+    ]
+    for (metric, benchmark), table in ranking.groupby(["metric", "eval"], sort=False):
+        shown = pd.DataFrame(
+            {
+                "rank": table["rank"],
+                "train set": table["train"],
+                "alignment": [f"{a:.4f}" for a in table["alignment"]],
+                "95% CI": [
+                    f"[{low:.4f}, {high:.4f}]"
+                    for low, high in zip(table["ci_low"], table["ci_high"], strict=True)
+                ],
+                "above, beyond noise": [a or "—" for a in table["above"]],
+            }
+        )
+        parts.append(f"## {metric}, benchmark {benchmark}\n\n{shown.to_markdown(index=False)}\n")
+    best = ranking[ranking["rank"] == 1]
+    for benchmark, top in best.groupby("eval", sort=False):
+        if top["metric"].nunique() > 1:
+            verdict = (
+                "agree" if top["train"].nunique() == 1 else "disagree: read each metric's table"
+            )
+            picks = ", ".join(f"{m}: {t}" for m, t in zip(top["metric"], top["train"], strict=True))
+            parts.append(
+                f"Best candidate for {benchmark} by metric ({picks}): the metrics {verdict}.\n"
+            )
+    return "\n".join(parts)
