@@ -138,3 +138,24 @@ def test_ngram_coefficient_is_unbiased_and_covered_under_the_null_and_alternativ
     if design != "null":
         assert np.mean(covered) <= 0.99
     assert np.mean(widths) < 1 and np.mean(widths) < 10 * np.std(values)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("design", ["null", "mixture"])
+def test_train_se_is_the_spread_of_draws_against_one_benchmark(populations, design):
+    """One fixed benchmark sample, 100 independent candidate samples of 35 examples: the
+    candidate's alignment varies by what `train_se` says (its root mean square within 0.75-1.4
+    of the estimates' SD), while `se`, which also resamples the benchmark, says more. A
+    ranking's tests read `train_se`."""
+    first, other, _ = populations[design]
+    rng = np.random.default_rng(10 + ["null", "mixture"].index(design))
+    benchmark = counts(first.examples(rng, EXAMPLES))
+    results = [
+        ngram_alignment(counts(other.examples(rng, EXAMPLES)), benchmark, 200, seed)
+        for seed in range(100)
+    ]
+    spread = np.std([r.value for r in results], ddof=1)
+    train_se = np.sqrt(np.mean([r.train_se**2 for r in results]))
+    se = np.sqrt(np.mean([r.se**2 for r in results]))
+    assert 0.75 <= train_se / spread <= 1.4
+    assert se > train_se
