@@ -170,11 +170,16 @@ def write_table(
     csv: str | os.PathLike,
     markdown: str | os.PathLike,
     latex: str | os.PathLike,
+    parquet: str | os.PathLike | None = None,
 ) -> None:
-    """A result table as CSV (full precision), Markdown and LaTeX (4 significant digits)."""
+    """A result table as CSV (full precision), Markdown and LaTeX (4 significant digits) for
+    people and, where a later job reads it, as Parquet: the copy jobs read, because a CSV cut
+    mid-row still parses while a cut Parquet file fails `read_parquet` with one line."""
     write_text(table.to_csv(index=False), csv)
     write_text(table.to_markdown(index=False, floatfmt=".4g"), markdown)
     write_text(table.to_latex(index=False, float_format="%.4g"), latex)
+    if parquet is not None:
+        write_parquet(table, parquet)
 
 
 @contextmanager

@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from dataalign.errors import DamagedFileError
-from dataalign.io import ParquetColumn, load_tokens, parquet_batches, read_parquet, write_parquet
+from dataalign.io import (
+    ParquetColumn,
+    load_tokens,
+    parquet_batches,
+    read_parquet,
+    write_parquet,
+    write_table,
+)
 
 MESSAGE = r"{path} cannot be read \(.+\): an earlier job was cut short while writing it, or the "
 FIX = r"disk corrupted it. Fix: delete it and rerun; Snakemake rebuilds it"
@@ -63,6 +70,22 @@ def test_a_damaged_parquet_file_is_named_with_the_fix(tmp_path, reader, damage):
     damage(path)
     with pytest.raises(DamagedFileError, match=MESSAGE.format(path=path) + FIX) as raised:
         READERS[reader](path)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_cut_table_a_later_job_reads_is_named_where_its_csv_parsed(tmp_path):
+    """compare_metrics and selection_study read correlate's and selection_table's tables from
+    the Parquet copy `write_table` writes beside the CSV for people: a CSV cut mid-row parses
+    into fewer rows (what compare_metrics once drew its figure from), a cut Parquet file fails."""
+    points = table(40)
+    files = [tmp_path / f"points_gzip.{suffix}" for suffix in ("csv", "md", "tex", "parquet")]
+    write_table(points, *files)
+    pd.testing.assert_frame_equal(read_parquet(files[-1]), points)
+    for path in (files[0], files[-1]):
+        cut(path, 0.6)
+    assert 0 < len(pd.read_csv(files[0])) < len(points)  # no error: the rows left, silently
+    with pytest.raises(DamagedFileError, match=MESSAGE.format(path=files[-1]) + FIX) as raised:
+        read_parquet(files[-1])
     assert "\n" not in str(raised.value)
 
 

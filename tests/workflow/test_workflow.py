@@ -392,6 +392,33 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
     assert (combined["p_value_holm"] >= combined["p_value"]).all()
 
 
+def test_a_cut_table_fails_the_job_that_reads_it_with_one_line_and_no_output(
+    pipeline_run, tmp_path
+):
+    """A fit's tables cut mid-row (a kill on a filesystem without atomic rename, a full disk)
+    were read silently: compare_metrics redrew the by-metric figure from the rows left. Now the
+    job fails with the one line every damaged file gets, naming the file, and writes nothing."""
+    workdir, _, _ = pipeline_run
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(workdir, copy_dir, symlinks=True)
+    for name in ("points_gzip", "correlation_gzip"):  # every table a later job may read
+        for path in (copy_dir / "results/tables/demo").glob(f"{name}.*"):
+            if path.suffix in (".csv", ".parquet"):
+                data = path.read_bytes()
+                path.write_bytes(data[: len(data) * 2 // 3])
+    target = BY_METRIC[1]
+    command = snakemake_command(copy_dir, copy_dir / "config.yaml", target, "--cores", "1")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    lines = [line for line in output.splitlines() if "cannot be read" in line]
+    assert lines[0].startswith("results/tables/demo/points_gzip.parquet cannot be read (")
+    assert lines[0].endswith("rerun; Snakemake rebuilds it and what depends on it.")
+    assert "Traceback" not in output
+    assert not (copy_dir / target).exists()
+    assert not (copy_dir / "results/plots/demo/alignment_vs_performance_by_metric.png").exists()
+
+
 @pytest.fixture(scope="module")
 def report(pipeline_run) -> Path:
     """The run's HTML report, built as a user builds it: `snakemake --report report.html`."""

@@ -30,5 +30,5 @@ with job_logging(snakemake.log[0]):
         params.table["strategies"],
     )
     outputs = snakemake.output
-    write_table(table, outputs.csv, outputs.markdown, outputs.latex)
+    write_table(table, outputs.csv, outputs.markdown, outputs.latex, outputs.parquet)
     plot_selection(table, params.table["target"], [outputs.png, outputs.pdf])
