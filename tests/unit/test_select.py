@@ -245,7 +245,7 @@ def test_the_selection_jobs_scan_score_and_write_a_choice_within_budget(
 def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
     """Two targets, strategies paired by seed against random, DSIR and the whole pool: Holm runs
     over strategies x targets, each strategy's verdicts are counted as wins, and the figure
-    draws every target."""
+    draws every target. Each table is read back from the Parquet copy selection_study reads."""
     from dataalign.io import read_parquet, write_table
     from dataalign.select.plots import plot_selection_study
     from dataalign.select.summary import selection_table, study_table, study_wins
