@@ -373,7 +373,12 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
         units = merged["train"].replace({"pairs_split": "pairs"}).to_numpy()  # the same rows
         x, y = merged["alignment"].to_numpy(), merged["ce"].to_numpy()  # CE: the default target
         fit = sm.OLS(y, sm.add_constant(x)).fit()
-        row = pd.read_csv(workdir / f"results/tables/demo/correlation_{metric}.csv").iloc[0]
+        csv = workdir / f"results/tables/demo/correlation_{metric}.csv"
+        row = pd.read_csv(csv).iloc[0]
+        for table in (csv, csv.with_name(f"points_{metric}.csv")):  # and the copy jobs read
+            assert pd.read_parquet(table.with_suffix(".parquet")).to_csv(index=False) == (
+                table.read_text()
+            )
         assert (row["n_points"], row["n_train_sets"]) == (len(merged), 3) == (8, 3)
         assert row["slope"] == pytest.approx(fit.params[1], rel=1e-9)
         assert row["r2"] == pytest.approx(fit.rsquared, rel=1e-9)
