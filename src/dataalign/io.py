@@ -205,6 +205,13 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> p
         return pq.read_table(path, columns=columns).to_pandas()
 
 
+def read_json(path: PathLike) -> object:
+    """A JSON report an earlier job wrote (a choice's, a scoring job's, lm-eval's results): one
+    cut short fails with `reading`'s one line, not a JSONDecodeError traceback."""
+    with reading(path):
+        return json.loads(Path(path).read_text())
+
+
 def parquet_rows(path: PathLike) -> int:
     """A Parquet file's row count, from its footer."""
     with reading(path):
