@@ -170,11 +170,16 @@ def write_table(
     csv: str | os.PathLike,
     markdown: str | os.PathLike,
     latex: str | os.PathLike,
+    parquet: str | os.PathLike | None = None,
 ) -> None:
-    """A result table as CSV (full precision), Markdown and LaTeX (4 significant digits)."""
+    """A result table as CSV (full precision), Markdown and LaTeX (4 significant digits) for
+    people and, where a later job reads it, as Parquet: the copy jobs read, because a CSV cut
+    mid-row still parses while a cut Parquet file fails `read_parquet` with one line."""
     write_text(table.to_csv(index=False), csv)
     write_text(table.to_markdown(index=False, floatfmt=".4g"), markdown)
     write_text(table.to_latex(index=False, float_format="%.4g"), latex)
+    if parquet is not None:
+        write_parquet(table, parquet)
 
 
 @contextmanager
@@ -198,6 +203,13 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> p
     """Read a Parquet file written by `write_parquet` (only `columns`, where given)."""
     with reading(path):
         return pq.read_table(path, columns=columns).to_pandas()
+
+
+def read_json(path: PathLike) -> object:
+    """A JSON report an earlier job wrote (a choice's, a scoring job's, lm-eval's results): one
+    cut short fails with `reading`'s one line, not a JSONDecodeError traceback."""
+    with reading(path):
+        return json.loads(Path(path).read_text())
 
 
 def parquet_rows(path: PathLike) -> int:

@@ -12,7 +12,16 @@ import pandas as pd
 import pytest
 
 from dataalign.errors import DamagedFileError
-from dataalign.io import ParquetColumn, load_tokens, parquet_batches, read_parquet, write_parquet
+from dataalign.io import (
+    ParquetColumn,
+    load_tokens,
+    parquet_batches,
+    read_json,
+    read_parquet,
+    write_parquet,
+    write_table,
+    write_text,
+)
 
 MESSAGE = r"{path} cannot be read \(.+\): an earlier job was cut short while writing it, or the "
 FIX = r"disk corrupted it. Fix: delete it and rerun; Snakemake rebuilds it"
@@ -63,6 +72,34 @@ def test_a_damaged_parquet_file_is_named_with_the_fix(tmp_path, reader, damage):
     damage(path)
     with pytest.raises(DamagedFileError, match=MESSAGE.format(path=path) + FIX) as raised:
         READERS[reader](path)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_cut_table_a_later_job_reads_is_named_where_its_csv_parsed(tmp_path):
+    """compare_metrics and selection_study read correlate's and selection_table's tables from
+    the Parquet copy `write_table` writes beside the CSV for people: a CSV cut mid-row parses
+    into fewer rows (what compare_metrics once drew its figure from), a cut Parquet file fails."""
+    points = table(40)
+    files = [tmp_path / f"points_gzip.{suffix}" for suffix in ("csv", "md", "tex", "parquet")]
+    write_table(points, *files)
+    pd.testing.assert_frame_equal(read_parquet(files[-1]), points)
+    for path in (files[0], files[-1]):
+        cut(path, 0.6)
+    assert 0 < len(pd.read_csv(files[0])) < len(points)  # no error: the rows left, silently
+    with pytest.raises(DamagedFileError, match=MESSAGE.format(path=files[-1]) + FIX) as raised:
+        read_parquet(files[-1])
+    assert "\n" not in str(raised.value)
+
+
+def test_a_cut_json_report_a_later_job_reads_is_named(tmp_path):
+    """A choice's or a scoring job's report (read by selection_table), lm-eval's results (read
+    by a panel's table job): cut short, one line, not a JSONDecodeError traceback."""
+    path = tmp_path / "300-0.choice.json"
+    write_text('{"strategy": "gzip", "seed": 0, "tokens": 300, "wall_s": 1.5}', path)
+    assert read_json(path)["tokens"] == 300
+    cut(path, 0.6)
+    with pytest.raises(DamagedFileError, match=MESSAGE.format(path=path) + FIX) as raised:
+        read_json(path)
     assert "\n" not in str(raised.value)
 
 

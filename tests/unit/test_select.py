@@ -245,7 +245,8 @@ def test_the_selection_jobs_scan_score_and_write_a_choice_within_budget(
 def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
     """Two targets, strategies paired by seed against random, DSIR and the whole pool: Holm runs
     over strategies x targets, each strategy's verdicts are counted as wins, and the figure
-    draws every target."""
+    draws every target. Each table is read back from the Parquet copy selection_study reads."""
+    from dataalign.io import read_parquet, write_table
     from dataalign.select.plots import plot_selection_study
     from dataalign.select.summary import selection_table, study_table, study_wins
 
@@ -286,7 +287,11 @@ def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
         )
         costs = pd.DataFrame({"strategy": strategies, "wall_s": 1.0, "peak_rss_mb": 1.0})
         alignments = pd.DataFrame(columns=["train", "eval", "seed", "metric", "alignment"])
-        tables[target] = selection_table(pd.DataFrame(rows), alignments, choices, costs, strategies)
+        table = selection_table(pd.DataFrame(rows), alignments, choices, costs, strategies)
+        files = [tmp_path / f"{target}.{suffix}" for suffix in ("csv", "md", "tex", "parquet")]
+        write_table(table, *files)
+        tables[target] = read_parquet(files[-1])  # as selection_study reads it
+        pd.testing.assert_frame_equal(tables[target], table)
     study = study_table(tables).set_index(["experiment", "strategy"])
     family = study["ce_vs_dsir_paired_p"].dropna()
     assert len(family) == 6  # random, full, gzip x 2 targets

@@ -373,7 +373,12 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
         units = merged["train"].replace({"pairs_split": "pairs"}).to_numpy()  # the same rows
         x, y = merged["alignment"].to_numpy(), merged["ce"].to_numpy()  # CE: the default target
         fit = sm.OLS(y, sm.add_constant(x)).fit()
-        row = pd.read_csv(workdir / f"results/tables/demo/correlation_{metric}.csv").iloc[0]
+        csv = workdir / f"results/tables/demo/correlation_{metric}.csv"
+        row = pd.read_csv(csv).iloc[0]
+        for table in (csv, csv.with_name(f"points_{metric}.csv")):  # and the copy jobs read
+            assert pd.read_parquet(table.with_suffix(".parquet")).to_csv(index=False) == (
+                table.read_text()
+            )
         assert (row["n_points"], row["n_train_sets"]) == (len(merged), 3) == (8, 3)
         assert row["slope"] == pytest.approx(fit.params[1], rel=1e-9)
         assert row["r2"] == pytest.approx(fit.rsquared, rel=1e-9)
@@ -390,6 +395,42 @@ def test_correlation_table_matches_a_direct_fit_of_the_parquet_files(pipeline_ru
     combined = pd.read_csv(workdir / "results/tables/demo/correlations.csv")
     assert sorted(combined["metric"]) == sorted(METRICS)
     assert (combined["p_value_holm"] >= combined["p_value"]).all()
+
+
+def cut_mid_row(path: Path) -> None:
+    """Cut a table short as a kill mid-write leaves it: a CSV inside its third row, after the
+    `alignment` field (the issue's case), any other file at two thirds of its bytes."""
+    if path.suffix == ".csv":
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(lines[:3]) + "\n" + ",".join(lines[3].split(",")[:4]))
+    else:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) * 2 // 3])
+
+
+def test_a_cut_table_fails_the_job_that_reads_it_with_one_line_and_no_output(
+    pipeline_run, tmp_path
+):
+    """A fit's points cut mid-row were read silently: compare_metrics redrew the by-metric
+    figure from the rows left (the last one's CE NaN) and kept it as current. Now the job fails
+    with the one line every damaged file gets, naming the file, and writes nothing."""
+    workdir, _, _ = pipeline_run
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(workdir, copy_dir, symlinks=True)
+    for path in (copy_dir / "results/tables/demo").glob("points_gzip.*"):
+        cut_mid_row(path)  # the CSV for people and the copy a later job reads, if any
+    target = BY_METRIC[1]
+    command = snakemake_command(copy_dir, copy_dir / "config.yaml", target, "--cores", "1")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    lines = [line for line in output.splitlines() if "cannot be read" in line]
+    assert lines, output
+    assert lines[0].startswith("results/tables/demo/points_gzip.parquet cannot be read (")
+    assert lines[0].endswith("rerun; Snakemake rebuilds it and what depends on it.")
+    assert "Traceback" not in output
+    assert not (copy_dir / target).exists()
+    assert not (copy_dir / "results/plots/demo/alignment_vs_performance_by_metric.png").exists()
 
 
 @pytest.fixture(scope="module")

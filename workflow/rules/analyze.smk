@@ -16,7 +16,9 @@ rule correlate:
         ),
         markdown=paths.table("correlation_{metric}", "md"),
         latex=paths.table("correlation_{metric}", "tex"),
+        parquet=paths.table("correlation_{metric}", "parquet"),  # what compare_metrics reads
         points=paths.table("points_{metric}"),
+        points_parquet=paths.table("points_{metric}", "parquet"),
         png=report(
             paths.plot("alignment_vs_performance_{metric}"),
             caption="../report/correlation_plot.rst",
@@ -39,10 +41,14 @@ rule correlate:
 rule compare_metrics:
     input:
         points=lambda wildcards: expand(
-            paths.table("points_{metric}"), exp=wildcards.exp, metric=metrics_of(wildcards)
+            paths.table("points_{metric}", "parquet"),
+            exp=wildcards.exp,
+            metric=metrics_of(wildcards),
         ),
         tables=lambda wildcards: expand(
-            paths.table("correlation_{metric}"), exp=wildcards.exp, metric=metrics_of(wildcards)
+            paths.table("correlation_{metric}", "parquet"),
+            exp=wildcards.exp,
+            metric=metrics_of(wildcards),
         ),
         evaluations=lambda wildcards: PLAN.evaluations_of(wildcards.exp),
     output:

@@ -128,6 +128,7 @@ rule selection_table:
         ),
         markdown=paths.table("selection", "md"),
         latex=paths.table("selection", "tex"),
+        parquet=paths.table("selection", "parquet"),  # what selection_study reads
         png=report(
             paths.plot("selection"),
             caption="../report/selection_plot.rst",

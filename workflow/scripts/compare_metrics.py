@@ -10,8 +10,9 @@ from dataalign.jobs import job_logging
 with job_logging(snakemake.log[0]):
     comparison = snakemake.params.comparison  # plan.params.ComparisonParams
     metrics = comparison["metrics"]
-    points = {m: pd.read_csv(p) for m, p in zip(metrics, snakemake.input.points, strict=True)}
-    tables = {m: pd.read_csv(p) for m, p in zip(metrics, snakemake.input.tables, strict=True)}
+    # the Parquet copies of correlate's tables: a damaged one fails here with one line
+    points = {m: read_parquet(p) for m, p in zip(metrics, snakemake.input.points, strict=True)}
+    tables = {m: read_parquet(p) for m, p in zip(metrics, snakemake.input.tables, strict=True)}
     outputs = snakemake.output
     write_table(adjust_across(tables), outputs.csv, outputs.markdown, outputs.latex)
     scores = pd.concat([read_parquet(p) for p in snakemake.input.evaluations], ignore_index=True)

@@ -4,7 +4,7 @@ import pandas as pd
 
 from dataalign.analysis.correlation import base_scores, correlation_table, headline_row, join_points
 from dataalign.analysis.plots import plot_alignment_vs_performance
-from dataalign.io import read_parquet, write_table, write_text
+from dataalign.io import read_parquet, write_parquet, write_table, write_text
 from dataalign.jobs import job_logging
 
 with job_logging(snakemake.log[0]):
@@ -21,8 +21,9 @@ with job_logging(snakemake.log[0]):
         seed=analysis["seed"],
     )
     outputs = snakemake.output
-    write_table(table, outputs.csv, outputs.markdown, outputs.latex)
+    write_table(table, outputs.csv, outputs.markdown, outputs.latex, outputs.parquet)
     write_text(points.to_csv(index=False), outputs.points)
+    write_parquet(points, outputs.points_parquet)
     plot_alignment_vs_performance(
         points,
         analysis["target"],

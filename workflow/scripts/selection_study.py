@@ -2,16 +2,14 @@
 strategies x targets, each strategy's wins against random, DSIR and the whole pool, and a figure
 of every strategy's paired difference from random per target."""
 
-import pandas as pd
-
-from dataalign.io import write_text
+from dataalign.io import read_parquet, write_text
 from dataalign.jobs import job_logging
 from dataalign.select.plots import plot_selection_study
 from dataalign.select.summary import study_table, study_wins
 
 with job_logging(snakemake.log[0]):
     experiments, paths = snakemake.params.experiments, snakemake.input.tables
-    tables = {e: pd.read_csv(path) for e, path in zip(experiments, paths, strict=True)}
+    tables = {e: read_parquet(path) for e, path in zip(experiments, paths, strict=True)}
     study = study_table(tables)
     wins = study_wins(study)
     write_text(study.to_csv(index=False), snakemake.output.csv)

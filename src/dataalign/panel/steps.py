@@ -3,7 +3,6 @@ panel it sits on (one model load), then each panel's tables compare the members'
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from dataalign.errors import ModelSpecError
-from dataalign.io import read_parquet
+from dataalign.io import read_json, read_parquet
 from dataalign.models import compute_dtype, load_model_and_tokenizer
 from dataalign.panel.harness import harness_scores
 from dataalign.panel.scoring import (
@@ -85,10 +84,7 @@ def panel_tables(
     scored = scores[scores["request"].isin(panel["requests"])]
     summary = [summarise_scores(scored, panel["kinds"])]
     for path, model in zip(harness, panel["models"] if harness else [], strict=True):
-        with open(path) as results:
-            summary.append(
-                harness_scores(json.load(results), model, panel["metrics"], panel["tasks"])
-            )
+        summary.append(harness_scores(read_json(path), model, panel["metrics"], panel["tasks"]))
     if benchmark_scores:
         summary.append(read_benchmark_scores(benchmark_scores, panel["models"]))
     summary = pd.concat(summary, ignore_index=True)

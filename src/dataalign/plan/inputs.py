@@ -151,6 +151,8 @@ class InputFunctions(JobSet):
         }
 
     def selection_study_inputs(self, wildcards: Any) -> dict[str, list[str]]:
-        """The selection tables of a study's experiments, in the study's order."""
+        """The selection tables of a study's experiments (their Parquet copies, which fail on
+        damage), in the study's order."""
         experiments = self.config["selection_studies"][wildcards.exp]
-        return {"tables": [paths.fill(paths.table("selection"), exp=e) for e in experiments]}
+        table = paths.table("selection", "parquet")
+        return {"tables": [paths.fill(table, exp=e) for e in experiments]}
