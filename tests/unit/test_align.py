@@ -90,13 +90,14 @@ def test_alignment_matrix_embeds_each_dataset_exactly_once():
 
 
 def test_pair_bootstrap_in_chunks_gives_the_same_draws(monkeypatch):
-    """Memory is bounded whatever max_pairs is: chunking the resamples changes no number."""
+    """Memory is bounded whatever max_pairs is: past PAIR_WEIGHTS cells the resamples are
+    chunked over the pairs instead of summed per cell, and no number changes."""
     import dataalign.align.stats as stats_module
 
     values = np.random.default_rng(0).random(300)
     i, j = np.arange(300) % 20, np.arange(300) % 15
     whole = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3, train_side=1)
-    monkeypatch.setattr(stats_module, "PAIR_WEIGHTS", 700)  # two resamples at a time
+    monkeypatch.setattr(stats_module, "PAIR_WEIGHTS", 250)  # below 20 x 15 cells: chunked
     chunked = stats_module.pair_mean(values, i, j, 20, 15, resamples=50, seed=3, train_side=1)
     numbers = [{k: v for k, v in r.as_row().items() if k != "note"} for r in (chunked, whole)]
     assert numbers[0] == pytest.approx(numbers[1], rel=1e-12)

@@ -134,7 +134,24 @@ def small_sample(units: int) -> float:
 def resampled_means(values: np.ndarray, *sides: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Each resample's weighted mean of the pair values; a pair weighs the product of its items'
     resampling weights on the `sides` given as (weights, the pairs' items), the other side's
-    items once each. A bounded block of resamples x pairs is held at once."""
+    items once each.
+
+    The pairs' values and counts are summed per cell of the sides' items first, so a resample
+    costs a product with that table (items x items, or one side's items) instead of a gather
+    over every pair; past PAIR_WEIGHTS cells, a bounded block of resamples x pairs is held at
+    once instead.
+    """
+    cells = np.prod([side.shape[1] for side, _ in sides])
+    if cells <= PAIR_WEIGHTS:
+        sums, counts = (cell_sums([items for _, items in sides], w, sides) for w in (values, None))
+        if len(sides) == 1:
+            totals, weighted = sides[0][0] @ counts, sides[0][0] @ sums
+        else:
+            (w_a, _), (w_b, _) = sides
+            totals = np.einsum("rj,rj->r", w_a @ counts, w_b)
+            weighted = np.einsum("rj,rj->r", w_a @ sums, w_b)
+        usable = totals > 0  # a resample can miss every sampled pair when few pairs are sampled
+        return weighted[usable] / totals[usable]
     draws = []
     step = max(1, PAIR_WEIGHTS // max(values.size, 1))
     (first, items), *others = sides
@@ -143,9 +160,20 @@ def resampled_means(values: np.ndarray, *sides: tuple[np.ndarray, np.ndarray]) -
         for side, other_items in others:
             weights = weights * side[start : start + step, other_items]
         totals = weights.sum(axis=1)
-        usable = totals > 0  # a resample can miss every sampled pair when few pairs are sampled
+        usable = totals > 0
         draws.append(weights[usable] @ values / totals[usable])
     return np.concatenate(draws)
+
+
+def cell_sums(
+    items: list[np.ndarray],
+    values: np.ndarray | None,
+    sides: tuple[tuple[np.ndarray, np.ndarray], ...],
+) -> np.ndarray:
+    """The sum of `values` (None: 1 per pair) over the pairs in each cell of the sides' items."""
+    shape = tuple(side.shape[1] for side, _ in sides)
+    flat = np.ravel_multi_index(tuple(items), shape)
+    return np.bincount(flat, values, minlength=int(np.prod(shape))).reshape(shape)
 
 
 def all_pairs(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ BUCKETS, WORDS, TOPICS = 10_000, 2_000, 8
 MEAN_LENGTH = 70.0  # words per example, uniform on 20..120
 REPLICATES = 200
 EXAMPLES = 35
+DRAWS = 60  # candidate samples against one benchmark sample (train_se)
 
 
 class World:
@@ -143,7 +144,7 @@ def test_ngram_coefficient_is_unbiased_and_covered_under_the_null_and_alternativ
 @pytest.mark.slow
 @pytest.mark.parametrize("design", ["null", "mixture"])
 def test_train_se_is_the_spread_of_draws_against_one_benchmark(populations, design):
-    """One fixed benchmark sample, 100 independent candidate samples of 35 examples: the
+    """One fixed benchmark sample, 60 independent candidate samples of 35 examples: the
     candidate's alignment varies by what `train_se` says (its root mean square within 0.75-1.4
     of the estimates' SD), while `se`, which also resamples the benchmark, says more. A
     ranking's tests read `train_se`."""
@@ -152,7 +153,7 @@ def test_train_se_is_the_spread_of_draws_against_one_benchmark(populations, desi
     benchmark = counts(first.examples(rng, EXAMPLES))
     results = [
         ngram_alignment(counts(other.examples(rng, EXAMPLES)), benchmark, 200, seed)
-        for seed in range(100)
+        for seed in range(DRAWS)
     ]
     spread = np.std([r.value for r in results], ddof=1)
     train_se = np.sqrt(np.mean([r.train_se**2 for r in results]))
