@@ -238,8 +238,10 @@ def run_snakemake(
     targets: list[str] | None = None,
     dryrun: bool = False,
     cores: int = 2,
+    replace_workflow_config: bool = False,
 ) -> list[Job]:
-    """Run (or dry-run) the workflow through the Snakemake API; return the jobs it scheduled."""
+    """Run (or dry-run) the workflow through the Snakemake API; return the jobs it scheduled.
+    `replace_workflow_config`: `configfile` alone, without config/config.yaml under it."""
     from snakemake.api import SnakemakeApi
     from snakemake.logging import logger
     from snakemake.settings.types import (
@@ -256,7 +258,9 @@ def run_snakemake(
             logger.addHandler(collector)  # after the API has set up its own handlers
             workflow = api.workflow(
                 resource_settings=ResourceSettings(cores=cores),
-                config_settings=ConfigSettings(configfiles=[configfile]),
+                config_settings=ConfigSettings(
+                    configfiles=[configfile], replace_workflow_config=replace_workflow_config
+                ),
                 snakefile=REPO / "Snakefile",
                 workdir=workdir,
             )

@@ -190,3 +190,14 @@ def test_train_se_resamples_the_first_dataset_only(metric):
     assert fixed_benchmark.train_se == pytest.approx(fixed_benchmark.se * factor, rel=1e-9)
     fixed_train = aligned(metric, constant, varied)
     assert fixed_train.se > 0 and fixed_train.train_se == pytest.approx(0, abs=1e-12)
+
+
+def test_task2vec_train_se_needs_enough_groups_on_the_train_side_only():
+    """Against a benchmark of 3 batches the two-sided se is NaN (fewer than 8 groups), but the
+    train set's 10 groups still give it an error bar with the benchmark held fixed."""
+    rng = np.random.default_rng(4)
+    train, benchmark = rng.random((10, 6)), rng.random((3, 6))
+    forward = task2vec_alignment(train, benchmark, resamples=200)
+    assert np.isnan(forward.se) and "fewer than" in forward.note
+    assert forward.train_se > 0
+    assert np.isnan(task2vec_alignment(benchmark, train, resamples=200).train_se)

@@ -69,12 +69,16 @@ def test_missing_error_bars_test_nothing():
     long = alignments({"a": [(0.5, np.nan)], "b": [(0.4, 0.01)]})
     ranking = rank_candidates(long)
     assert ranking["above"].tolist() == ["", ""] and np.isnan(ranking.iloc[0]["p_next"])
+    assert "| no error bar " in ranking_markdown(ranking)  # untested, not shown as a tie
 
 
 def test_the_markdown_has_a_table_per_metric_and_says_when_metrics_disagree():
     first = alignments({"a": [(0.5, 0.01)], "b": [(0.3, 0.01)]})
     second = alignments({"a": [(0.2, 0.01)], "b": [(0.6, 0.01)]}, metric="ngram")
     text = ranking_markdown(rank_candidates(pd.concat([first, second])))
-    assert "## gzip, benchmark bench" in text and "## ngram, benchmark bench" in text
+    assert "**gzip, benchmark bench**" in text and "**ngram, benchmark bench**" in text
     assert "(gzip: a, ngram: b): the metrics disagree" in text
+    tied = alignments({"a": [(0.5, 0.2)], "b": [(0.3, 0.2)]}, metric="ngram")
+    text = ranking_markdown(rank_candidates(pd.concat([first, tied])))
+    assert "(gzip: a, ngram: a (tied)): the metrics agree" in text
     assert "| a " in text and "[0.4804, 0.5196]" in text

@@ -15,7 +15,8 @@ GZIP and SBERT), and every metric reports the same columns with one meaning:
   (`task2vec.group_pair_mean`);
 - `train_se`: the standard error when only the first dataset (the train set) is resampled and
   the second (the benchmark) held fixed: the noise of a candidate's alignment with *this*
-  benchmark, which is what comparing candidates on one benchmark needs (`align.ranking`);
+  benchmark, which is what comparing candidates on one benchmark needs
+  (`dataalign.analysis.alignments.rank_candidates`);
   the benchmark's own noise is shared by every candidate and is not counted twice;
 - `n`: the examples (sequences) of the two datasets that the coefficient reads;
 - `note`: why a number is missing (empty when none is);

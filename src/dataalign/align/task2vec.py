@@ -192,7 +192,7 @@ def group_pair_mean(
     Below `MIN_GROUPS` groups on a side, se/ci_low/ci_high are NaN and `note` says why (and
     a warning is logged): at 2 / 3 groups the plain bootstrap's CI covered 65% / 82%. With
     `train_side` (0: rows, 1: columns), `train_se` resamples that side's groups alone, corrected
-    by its own group count (`pair_mean`).
+    by its own group count (`pair_mean`); it needs `MIN_GROUPS` on the train side only.
     """
     from scipy.stats import t as student
 
@@ -203,6 +203,13 @@ def group_pair_mean(
     ]
     counts = [len(np.unique(side)) for side in sides]
     fewest = min(counts)
+    pairs = all_pairs(*values.shape)
+
+    def bootstrap() -> Alignment:
+        return pair_mean(
+            values.ravel(), *pairs, *values.shape, resamples, seed, tuple(sides), n, train_side
+        )
+
     if fewest < MIN_GROUPS:
         note = (
             f"{counts[0]} and {counts[1]} groups of sequences: fewer than {MIN_GROUPS} on a side, "
@@ -211,13 +218,12 @@ def group_pair_mean(
         log.warning("Task2Vec alignment %.4f: %s", values.mean(), note)
         nan = float("nan")
         examples = n if n is not None else sum(values.shape)
-        return Alignment(
-            float(values.mean()), float(values.std()), nan, nan, nan, examples, note=note
-        )
-    pairs = all_pairs(*values.shape)
-    boot = pair_mean(
-        values.ravel(), *pairs, *values.shape, resamples, seed, tuple(sides), n, train_side
-    )
+        # a train side with enough groups still has its own error bar against a small benchmark
+        train_ok = train_side is not None and counts[train_side] >= MIN_GROUPS
+        train_se = bootstrap().train_se if train_ok else nan
+        mean, spread = float(values.mean()), float(values.std())
+        return Alignment(mean, spread, nan, nan, nan, examples, note=note, train_se=train_se)
+    boot = bootstrap()
     se = boot.se * float(np.sqrt(fewest / (fewest - 1)))
     half = float(student.ppf((1 + level) / 2, fewest - 1)) * se
     return replace(boot, se=se, ci_low=boot.value - half, ci_high=boot.value + half)

@@ -122,7 +122,10 @@ def ranking_markdown(ranking: pd.DataFrame, alpha: float = ALPHA) -> str:
         f"Candidates ranked by alignment (mean of {draws} draw(s) each). The 95% CI and the "
         "tests count the candidates' sampling only: the benchmark is the same for all of them. "
         f"'Above, beyond noise': Holm-adjusted p < {alpha:g} over every pair of candidates of "
-        "that metric and benchmark; a candidate above none of the next is tied with them.\n"
+        "that metric and benchmark (a gap larger than redrawing the candidates' examples would "
+        "plausibly give); '—': not distinguishable from those below it at these sizes, which "
+        "is not evidence that they are equal; 'no error bar': the metric gave none (too few "
+        "examples or groups), so it is not tested.\n"
     ]
     for (metric, benchmark), table in ranking.groupby(["metric", "eval"], sort=False):
         shown = pd.DataFrame(
@@ -134,18 +137,33 @@ def ranking_markdown(ranking: pd.DataFrame, alpha: float = ALPHA) -> str:
                     f"[{low:.4f}, {high:.4f}]"
                     for low, high in zip(table["ci_low"], table["ci_high"], strict=True)
                 ],
-                "above, beyond noise": [a or "—" for a in table["above"]],
+                "above, beyond noise": [
+                    above or ("no error bar" if np.isnan(se) else "—")
+                    for above, se in zip(table["above"], table["se"], strict=True)
+                ],
             }
         )
-        parts.append(f"## {metric}, benchmark {benchmark}\n\n{shown.to_markdown(index=False)}\n")
-    best = ranking[ranking["rank"] == 1]
-    for benchmark, top in best.groupby("eval", sort=False):
-        if top["metric"].nunique() > 1:
-            verdict = (
-                "agree" if top["train"].nunique() == 1 else "disagree: read each metric's table"
-            )
-            picks = ", ".join(f"{m}: {t}" for m, t in zip(top["metric"], top["train"], strict=True))
-            parts.append(
-                f"Best candidate for {benchmark} by metric ({picks}): the metrics {verdict}.\n"
-            )
+        parts.append(f"**{metric}, benchmark {benchmark}**\n\n{shown.to_markdown(index=False)}\n")
+    for benchmark, table in ranking.groupby("eval", sort=False):
+        if table["metric"].nunique() > 1:
+            parts.append(verdict(benchmark, table))
     return "\n".join(parts)
+
+
+def verdict(benchmark: str, table: pd.DataFrame) -> str:
+    """Whether the metrics agree on the best candidate for one benchmark, and whether each
+    metric's best is beyond noise of its second."""
+    top = table[table["rank"] == 1]
+    runners_up = table[table["rank"] == 2]
+    second = dict(zip(runners_up["metric"], runners_up["train"], strict=True))
+    picks = ", ".join(
+        f"{metric}: {train}" + ("" if second.get(metric, "") in above.split("; ") else " (tied)")
+        for metric, train, above in zip(top["metric"], top["train"], top["above"], strict=True)
+    )
+    if top["train"].nunique() == 1:
+        return f"Best candidate for {benchmark} by metric ({picks}): the metrics agree.\n"
+    return (
+        f"Best candidate for {benchmark} by metric ({picks}): the metrics disagree, so alignment "
+        "alone cannot decide; train on the contenders (an experiment of kind finetune) or add a "
+        "metric.\n"
+    )
