@@ -33,5 +33,5 @@ def sbert_like_embedding(texts, vocabulary=WORDS + PROSE):
 
 
 def symmetric_part(result):
-    """An Alignment without its train SE, the one number that depends on which side is train."""
-    return replace(result, train_se=0.0)
+    """An Alignment without its train SE and df, the numbers that depend on which side is train."""
+    return replace(result, train_se=0.0, train_df=0.0)

@@ -39,6 +39,7 @@ def test_every_metric_reports_the_same_columns():
             "n_total",
             "sampling_se",
             "train_se",
+            "train_df",
             "note",
         )
     }

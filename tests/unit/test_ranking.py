@@ -1,5 +1,5 @@
 """The ranking of candidate train sets: means over draws, the benchmark-fixed SE, the pairwise
-z-tests with Holm's correction, and the table a reader scans."""
+Welch t-tests with Holm's correction, and the table a reader scans."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from scipy import stats
 
 from dataalign.analysis.alignments import rank_candidates, ranking_markdown
 
+DF = 1e9  # each draw's train_df: many examples, so the t tests are z tests
 
-def alignments(values: dict[str, list[tuple[float, float]]], metric: str = "gzip") -> pd.DataFrame:
+
+def alignments(
+    values: dict[str, list[tuple[float, float]]], metric: str = "gzip", df: float = DF
+) -> pd.DataFrame:
     """Alignment rows of each candidate's draws, (alignment, train_se) per draw."""
     return pd.DataFrame(
         [
@@ -23,6 +27,7 @@ def alignments(values: dict[str, list[tuple[float, float]]], metric: str = "gzip
                 "alignment": value,
                 "se": 9.0,
                 "train_se": se,
+                "train_df": df,
             }
             for train, draws in values.items()
             for seed, (value, se) in enumerate(draws)
@@ -82,3 +87,24 @@ def test_the_markdown_has_a_table_per_metric_and_says_when_metrics_disagree():
     text = ranking_markdown(rank_candidates(pd.concat([first, tied])))
     assert "(gzip: a, ngram: a (tied)): the metrics agree" in text
     assert "| a " in text and "[0.4804, 0.5196]" in text
+
+
+def test_few_examples_per_draw_widen_the_interval_and_the_test_by_welch_df():
+    """Two draws of 8 examples each (7 df per draw, equal SEs): 14 df for the candidate, whose
+    interval uses t(14); the difference of two such candidates has 28 df."""
+    draws = {"a": [(0.6, 0.01), (0.6, 0.01)], "b": [(0.57, 0.01), (0.57, 0.01)]}
+    ranking = rank_candidates(alignments(draws, df=7.0)).set_index("train")
+    se = np.sqrt(2 * 0.01**2) / 2
+    assert ranking.loc["a", "df"] == pytest.approx(14.0)
+    assert ranking.loc["a", "ci_high"] - 0.6 == pytest.approx(stats.t.ppf(0.975, 14) * se)
+    t = 0.03 / np.hypot(se, se)
+    assert ranking.loc["a", "p_next"] == pytest.approx(2 * stats.t.sf(t, 28))
+    assert ranking.loc["a", "p_next"] > 2 * stats.norm.sf(t)
+
+
+def test_alignment_files_without_train_se_name_the_fix():
+    from dataalign.errors import DataAlignError
+
+    long = alignments({"a": [(0.5, 0.01)], "b": [(0.4, 0.01)]}).drop(columns=["train_df"])
+    with pytest.raises(DataAlignError, match="Fix: delete the experiment's folder"):
+        rank_candidates(long)

@@ -50,13 +50,15 @@ def similarities() -> tuple[np.ndarray, int]:
     return 1.0 - (joined - np.minimum(cx, cy)) / np.maximum(cx, cy), len(functions)
 
 
-def draw_alignment(similarity: np.ndarray, rows: np.ndarray, seed: int) -> dict[str, float]:
-    """One draw's alignment with the benchmark, as `gzip_alignment` computes it."""
+def draw_alignment(similarity: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+    """One draw's alignment with the benchmark, as `gzip_alignment` computes it (the metric's
+    seed, the same for every draw, samples the pairs and seeds the bootstrap)."""
+    seed = DEFAULTS["seed"]
     i, j = sampled_pairs(len(rows), similarity.shape[1], DEFAULTS["max_pairs"], seed)
     result = pair_mean(
         similarity[rows][i, j], i, j, len(rows), similarity.shape[1], RESAMPLES, seed, train_side=0
     )
-    return {"alignment": result.value, "train_se": result.train_se}
+    return {"alignment": result.value, "train_se": result.train_se, "train_df": result.train_df}
 
 
 def replicate(
@@ -73,7 +75,7 @@ def replicate(
             foreign = rng.binomial(examples, share)
             draw = [next(others) for _ in range(foreign)]
             draw += [next(order) for _ in range(examples - foreign)]
-            row = draw_alignment(similarity, np.array(draw), int(rng.integers(2**31)))
+            row = draw_alignment(similarity, np.array(draw))
             rows.append({"metric": "gzip", "eval": "humaneval", "train": train, "seed": seed} | row)
     return rank_candidates(pd.DataFrame(rows)).set_index("train")
 

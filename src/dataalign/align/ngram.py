@@ -284,7 +284,14 @@ def ngram_alignment(
     se, train_se = jackknife_se(deleted(np.ones(n_a + n_b, bool))), jackknife_se(deleted(train))
     half = float(stats.t.ppf((1 + LEVEL) / 2, groups - 1)) * se
     return Alignment(
-        value, float("nan"), se, value - half, value + half, n_a + n_b, train_se=train_se
+        value,
+        float("nan"),
+        se,
+        value - half,
+        value + half,
+        n_a + n_b,
+        train_se=train_se,
+        train_df=groups - 1.0,
     )
 
 

@@ -79,5 +79,6 @@ def sbert_alignment(
     draws = np.einsum("rd,rd->r", means_a, means_b)
     result = summarise(value, np.sqrt(max(mean_square - value**2, 0.0)), draws, len(a) + len(b))
     train_draws = means_b @ a.mean(axis=0) if swapped else means_a @ b.mean(axis=0)
-    train_se = float(train_draws.std(ddof=1)) * small_sample(len(b) if swapped else len(a))
-    return replace(result, train_se=train_se)
+    units = len(b) if swapped else len(a)
+    train_se = float(train_draws.std(ddof=1)) * small_sample(units)
+    return replace(result, train_se=train_se, train_df=float(units - 1))

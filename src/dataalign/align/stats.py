@@ -18,6 +18,7 @@ GZIP and SBERT), and every metric reports the same columns with one meaning:
   benchmark, which is what comparing candidates on one benchmark needs
   (`dataalign.analysis.alignments.rank_candidates`);
   the benchmark's own noise is shared by every candidate and is not counted twice;
+  `train_df` its degrees of freedom (the train side's units, or jackknife groups, minus 1);
 - `n`: the examples (sequences) of the two datasets that the coefficient reads;
 - `note`: why a number is missing (empty when none is);
 - `n_total`, `sampling_se`: the examples the two subsets hold, and the part of `se` that comes
@@ -57,13 +58,14 @@ class Alignment:
     read_share: float = 1.0  # of those, the share its embeddings hold
     note: str = ""  # why se/CI are missing, where they are
     train_se: float = float("nan")  # the SE with the second dataset (the benchmark) held fixed
+    train_df: float = float("nan")  # its degrees of freedom
 
     def as_row(self) -> dict[str, Any]:
         row = {"alignment": self.value, **asdict(self)}
-        del row["value"], row["read_share"], row["note"], row["train_se"]
+        del row["value"], row["read_share"], row["note"], row["train_se"], row["train_df"]
         row["n_total"] = self.n if self.n_total is None else self.n_total
         row["sampling_se"] = self.se * float(np.sqrt(max(1.0 - self.read_share, 0.0)))
-        row["train_se"] = self.train_se
+        row["train_se"], row["train_df"] = self.train_se, self.train_df
         row["note"] = self.note
         return row
 
@@ -124,7 +126,8 @@ def pair_mean(
     one_sided = resampled_means(values, ((w_a, i), (w_b, j))[train_side])
     side = clusters[train_side]
     units = (n_a, n_b)[train_side] if side is None else len(np.unique(side))
-    return replace(result, train_se=float(one_sided.std(ddof=1)) * small_sample(units))
+    train_se = float(one_sided.std(ddof=1)) * small_sample(units)
+    return replace(result, train_se=train_se, train_df=float(units - 1))
 
 
 def small_sample(units: int) -> float:

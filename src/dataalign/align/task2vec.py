@@ -220,9 +220,19 @@ def group_pair_mean(
         examples = n if n is not None else sum(values.shape)
         # a train side with enough groups still has its own error bar against a small benchmark
         train_ok = train_side is not None and counts[train_side] >= MIN_GROUPS
-        train_se = bootstrap().train_se if train_ok else nan
+        train = bootstrap() if train_ok else Alignment(nan, nan, nan, nan, nan, 0)
         mean, spread = float(values.mean()), float(values.std())
-        return Alignment(mean, spread, nan, nan, nan, examples, note=note, train_se=train_se)
+        return Alignment(
+            mean,
+            spread,
+            nan,
+            nan,
+            nan,
+            examples,
+            note=note,
+            train_se=train.train_se,
+            train_df=train.train_df,
+        )
     boot = bootstrap()
     se = boot.se * float(np.sqrt(fewest / (fewest - 1)))
     half = float(student.ppf((1 + level) / 2, fewest - 1)) * se

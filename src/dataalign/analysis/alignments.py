@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from dataalign.analysis.multiple_testing import adjusted
+from dataalign.errors import DataAlignError
 
 ALPHA = 0.05  # the family-wise error rate of one metric's and benchmark's pairwise tests
 LEVEL = 0.95  # each candidate's interval
@@ -66,15 +67,35 @@ def alignment_table(frames: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, str]:
     return long, header + matrix.to_markdown() + "\n"
 
 
+def welch_df(se: np.ndarray, df: np.ndarray) -> float:
+    """Welch-Satterthwaite degrees of freedom of a sum of independent estimates' variances."""
+    variances = np.square(se)
+    return float(variances.sum() ** 2 / np.sum(np.square(variances) / df))
+
+
+def candidate_errors(long: pd.DataFrame) -> pd.DataFrame:
+    """Each (metric, eval, train)'s mean over its draws, the SE of that mean with the benchmark
+    held fixed (`mean_se` of the draws' train_se) and its degrees of freedom (`welch_df` of
+    the draws' train_df: few examples per draw make the SE itself uncertain)."""
+    means = draw_means(long, ["metric", "eval", "train"], "train_se")
+    df = long.groupby(["metric", "eval", "train"], sort=False).apply(
+        lambda draws: welch_df(draws["train_se"].to_numpy(), draws["train_df"].to_numpy()),
+        include_groups=False,
+    )
+    return means.assign(df=df.to_numpy())
+
+
 def pairwise(candidates: pd.DataFrame) -> pd.DataFrame:
     """Every pair of one metric's and benchmark's candidates, higher first: the difference, its
-    z-test p (two-sided) and Holm's adjustment over the pairs (NaN where an SE is missing)."""
+    Welch t-test p (two-sided) and Holm's adjustment over the pairs (NaN where an SE is
+    missing)."""
     rows = []
     ordered = candidates.sort_values("alignment", ascending=False)
     for (_, high), (_, low) in combinations(ordered.iterrows(), 2):
         difference = high["alignment"] - low["alignment"]
         se = float(np.hypot(high["se"], low["se"]))
-        p = 2 * stats.norm.sf(abs(difference) / se) if se > 0 else np.nan
+        df = welch_df(np.array([high["se"], low["se"]]), np.array([high["df"], low["df"]]))
+        p = 2 * stats.t.sf(abs(difference) / se, df) if se > 0 else np.nan
         rows.append(
             {"higher": high["train"], "lower": low["train"], "difference": difference, "se": se}
             | {"p": p}
@@ -86,19 +107,24 @@ def pairwise(candidates: pd.DataFrame) -> pd.DataFrame:
 
 def rank_candidates(long: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """One row per metric, benchmark and candidate, best first: its alignment (mean of its
-    draws), SE and 95% CI with the benchmark held fixed, its rank, the candidates it is above
-    beyond noise (Holm-adjusted p < `alpha` over the metric's and benchmark's pairs), and the
-    adjusted p of its difference from the next candidate down."""
-    z = stats.norm.ppf((1 + LEVEL) / 2)
+    draws), SE, degrees of freedom and 95% t interval with the benchmark held fixed, its rank,
+    the candidates it is above beyond noise (Holm-adjusted p < `alpha` over the metric's and
+    benchmark's pairs), and the adjusted p of its difference from the next candidate down."""
+    if not {"train_se", "train_df"} <= set(long.columns):
+        raise DataAlignError(
+            "these alignment files were computed before they carried train_se and train_df, "
+            "which the ranking needs. Fix: delete the experiment's folder under results/alignment/ "
+            "and rerun; only the alignments are recomputed (the embeddings are cached)."
+        )
     tables = []
-    means = draw_means(long, ["metric", "eval", "train"], "train_se")
-    for _, candidates in means.groupby(["metric", "eval"], sort=False):
+    for _, candidates in candidate_errors(long).groupby(["metric", "eval"], sort=False):
         candidates = candidates.sort_values("alignment", ascending=False).reset_index(drop=True)
         pairs = pairwise(candidates)
         beyond = pairs[pairs["p_holm"] < alpha]
         candidates["rank"] = np.arange(1, len(candidates) + 1)
-        candidates["ci_low"] = candidates["alignment"] - z * candidates["se"]
-        candidates["ci_high"] = candidates["alignment"] + z * candidates["se"]
+        half = stats.t.ppf((1 + LEVEL) / 2, candidates["df"]) * candidates["se"]
+        candidates["ci_low"] = candidates["alignment"] - half
+        candidates["ci_high"] = candidates["alignment"] + half
         candidates["above"] = [
             "; ".join(beyond.loc[beyond["higher"] == train, "lower"])
             for train in candidates["train"]
@@ -111,7 +137,7 @@ def rank_candidates(long: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
         ]
         tables.append(candidates)
     columns = ["metric", "eval", "rank", "train", "alignment", "se", "ci_low", "ci_high"]
-    return pd.concat(tables, ignore_index=True)[[*columns, "draws", "above", "p_next"]]
+    return pd.concat(tables, ignore_index=True)[[*columns, "df", "draws", "above", "p_next"]]
 
 
 def ranking_markdown(ranking: pd.DataFrame, alpha: float = ALPHA) -> str:
