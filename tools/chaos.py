@@ -33,11 +33,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
+# jobs import this checkout's library, whatever the environment has installed
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO / "src"), os.environ.get("PYTHONPATH")))),
+}
 SCRIPTS = f"{os.sep}.snakemake{os.sep}scripts{os.sep}"  # where Snakemake puts a job's script
 TRAINING = ("finetune", "pretrain")
 # Files two uninterrupted runs of the same config write differently, so never compared; the
@@ -54,6 +60,7 @@ NOT_COMPARED = {
 RESUMED = re.compile(r"resuming from checkpoint \S+ \(step (\d+)\)")
 DAMAGED = re.compile(r"(\S+) cannot be read \(.*Fix: delete it and rerun")
 FAULTS = ("checkpoint", "sigint", "damage")
+PATIENCE = 60.0  # seconds a training kill waits for a training job past a checkpoint, else any job
 
 
 @dataclass
@@ -81,6 +88,7 @@ class Kill:
     pid: int
     jobs: list[Job] = field(default_factory=list)  # the jobs it cut short
     resumed: dict[str, str] = field(default_factory=dict)  # job log -> where its rerun began
+    wall: float = field(default_factory=time.time)  # when, on the clock job logs use
 
 
 @dataclass
@@ -128,6 +136,7 @@ def differences(reference: dict[str, str], run: dict[str, str]) -> list[str]:
 
 
 def snakemake(workdir: Path, args: list[str], *extra: str) -> list[str]:
+    """The command line of a Snakemake run of this repository's workflow in `workdir`."""
     return [
         *(sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")),
         *("--directory", str(workdir), *args, *extra),
@@ -139,7 +148,9 @@ def clean_run(workdir: Path, args: list[str]) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with open(workdir / "snakemake.out", "w") as out:
-        subprocess.run(snakemake(workdir, args), stdout=out, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(
+            snakemake(workdir, args), stdout=out, stderr=subprocess.STDOUT, env=ENV, check=True
+        )
     (workdir / "snakemake.out").rename(workdir / ".snakemake" / "clean-run.out")
     return time.monotonic() - start
 
@@ -180,11 +191,26 @@ def running_jobs(snakemake_process: psutil.Process, workdir: Path) -> list[Job]:
     return [Job(p, LOGS[s]) for p, s in inner]
 
 
-def checkpoints(workdir: Path, job: Job) -> list[Path]:
-    """A training job's complete checkpoints, oldest first."""
+def checkpoints(workdir: Path, job: Job, fresh: bool = False) -> list[Path]:
+    """A training job's complete checkpoints, oldest first; `fresh`: only those this process
+    saved (so it is past loading the model, in its training loop)."""
     run = job.log.removeprefix(f"logs/{job.rule}/").removesuffix(".log")
     found = (workdir / "results" / "checkpoints" / run).glob("*/checkpoint-*/dataalign-complete")
+    try:
+        born = job.process.create_time() if fresh else 0.0
+        found = [m for m in found if m.stat().st_mtime >= born]
+    except (psutil.Error, OSError):
+        return []
     return sorted((m.parent for m in found), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+
+
+def started(log_text: str) -> float:
+    """When the job that wrote a log began (its first line's time), as a Unix time; 0 if unknown."""
+    try:
+        stamp = datetime.strptime(log_text[:23], "%Y-%m-%d %H:%M:%S,%f")
+    except ValueError:
+        return 0.0
+    return stamp.timestamp()
 
 
 def where_resumed(text: str) -> str:
@@ -203,6 +229,7 @@ class Adversary:
                  share: dict[str, float], faults: tuple[str, ...]) -> None:  # fmt: skip
         self.workdir, self.rng, self.goal, self.delay = workdir, random.Random(seed), kills, delay
         self.share = share  # chance of each kind of kill: snakemake, training (else any job)
+        self.patience = PATIENCE
         self.kills: list[Kill] = []
         self.faults = {fault: "" for fault in faults}
         self.start = time.monotonic()
@@ -224,6 +251,7 @@ class Adversary:
                 snakemake(self.workdir, args, "--keep-going"),
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=ENV,
                 start_new_session=True,  # its own process group: one killpg ends it and its jobs
             )
         root, attacked, killed_snakemake = psutil.Process(proc.pid), False, False
@@ -235,7 +263,7 @@ class Adversary:
                 attacked = True
             elif len(self.kills) < self.goal and self.elapsed() >= due and jobs:
                 hit = self.kill(kind, root, jobs)
-                if hit is None and self.elapsed() < due + 5 * self.delay[1]:
+                if hit is None and self.elapsed() < due + self.patience:
                     continue  # no training job past a checkpoint yet: wait a little longer
                 if hit is None:
                     hit = self.kill("job", root, jobs)
@@ -243,7 +271,7 @@ class Adversary:
                 killed_snakemake = killed_snakemake or hit == "snakemake"
                 kind, due = self.next_kind(), self.elapsed() + self.rng.uniform(*self.delay)
         if killed_snakemake:
-            subprocess.run(snakemake(self.workdir, args, "--unlock"), capture_output=True)
+            subprocess.run(snakemake(self.workdir, args, "--unlock"), capture_output=True, env=ENV)
         return proc.returncode, attacked, output.read_text(errors="replace")
 
     def next_kind(self) -> str:
@@ -255,7 +283,7 @@ class Adversary:
     def kill(self, kind: str, root: psutil.Process, jobs: list[Job]) -> str | None:
         """SIGKILL a victim of `kind`; None if there was none (or it was already gone)."""
         if kind == "training":
-            jobs = [j for j in jobs if j.rule in TRAINING and checkpoints(self.workdir, j)]
+            jobs = [j for j in jobs if j.rule in TRAINING and checkpoints(self.workdir, j, True)]
             if not jobs:
                 return None
         if kind == "snakemake":
@@ -284,7 +312,7 @@ class Adversary:
 
     def fault_due(self, jobs: list[Job]) -> bool:
         """Inject a pending fault that needs a running training job past its first checkpoint."""
-        ready = [j for j in jobs if j.rule in TRAINING and checkpoints(self.workdir, j)]
+        ready = [j for j in jobs if j.rule in TRAINING and checkpoints(self.workdir, j, True)]
         pending = [f for f in ("checkpoint", "sigint") if self.faults.get(f) == ""]
         if not ready or not pending or self.elapsed() < self.delay[0]:
             return False
@@ -323,20 +351,21 @@ class Adversary:
         self.say(f"fault damage: {self.faults['damage']}")
         return True
 
-    def settle(self, since: float) -> None:
-        """Read where each cut-short job's rerun began, from its log if rewritten since `since`.
-        A training job's rerun counts once it has decided where to resume ("training on …")."""
+    def settle(self) -> None:
+        """Read where each cut-short job's rerun began, from its log once a rerun (started after
+        the kill) has written it; a training job's, once it has decided where to resume."""
         for kill in self.kills:
             for job in kill.jobs:
                 log = self.workdir / job.log
                 if not job.log or job.log in kill.resumed or not log.exists():
                     continue
-                if log.stat().st_mtime > since:
-                    text = log.read_text(errors="replace")
-                    if job.rule not in TRAINING:
-                        kill.resumed[job.log] = "rerun from the start (no state to resume)"
-                    elif "training on " in text:
-                        kill.resumed[job.log] = where_resumed(text)
+                text = log.read_text(errors="replace")
+                if started(text) <= kill.wall:
+                    continue  # the log of the run cut short, or of none yet
+                if job.rule not in TRAINING:
+                    kill.resumed[job.log] = "rerun from the start (no state to resume)"
+                elif "training on " in text:
+                    kill.resumed[job.log] = where_resumed(text)
 
 
 def chaos_run(workdir: Path, args: list[str], seed: int = 0, kills: int = 10,
@@ -359,12 +388,11 @@ def chaos_run(workdir: Path, args: list[str], seed: int = 0, kills: int = 10,
     number, status, complete = 0, None, False
     while number < max_runs and not complete:
         number += 1
-        settled = time.time()
         halfway = len(adversary.kills) >= kills // 2 or status == 0
         if adversary.faults.get("damage") == "" and halfway:
             adversary.damage()  # between two runs, once half the kills are done (or all jobs)
         status, attacked, output = adversary.run(args, number)
-        adversary.settle(settled)
+        adversary.settle()
         for path in DAMAGED.findall(output):  # follow the one-line message's fix
             adversary.say(f"run {number}: {path} cannot be read; deleting it, as the fix says")
             (run_dir / path).unlink(missing_ok=True)

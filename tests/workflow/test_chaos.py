@@ -11,7 +11,7 @@ from helpers import evaluation_path, fixture_config, write_config
 def chaos_config(fixture_data, tiny_lm_dir) -> dict:
     """The fixture pipeline with training long enough to be killed between checkpoints."""
     config = fixture_config(fixture_data, tiny_lm_dir)
-    config["experiments"]["demo"]["training"].update(max_steps=24, save_steps=3)
+    config["experiments"]["demo"]["training"].update(max_steps=60, save_steps=6)
     return config
 
 
