@@ -19,6 +19,7 @@ def test_only_files_two_clean_runs_write_differently_go_uncompared():
     assert not compared("logs/finetune/words/pairs/120-0-abc.log")
     assert not compared("results/benchmarks/subset/words/pairs/120-0.tsv")
     assert not compared("results/tables/demo/costs.csv")
+    assert not compared("results/tables/demo/costs.md")
     assert not compared("results/plots/demo/training_curves.pdf")
     assert compared("results/plots/demo/training_curves.png")
     assert compared("results/models/words/pairs/120-0-abc/model.safetensors")
