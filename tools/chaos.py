@@ -341,13 +341,13 @@ class Adversary:
         return True
 
     def damage(self) -> bool:
-        """Between two runs: cut a finished intermediate Parquet file in half."""
-        files = sorted(
-            p
-            for folder in ("results/embeddings", "results/subsets")
-            for p in (self.workdir / folder).rglob("*.parquet")
-        )
-        if not files:
+        """Between two runs: cut a finished intermediate Parquet file in half, an embedding where
+        there is one (what reads it is quicker to redo than training), else a subset."""
+        for folder in ("results/embeddings", "results/subsets"):
+            files = sorted((self.workdir / folder).rglob("*.parquet"))
+            if files:
+                break
+        else:
             return False
         target = self.rng.choice(files)
         os.truncate(target, target.stat().st_size // 2)
@@ -423,6 +423,10 @@ def chaos_run(workdir: Path, args: list[str], seed: int = 0, kills: int = 10,
         problems.append("no rerun reported the damaged checkpoint")
     if not complete:
         problems.append(f"the workflow did not complete in {max_runs} runs")
+    while (reference / ".snakemake" / "locks").is_dir() and any(
+        (reference / ".snakemake" / "locks").iterdir()
+    ):
+        time.sleep(10)  # the reference run is still going (started beside this one)
     mismatches = differences(outputs(reference), outputs(run_dir))
     return Result(adversary.kills, adversary.faults, number, adversary.elapsed(), mismatches,
                   problems)  # fmt: skip
