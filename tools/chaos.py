@@ -292,14 +292,15 @@ class Adversary:
                 return None
         if kind == "snakemake":
             victim, pid, cut = "snakemake", root.pid, jobs
-            group = [root, *root.children(recursive=True)]
+            group = root.children(recursive=True)  # (Snakemake itself is reaped by its Popen)
             try:
                 os.killpg(root.pid, signal.SIGKILL)  # Snakemake and every job it started
             except ProcessLookupError:
                 return None
             _, alive = psutil.wait_procs(group, timeout=10)
+            alive += [p for p in self.strays() if p not in alive]
             if alive:
-                self.problems.append(f"orphaned after killing snakemake: {alive}")
+                self.problems.append(f"jobs left running after killing snakemake: {alive}")
         else:
             job = self.rng.choice(jobs)
             victim, pid, cut = job.name, job.process.pid, [job]
@@ -313,6 +314,14 @@ class Adversary:
         self.kills.append(Kill(self.counted() + 1, self.elapsed(), victim, pid, cut))
         self.say(f"kill {self.counted()}: SIGKILL {victim} (pid {pid})")
         return "snakemake" if kind == "snakemake" else "job"
+
+    def strays(self) -> list[psutil.Process]:
+        """Job processes of this run still alive, wherever they are in the process tree."""
+        scripts, found = str(self.workdir / ".snakemake" / "scripts"), []
+        for process in psutil.process_iter(["cmdline"]):
+            if any(scripts in part for part in process.info["cmdline"] or ()):
+                found.append(process)
+        return found
 
     def fault_due(self, jobs: list[Job]) -> bool:
         """Inject a pending fault that needs a running training job past its first checkpoint."""
