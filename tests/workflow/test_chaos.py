@@ -4,7 +4,7 @@ Snakemake at random moments, each other fault once, and outputs byte-identical t
 from __future__ import annotations
 
 import pytest
-from chaos import NOT_COMPARED, chaos_run, compared, report
+from chaos import NOT_COMPARED, chaos_run, compared, differences, outputs, report
 from helpers import evaluation_path, fixture_config, write_config
 
 
@@ -25,6 +25,24 @@ def test_only_files_two_clean_runs_write_differently_go_uncompared():
     assert compared("results/models/words/pairs/120-0-abc/model.safetensors")
     assert compared("results/tables/demo/correlations.csv")
     assert all(reason for reason in NOT_COMPARED.values())
+
+
+def test_a_changed_missing_or_extra_file_is_a_difference(tmp_path):
+    reference, run = tmp_path / "reference", tmp_path / "run"
+    for folder in (reference, run):
+        (folder / "results" / "models").mkdir(parents=True)
+        (folder / "logs").mkdir()
+        (folder / "results" / "models" / "w.safetensors").write_bytes(b"same")
+        (folder / "logs" / "job.log").write_text(f"a log of {folder.name}")
+    assert differences(outputs(reference), outputs(run)) == []
+    (run / "results" / "models" / "w.safetensors").write_bytes(b"sam")
+    (reference / "results" / "a.csv").write_text("x")
+    (run / "results" / "b.csv").write_text("x")
+    assert differences(outputs(reference), outputs(run)) == [
+        "results/a.csv: missing",
+        "results/b.csv: not in the reference run",
+        "results/models/w.safetensors: differs",
+    ]
 
 
 @pytest.mark.slow
