@@ -234,6 +234,7 @@ class Adversary:
         self.faults = {fault: "" for fault in faults}
         self.start = time.monotonic()
         self.problems: list[str] = []
+        self.spared: set[int] = set()  # a job sent SIGINT: left to say so, not killed
 
     def counted(self) -> int:
         """Kills so far (a fault's kill is not one)."""
@@ -263,8 +264,9 @@ class Adversary:
         while proc.poll() is None:
             time.sleep(0.05)
             jobs = running_jobs(root, self.workdir) if proc.poll() is None else []
-            if self.fault_due(jobs):
-                attacked = True
+            jobs = [job for job in jobs if job.process.pid not in self.spared]
+            if self.fault_due(jobs):  # then a full wait before the next kill
+                attacked, due = True, self.elapsed() + self.rng.uniform(*self.delay)
             elif self.counted() < self.goal and self.elapsed() >= due and jobs:
                 hit = self.kill(kind, root, jobs)
                 if hit is None and self.elapsed() < due + self.patience:
@@ -340,6 +342,7 @@ class Adversary:
                 what = f"truncated {target.relative_to(self.workdir)}, then SIGKILL"
             else:
                 job.process.send_signal(signal.SIGINT)
+                self.spared.add(job.process.pid)
                 what = "SIGINT"
         except psutil.Error:
             return False
