@@ -416,8 +416,12 @@ def chaos_run(workdir: Path, args: list[str], seed: int = 0, kills: int = 10,
             adversary.faults["damage"] += f"; reported, deleted {path}"
             attacked = True
         interrupted = re.search(r"interrupted by Ctrl-C.*", output)
-        if interrupted and "said" not in adversary.faults.get("sigint", "said"):
+        sigint = adversary.faults.get("sigint", "said")
+        if interrupted and "said" not in sigint:
             adversary.faults["sigint"] += f"; the job said: {interrupted[0]}"
+        elif sigint and "said" not in sigint:  # it came as the job was ending: try another
+            adversary.say(f"run {number}: SIGINT came after the job's work was done; again later")
+            adversary.faults["sigint"] = ""
         steps = re.findall(r"(\d+) of (\d+) steps", output)
         todo = f"{steps[-1][0]} of {steps[-1][1]} jobs done" if steps else "no jobs done"
         adversary.say(f"run {number}: {todo}, exit status {status}")
