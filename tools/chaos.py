@@ -60,7 +60,7 @@ NOT_COMPARED = {
 RESUMED = re.compile(r"resuming from checkpoint \S+ \(step (\d+)\)")
 DAMAGED = re.compile(r"(\S+) cannot be read \(.*Fix: delete it and rerun")
 FAULTS = ("checkpoint", "sigint", "damage")
-PATIENCE = 60.0  # seconds a training kill waits for a running training job to save a checkpoint
+PATIENCE = 60.0  # seconds a training kill waits for a training job past a checkpoint, else any
 
 
 @dataclass
@@ -269,9 +269,8 @@ class Adversary:
                 attacked, due = True, self.elapsed() + self.rng.uniform(*self.delay)
             elif self.counted() < self.goal and self.elapsed() >= due and jobs:
                 hit = self.kill(kind, root, jobs)
-                training = any(job.rule in TRAINING for job in jobs)
-                if hit is None and training and self.elapsed() < due + self.patience:
-                    continue  # a training job not past a checkpoint yet: wait a little longer
+                if hit is None and self.elapsed() < due + self.patience:
+                    continue  # no training job past a checkpoint yet: wait a little longer
                 if hit is None:
                     hit = self.kill("job", root, jobs)
                 attacked = attacked or hit is not None
