@@ -226,10 +226,11 @@ class Adversary:
     """Kills and faults at random moments, drawn from one seeded generator."""
 
     def __init__(self, workdir: Path, seed: int, kills: int, delay: tuple[float, float],
-                 share: dict[str, float], faults: tuple[str, ...]) -> None:  # fmt: skip
+                 share: dict[str, float], faults: tuple[str, ...],
+                 patience: float = PATIENCE) -> None:  # fmt: skip
         self.workdir, self.rng, self.goal, self.delay = workdir, random.Random(seed), kills, delay
         self.share = share  # chance of each kind of kill: snakemake, training (else any job)
-        self.patience = PATIENCE
+        self.patience = patience
         self.kills: list[Kill] = []
         self.faults = {fault: "" for fault in faults}
         self.start = time.monotonic()
@@ -387,7 +388,8 @@ class Adversary:
 def chaos_run(workdir: Path, args: list[str], seed: int = 0, kills: int = 10,
               delay: tuple[float, float] = (0.5, 4.0), snakemake_share: float = 0.2,
               training_share: float = 0.3, faults: tuple[str, ...] = FAULTS,
-              reference: Path | None = None, max_runs: int = 200) -> Result:  # fmt: skip
+              reference: Path | None = None, max_runs: int = 200,
+              patience: float = PATIENCE) -> Result:  # fmt: skip
     """Run the workflow (`args`: config and targets) in `workdir`/chaos under the adversary until
     it completes, and compare it with `reference` (run uninterrupted in `workdir`/reference when
     not given)."""
@@ -400,7 +402,7 @@ def chaos_run(workdir: Path, args: list[str], seed: int = 0, kills: int = 10,
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     share = {"snakemake": snakemake_share, "training": training_share}
-    adversary = Adversary(run_dir, seed, kills, delay, share, faults)
+    adversary = Adversary(run_dir, seed, kills, delay, share, faults, patience)
     number, status, complete = 0, None, False
     while number < max_runs and not complete:
         number += 1

@@ -11,7 +11,7 @@ from helpers import evaluation_path, fixture_config, write_config
 def chaos_config(fixture_data, tiny_lm_dir) -> dict:
     """The fixture pipeline with training long enough to be killed between checkpoints."""
     config = fixture_config(fixture_data, tiny_lm_dir)
-    config["experiments"]["demo"]["training"].update(max_steps=60, save_steps=6)
+    config["experiments"]["demo"]["training"].update(max_steps=150, save_steps=15)
     return config
 
 
@@ -55,7 +55,9 @@ def test_killed_and_damaged_runs_end_byte_identical_to_a_clean_run(
     # drawing subsets, training, evaluating
     targets = [evaluation_path(config, "demo", "pairs", seed) for seed in (0, 1)]
     args = [*targets, "--cores", "2", "--configfile", str(configfile)]  # --configfile takes 1+
-    result = chaos_run(tmp_path / "chaos", args, seed=3, kills=10, delay=(0.5, 3.0))
+    # kills come fast, so that 10 land before the 9 jobs are done; a training kill waits at most
+    # 15 s for a training job past a checkpoint
+    result = chaos_run(tmp_path / "chaos", args, seed=3, kills=10, delay=(0.3, 2.0), patience=15)
     print(report(result))
     assert result.ok, report(result)
     kills = [kill for kill in result.kills if kill.number]
