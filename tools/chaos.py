@@ -484,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between kills, drawn uniformly")  # fmt: skip
     parser.add_argument("--snakemake-share", type=float, default=0.2)
     parser.add_argument("--training-share", type=float, default=0.3)
+    parser.add_argument("--patience", type=float, default=PATIENCE,
+                        help="seconds a training kill waits for a checkpointed job")  # fmt: skip
     parser.add_argument("--no-faults", action="store_true")
     options, args = parser.parse_known_args(argv)  # the rest goes to snakemake
     args = (
@@ -492,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     result = chaos_run(
         options.workdir.absolute(), args, options.seed, options.kills, tuple(options.delay),
         options.snakemake_share, options.training_share, () if options.no_faults else FAULTS,
-        options.reference,
+        options.reference and options.reference.absolute(), patience=options.patience,
     )  # fmt: skip
     print(report(result))
     return 0 if result.ok else 1
