@@ -327,12 +327,20 @@ class Adversary:
         return found
 
     def fault_due(self, jobs: list[Job]) -> bool:
-        """Inject a pending fault that needs a running training job past its first checkpoint."""
-        ready = [j for j in jobs if j.rule in TRAINING and checkpoints(self.workdir, j, True)]
-        pending = [f for f in ("checkpoint", "sigint") if self.faults.get(f) == ""]
-        if not ready or not pending or self.elapsed() < self.delay[0]:
+        """Inject a pending fault that needs a running training job past a checkpoint it saved
+        (past two for the damaged checkpoint, so that the rerun resumes from the one before)."""
+        saved = [(j, len(checkpoints(self.workdir, j, True))) for j in jobs if j.rule in TRAINING]
+        need = {"checkpoint": 2, "sigint": 1}
+        choices = [
+            (fault, job)
+            for fault in need
+            if self.faults.get(fault) == ""
+            for job, count in saved
+            if count >= need[fault]
+        ]
+        if not choices or self.elapsed() < self.delay[0]:
             return False
-        job, fault = self.rng.choice(ready), pending[0]
+        fault, job = choices[0][0], self.rng.choice([j for f, j in choices if f == choices[0][0]])
         try:
             if fault == "checkpoint":
                 job.process.suspend()  # so that it saves no newer checkpoint meanwhile
