@@ -282,7 +282,12 @@ class Adversary:
         return proc.returncode, attacked, output.read_text(errors="replace")
 
     def next_kind(self) -> str:
+        """The next kill's kind, drawn by the shares; the last kill is of Snakemake itself when
+        none was yet (and its share is not 0), so every run tries that recovery once."""
         draw = self.rng.random()
+        spared = not any(kill.victim == "snakemake" for kill in self.kills if kill.number)
+        if self.share["snakemake"] > 0 and spared and self.counted() == self.goal - 1:
+            return "snakemake"
         if draw < self.share["snakemake"]:
             return "snakemake"
         return "training" if draw < self.share["snakemake"] + self.share["training"] else "job"

@@ -319,7 +319,10 @@ def test_alignment_tables_embed_each_subset_once(pipeline_run):
         assert table["alignment"].between(0, 1).all()
         markdown = (workdir / f"results/tables/demo/alignment_{metric}.md").read_text()
         for train in experiment["train"]:
-            assert re.search(rf"\| {train} +\| 0\.\d{{4}} ± 0\.\d{{4}} \|", markdown)
+            # a Task2Vec draw of the fixture holds too few groups for an error bar: `± nan`
+            missing = table.loc[table["train"] == train, "se"].isna().any()
+            error = "nan" if missing else r"0\.\d{4}"
+            assert re.search(rf"\| {train} +\| 0\.\d{{4}} ± {error} \|", markdown)
 
 
 def test_failed_subset_names_shortfall_and_leaves_no_output(fixture_data, tiny_lm_dir, tmp_path):

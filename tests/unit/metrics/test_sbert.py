@@ -44,5 +44,5 @@ def test_sbert_with_the_packaged_minilm_prefers_a_resample_of_itself():
     align = {"bootstrap": 200, "seed": 0}
     same, other = align_embeddings("sbert", a, b, align), align_embeddings("sbert", a, c, align)
     assert same.value > other.value
-    assert align_embeddings("sbert", c, a, align) == other
+    assert symmetric_part(align_embeddings("sbert", c, a, align)) == symmetric_part(other)
     assert np.stack(a["vector"]).shape == (len(MATH_A), 384)
