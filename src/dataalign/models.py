@@ -9,9 +9,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.util
+import json
 import logging
+import math
 import os
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,6 +144,14 @@ def count_parameters(spec: ModelSpec, vocab_size: int | None = None) -> int:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())
+
+
+def saved_parameters(path: str | Path) -> int:
+    """Parameters in a safetensors file, from its header alone (no tensor is read)."""
+    with open(path, "rb") as handle:
+        (size,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(size))
+    return sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
 
 
 def bytes_per_parameter(spec: ModelSpec, dtype) -> float:

@@ -99,3 +99,57 @@ rule stage_costs:
         "../../envs/dataalign.yaml"
     script:
         "../scripts/stage_costs.py"
+
+
+rule frontier:
+    input:
+        unpack(PLAN.frontier_inputs),
+    output:
+        csv=report(
+            paths.table("frontier"),
+            caption="../report/frontier_table.rst",
+            category="{exp}",
+            subcategory="frontier",
+            labels={"table": "decision accuracy against cost"},
+        ),
+        markdown=paths.table("frontier", "md"),
+        png=report(
+            paths.plot("frontier"),
+            caption="../report/frontier_plot.rst",
+            category="{exp}",
+            subcategory="frontier",
+            labels={"figure": "decision accuracy against cost"},
+        ),
+        pdf=paths.plot("frontier", "pdf"),
+    params:
+        frontier=lambda wildcards: slices.frontier_params(config, wildcards.exp),
+    log:
+        paths.log("frontier", "{exp}"),
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/frontier.py"
+
+
+rule unigram_baseline:
+    input:
+        unpack(PLAN.unigram_inputs),
+    output:
+        csv=report(
+            paths.table("unigram"),
+            caption="../report/unigram_table.rst",
+            category="{exp}",
+            subcategory="frontier",
+            labels={"table": "target against a unigram model"},
+        ),
+        markdown=paths.table("unigram", "md"),
+    params:
+        unigram=lambda wildcards: slices.unigram_params(config, wildcards.exp),
+    log:
+        paths.log("unigram_baseline", "{exp}"),
+    localrule: True
+    conda:
+        "../../envs/dataalign.yaml"
+    script:
+        "../scripts/unigram_baseline.py"

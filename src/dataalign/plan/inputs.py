@@ -6,7 +6,12 @@ from typing import Any
 
 from dataalign.jobs import PANEL_INPUTS, ROWS_INPUTS, TRAIN_INPUTS, keyed
 from dataalign.plan import paths
-from dataalign.plan.jobs import harness_runs, selection_panels, trained_member
+from dataalign.plan.jobs import (
+    harness_runs,
+    selection_panels,
+    trained_evaluations,
+    trained_member,
+)
 from dataalign.plan.jobset import JobSet
 from dataalign.plan.lookup import (
     download_spec,
@@ -126,6 +131,23 @@ class InputFunctions(JobSet):
         rows = self.rows(pool_parts(self.config, wildcards.exp))
         selection = self.selection(wildcards)
         return {"index": selection.per_shard(paths.POOL_INDEX), "scores": selection.scores} | rows
+
+    def unigram_inputs(self, wildcards: Any) -> dict[str, list[str]]:
+        """Every train subset's and eval subset's token ids (with the Parquet that vouches for
+        them), in `params.unigram_params` order, and the experiment's trained models' scores."""
+        exp = wildcards.exp
+        spec = self.config["experiments"][exp]
+        train = [
+            k for ds in train_sets(self.config, exp) for k in train_subsets(self.config, exp, ds)
+        ]
+        evals = [eval_subset(self.config, exp, ds) for ds in spec["eval"]]
+        return {
+            "train_tokens": [k.tokens for k in train],
+            "train_subsets": [k.path for k in train],
+            "eval_tokens": [k.tokens for k in evals],
+            "eval_subsets": [k.path for k in evals],
+            "scores": [e.path for e in trained_evaluations(self.config, exp)],
+        }
 
     def selection_summary_inputs(self, wildcards: Any) -> dict[str, list[str]]:
         """Every evaluation, alignment pair, selection report and chosen subset of a selection

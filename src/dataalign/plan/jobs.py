@@ -14,6 +14,8 @@ from dataalign.plan.lookup import (
     experiments_of_kind,
     fine_tunes,
     named_model,
+    proxies,
+    proxy_view,
     selection_name,
     strategy_method,
     tokenizer_owner,
@@ -40,15 +42,20 @@ def trained_model(config: Config, experiment: str, train: str, seed: int) -> Tra
     return TrainedModel(model, subset, train_params(config, experiment, seed))
 
 
+def experiment_views(config: Config, experiment: str) -> list[Config]:
+    """The config as an experiment's own runs see it, then as each of its proxies' runs do."""
+    return [config, *(proxy_view(config, experiment, p) for p in proxies(config, experiment))]
+
+
 def training_runs(config: Config) -> dict[str, TrainedModel]:
-    """Every distinct model any experiment trains, by name: each is trained once."""
+    """Every distinct model any experiment (or proxy) trains, by name: each is trained once."""
     runs = {}
     for name in training_experiments(config):
-        spec = config["experiments"][name]
-        for train in train_sets(config, name):
-            for seed in spec["seeds"]:
-                run = trained_model(config, name, train, seed)
-                runs[run.name] = run
+        for view in experiment_views(config, name):
+            for train in train_sets(view, name):
+                for seed in view["experiments"][name]["seeds"]:
+                    run = trained_model(view, name, train, seed)
+                    runs[run.name] = run
     return runs
 
 
@@ -84,11 +91,24 @@ def experiment_evaluations(config: Config, experiment: str) -> list[Evaluation]:
     ]
 
 
+def trained_evaluations(config: Config, experiment: str) -> list[Evaluation]:
+    """An experiment's trained models on its benchmarks (its base model left out)."""
+    evaluations = experiment_evaluations(config, experiment)
+    return [e for e in evaluations if e.params["labels"]["train"] != BASE]
+
+
+def proxy_evaluations(config: Config, experiment: str, proxy: str) -> list[Evaluation]:
+    """A proxy's models on the experiment's benchmarks."""
+    return trained_evaluations(proxy_view(config, experiment, proxy), experiment)
+
+
 def evaluation_runs(config: Config) -> dict[str, Evaluation]:
     """Every distinct evaluation of the config, by output path: each is computed once."""
     runs = {}
     for name in training_experiments(config):
         runs.update((e.path, e) for e in experiment_evaluations(config, name))
+        for proxy in proxies(config, name):
+            runs.update((e.path, e) for e in proxy_evaluations(config, name, proxy))
     return runs
 
 

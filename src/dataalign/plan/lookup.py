@@ -98,6 +98,26 @@ def train_budget(spec: Config, dataset: str) -> tuple[int, str]:
     return spec["budget"], "budget"
 
 
+def proxies(config: Config, experiment: str) -> list[str]:
+    """A training experiment's proxies (cheaper rankings of its train sets), in config order."""
+    return list(config["experiments"][experiment].get("proxies", {}))
+
+
+def proxy_view(config: Config, experiment: str, proxy: str) -> Config:
+    """The config as the proxy's runs see it: the experiment with the proxy's model, budget and
+    training options in place (a `checkpoint` proxy: the run stopped at that share of its steps),
+    so its models and evaluations are planned by the same functions as the experiment's."""
+    spec = config["experiments"][experiment]
+    entry = spec["proxies"][proxy]
+    view = {**spec, "model": entry.get("model", spec["model"]), "proxies": {}}
+    view["training"] = {**spec["training"], **entry.get("training", {})}
+    if "checkpoint" in entry:
+        view["training"]["stop_at"] = entry["checkpoint"]
+    if "budget" in entry:
+        view |= {"budget": entry["budget"], "budgets": {}}
+    return {**config, "experiments": {**config["experiments"], experiment: view}}
+
+
 def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetKey]:
     """One subset per seed of a train set, at its budget (the experiment's or its override)."""
     spec = config["experiments"][experiment]

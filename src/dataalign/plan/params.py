@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from dataalign.align.metrics import metric as registered_metric
+from dataalign.analysis.frontier import TARGET
 from dataalign.digest import content_digest
 from dataalign.plan.lookup import (
     Config,
@@ -25,6 +26,7 @@ from dataalign.plan.lookup import (
     panel_prompt,
     pick,
     pool_parts,
+    proxy_view,
     running_text_prompt,
     strategy_method,
     subset_parts,
@@ -114,6 +116,25 @@ class SelectionTableParams(TypedDict):
     target: str
 
 
+class FrontierParams(TypedDict):
+    """Rule frontier (`dataalign.analysis.frontier.frontier_table`): the predictors, the train
+    sets' units, and the tokens each trained predictor's optimiser step processes (FLOPs)."""
+
+    proxies: list[str]
+    metrics: list[str]
+    units: dict[str, str]
+    tokens_per_step: dict[str, int]  # the experiment's own models under TARGET, each proxy's
+
+
+class UnigramParams(TypedDict):
+    """Rule unigram_baseline (`dataalign.analysis.baselines.unigram_table`): the train subsets
+    and benchmarks in input order, and the tokenizer whose vocabulary the baseline spans."""
+
+    train: list[list[Any]]  # [train set, seed]
+    eval: list[str]
+    tokenizer: ModelRef
+
+
 def embed_settings(config: Config, metric: str) -> dict[str, Any]:
     """The config slice that decides a dataset's embedding under `metric` (model specs inlined)."""
     section = config["alignment"].get(metric, {})
@@ -135,6 +156,43 @@ def train_params(config: Config, experiment: str, seed: int) -> TrainParams:
         "model": named_model(config, spec["model"]),
         "tokenizer": named_model(config, tokenizer_owner(config, spec["model"])),
         "options": {**spec["training"], "seed": seed, "precision": config["precision"]},
+    }
+
+
+def tokens_per_step(config: Config, experiment: str) -> int:
+    """Tokens one optimiser step of an experiment's runs processes: batch x accumulation x the
+    block length (clamped to a fresh architecture's positions, as the trainer clamps it)."""
+    spec = config["experiments"][experiment]
+    training = spec["training"]
+    positions = config["models"][spec["model"]].get("architecture", {}).get("n_positions")
+    seq_len = min(training["seq_len"], positions or training["seq_len"])
+    return training["batch_size"] * training["grad_accum"] * seq_len
+
+
+def frontier_params(config: Config, experiment: str) -> FrontierParams:
+    """What decides an experiment's frontier table: its proxies and metrics, its units, and the
+    tokens per step of its own and each proxy's runs."""
+    spec = config["experiments"][experiment]
+    names = list(spec["proxies"])
+    views = {TARGET: config} | {p: proxy_view(config, experiment, p) for p in names}
+    return {
+        "proxies": names,
+        "metrics": spec["metrics"],
+        "units": train_units(config, experiment),
+        "tokens_per_step": {
+            name: tokens_per_step(view, experiment) for name, view in views.items()
+        },
+    }
+
+
+def unigram_params(config: Config, experiment: str) -> UnigramParams:
+    """The train subsets (name, seed) and benchmarks of an experiment, in its input order, and
+    the tokenizer that counted them."""
+    spec = config["experiments"][experiment]
+    return {
+        "train": [[ds, seed] for ds in spec["train"] for seed in spec["seeds"]],
+        "eval": spec["eval"],
+        "tokenizer": named_model(config, budget_tokenizer(config, experiment)),
     }
 
 

@@ -17,7 +17,7 @@ class Plan(InputFunctions, StageCosts, Workloads):
     def all_targets(self) -> list[str]:
         """Every experiment's tables, figures and evaluations (a panel's correlation table, an
         align experiment's alignment and ranking tables); a training experiment's cost per stage
-        and training curves."""
+        and training curves, and where it declares proxies its frontier and unigram tables."""
         targets = []
         for name, experiment in self.config["experiments"].items():
             if experiment["kind"] == "panel":
@@ -35,6 +35,9 @@ class Plan(InputFunctions, StageCosts, Workloads):
             if len(metrics) > 1:
                 by_metric = paths.plot("alignment_vs_performance_by_metric")
                 targets.append(paths.fill(by_metric, exp=name))
+            if experiment.get("proxies"):  # the compute-decision frontier
+                stems = [paths.table("frontier"), paths.table("unigram"), paths.plot("frontier")]
+                targets += [paths.fill(stem, exp=name) for stem in stems]
             targets += self.evaluations_of(name)
         for study in self.config["selection_studies"]:
             targets.append(paths.fill(paths.table("selection_study"), exp=study))

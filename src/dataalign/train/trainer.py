@@ -118,6 +118,7 @@ class TrainOptions:
     save_steps: int = TRAIN_DEFAULTS["save_steps"]
     seed: int = 0
     precision: str = defaults()["precision"]
+    stop_at: float = 1.0  # a checkpoint proxy's share of the steps: the same run, stopped early
 
     def total_steps(self, n_blocks: int) -> int:
         """Optimiser steps the run takes: `max_steps`, else every epoch's accumulated batches."""
@@ -125,6 +126,11 @@ class TrainOptions:
             return self.max_steps
         per_epoch = max(1, math.ceil(math.ceil(n_blocks / self.batch_size) / self.grad_accum))
         return math.ceil(self.epochs * per_epoch)
+
+    def stop_step(self, n_blocks: int) -> int:
+        """The step training stops at: `stop_at` of the run's steps (the schedule is the whole
+        run's, so the weights are the whole run's at that step)."""
+        return max(1, math.ceil(self.stop_at * self.total_steps(n_blocks)))
 
     def warmup_steps(self, n_blocks: int) -> int:
         """`warmup_ratio` as a step count, which every transformers version reads the same way."""
@@ -219,6 +225,17 @@ class StopOnSignal(TrainerCallback):
                 signal.signal(number, handler)
 
 
+class StopAtStep(TrainerCallback):
+    """Stop after `step` optimiser steps, the learning-rate schedule left as planned."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+
+
 class DivergenceGuard(TrainerCallback):
     """A non-finite loss ends the run with its step and the fix, instead of training on NaNs."""
 
@@ -301,6 +318,8 @@ def train_causal_lm(
         data_collator=default_data_collator,
         callbacks=[DivergenceGuard(), stopper, MarkComplete()],
     )
+    if options.stop_at < 1:
+        trainer.add_callback(StopAtStep(options.stop_step(len(blocks))))
     last = last_complete_checkpoint(checkpoint_dir)
     if last:
         log.info("resuming from checkpoint %s (step %s)", last, last.rsplit("-", 1)[-1])

@@ -21,7 +21,9 @@ from dataalign.plan.checks.experiments import (
     check_alignment_models,
     check_experiment,
     check_metrics,
+    check_proxies,
     check_trained,
+    small_proxy_warnings,
     task2vec_group_warnings,
 )
 from dataalign.plan.checks.files import explain_schema_error
@@ -33,7 +35,7 @@ from dataalign.plan.checks.sources import (
     check_sizes,
     offline_warnings,
 )
-from dataalign.plan.lookup import Config, used_datasets
+from dataalign.plan.lookup import Config, proxy_view, used_datasets
 from dataalign.plan.schema import validate_config_schema
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,15 @@ def check_config(config: Config) -> None:
         if experiment["kind"] == "select":
             check_select(name, experiment, config)
         check_sizes(name, experiment, config)
+        check_proxies(name, config)
+        for proxy in experiment.get("proxies", {}):
+            check_sizes(name, proxy_view(config, name, proxy)["experiments"][name], config)
     check_strategy_names(config)
     check_studies(config)
-    for warning in [*offline_warnings(config), *task2vec_group_warnings(config)]:
+    for warning in [
+        *offline_warnings(config),
+        *task2vec_group_warnings(config),
+        *small_proxy_warnings(config),
+    ]:
         log.warning("Note: %s", warning)
     check_alignment_models(config)
