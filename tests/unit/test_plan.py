@@ -137,3 +137,44 @@ def test_every_config_value_reaches_its_job_through_plan_params():
     bypass = [e for e in entries if "config[" in e or "lookup." in e]
     assert not bypass, "params that bypass dataalign.plan.params:\n" + "\n".join(bypass)
     assert all("slices." in e or "PLAN." in e or "paths." in e for e in entries), entries
+
+
+def test_proxies_train_every_train_set_and_seed_with_only_what_they_change():
+    """decide_local's proxies: a smaller model on fewer tokens, the same at a low learning rate,
+    the target's own run stopped at 10% of its steps; the frontier reads each one's scores,
+    records, weights and logs, and only an experiment with proxies gets a frontier."""
+    from types import SimpleNamespace
+
+    from dataalign.plan import Plan
+    from dataalign.plan.checks import validate_config
+    from dataalign.plan.checks.files import read_config_file
+    from dataalign.plan.jobs import trained_model
+    from dataalign.plan.lookup import proxy_view
+
+    config = read_config_file(REPO / "config" / "local.yaml")
+    validate_config(config)
+    plan = Plan(config)
+    name = "decide_local"
+
+    def run(proxy: str | None, train: str = "c4", seed: int = 1) -> TrainedModel:
+        view = proxy_view(config, name, proxy) if proxy else config
+        return trained_model(view, name, train, seed)
+
+    target = run(None)
+    options = target.params["options"]
+    early = run("early_10")
+    assert early.subset == target.subset and early.model == target.model
+    assert early.params["options"] == {**options, "stop_at": 0.1}
+    small, low = run("small"), run("small_low_lr")
+    assert small.model == low.model == "gpt2_bytes_small"
+    assert small.subset == SubsetKey("bytes", "c4", 125000, 1) == low.subset
+    assert small.params["options"] == options and low.params["options"] == {**options, "lr": 3e-4}
+    assert {r.name for r in (target, early, small, low)} <= set(plan.trainings)
+    assert "stop_at" not in config["experiments"][name]["training"]  # the view is a copy
+    inputs = plan.frontier_inputs(SimpleNamespace(exp=name))
+    assert len(inputs["scores_early_10"]) == 17 * 2 * 3
+    assert len(inputs["weights_small"]) == len(inputs["logs_small"]) == 17 * 2
+    assert len(inputs["records_small"]) == 17 * 2 + 17 * 2 * 3  # train + evaluate
+    assert inputs["records_gzip"][-1].startswith("results/benchmarks/align/decide_local/gzip/")
+    frontiers = [t for t in plan.all_targets() if t.endswith("frontier.csv")]
+    assert frontiers == [paths.fill(paths.table("frontier"), exp=name)]

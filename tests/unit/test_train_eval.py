@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -575,3 +577,21 @@ def test_a_job_dies_with_the_snakemake_process_that_started_it(tmp_path):
     status = Path(f"/proc/{child}/status")
     state = status.read_text().split("State:")[1].split()[0] if status.exists() else "gone"
     assert state in ("gone", "Z"), f"the job is still running (state {state})"
+
+
+def test_a_checkpoint_proxy_is_the_whole_run_stopped_early(tiny_lm_dir, tmp_path):
+    """`stop_at` stops at that share of the steps with the whole run's schedule: its losses,
+    learning rates and gradient norms are the whole run's first steps (same seed and data)."""
+    options = dataclasses.replace(OPTIONS, schedule="cosine")
+    runs = []
+    for share in (1.0, 0.2):
+        model, tokenizer = tiny(tiny_lm_dir)
+        texts = tokenize_texts(TEXTS, tokenizer)
+        early = dataclasses.replace(options, stop_at=share)
+        runs.append(
+            train_causal_lm(model, tokenizer, texts, early, tmp_path / f"o{share}", tmp_path / "c")
+        )
+    whole, early = runs
+    assert len(early) == math.ceil(0.2 * len(whole)) and len(whole) >= 15
+    pd.testing.assert_frame_equal(early, whole.iloc[: len(early)])
+    assert early["learning_rate"].iloc[-1] > 0.5 * OPTIONS.lr  # mid-schedule, not decayed to 0

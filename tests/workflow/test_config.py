@@ -247,6 +247,38 @@ CASES = {
         lambda c: c["experiments"]["demo"].pop("train"),
         r"config key experiments.demo: 'train' is a required property. Fix: add it",
     ),
+    "proxy naming an unknown model": (
+        lambda c: c["experiments"]["demo"].update(proxies={"small": {"model": "nope"}}),
+        r"config key experiments.demo.proxies.small.model: unknown model 'nope'; declare it under "
+        r"models:",
+    ),
+    "proxy with an unknown training option": (
+        lambda c: c["experiments"]["demo"].update(proxies={"low": {"training": {"rate": 1}}}),
+        r"config key experiments.demo.proxies.low.training: unknown option\(s\) \['rate'\]; a "
+        r"proxy changes the experiment's training options \(\['batch_size'",
+    ),
+    "proxy with an invalid training value": (
+        lambda c: c["experiments"]["demo"].update(proxies={"low": {"training": {"lr": -1}}}),
+        r"config key experiments.demo.proxies.low.training.lr: -1 is less than or equal to the "
+        r"minimum of 0",
+    ),
+    "proxy that changes nothing": (
+        lambda c: c["experiments"]["demo"].update(proxies={"same": {"budget": 120}}),
+        r"config key experiments.demo.proxies.same: trains the experiment's own models \(nothing "
+        r"differs\). Fix: change its model, budget or training",
+    ),
+    "proxy named like a metric": (
+        lambda c: c["experiments"]["demo"].update(proxies={"gzip": {"budget": 60}}),
+        r"config key experiments.demo.proxies.gzip: the frontier table already has a row named "
+        r"'gzip'; rename the proxy",
+    ),
+    "checkpoint proxy with another key": (
+        lambda c: c["experiments"]["demo"].update(
+            proxies={"early": {"checkpoint": 0.5, "budget": 60}}
+        ),
+        r"config key experiments.demo.proxies.early: .* has too many properties. Fix: the key "
+        r"takes checkpoint alone: it stops the experiment's own run early",
+    ),
     "one bootstrap resample": (
         lambda c: c["alignment"].update(bootstrap=1),
         r"config key alignment.bootstrap: 1 is less than the minimum of 2",

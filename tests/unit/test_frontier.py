@@ -1,0 +1,154 @@
+"""The compute-decision frontier: every predictor's decision accuracy against the target's
+seed-averaged loss (the decision-accuracy estimator), the ceiling, the signal-to-noise ratio, the
+costs; and the unigram baseline the target must beat."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dataalign.analysis.baselines import unigram_ce, unigram_log_probs, unigram_table
+from dataalign.analysis.frontier import (
+    CEILING,
+    POOLED,
+    TARGET,
+    ceiling_accuracy,
+    frontier_markdown,
+    frontier_table,
+    proxy_score,
+    signal_to_noise,
+    training_flops,
+)
+
+EVALS = ["proofnet", "humaneval", "gsm8k"]
+
+
+def losses(truth: np.ndarray, noise: float, seeds: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Loss per (train, eval, seed): each train set's true loss per benchmark plus seed noise."""
+    return pd.DataFrame(
+        [
+            {"train": f"t{i}", "eval": e, "seed": s, "ce": truth[i, j] + noise * rng.normal()}
+            for i in range(truth.shape[0])
+            for j, e in enumerate(EVALS)
+            for s in range(seeds)
+        ]
+    )
+
+
+def costs(**wall: float) -> dict[str, dict[str, float]]:
+    return {name: {"wall_s": s, "cpu_s": s, "flops": np.nan} for name, s in wall.items()} | {
+        TARGET: {"wall_s": 100.0, "cpu_s": 100.0, "flops": 1e12}
+    }
+
+
+def test_a_planted_perfect_predictor_reaches_1_and_a_shuffled_one_sits_at_one_half():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(17, 3))
+    target = losses(truth, 0.05, 2, rng)
+    perfect = target.assign(alignment=-target["ce"])  # ranks each draw as the target does
+    shuffled = target.assign(alignment=rng.permutation(target["ce"].to_numpy()))
+    table = frontier_table(
+        target,
+        {"perfect": ("alignment", perfect), "shuffled": ("alignment", shuffled)},
+        costs(perfect=3.0, shuffled=1.0),
+        {},
+    )
+    best = table[table["predictor"] == "perfect"].set_index("eval")
+    assert set(best.index) == {*EVALS, POOLED}
+    assert (best["decision_accuracy"] == 1).all()
+    assert (best["decision_pairs"].drop(POOLED) == 17 * 16 / 2).all()
+    assert best.loc[POOLED, "decision_pairs"] == 3 * 136
+    assert (best["decision_ci_low"] < 1).all() and (best["decision_ci_high"] == 1).all()
+    assert best["cost_share"].iloc[0] == pytest.approx(0.03)
+    noise = table[table["predictor"] == "shuffled"].set_index("eval").loc[POOLED]
+    assert noise["decision_ci_low"] < 0.5 < noise["decision_ci_high"]
+    assert noise["decision_ci_high"] - noise["decision_ci_low"] < 0.5
+
+
+def test_a_shuffled_predictor_averages_one_half_and_its_interval_covers_it():
+    """At the study's size (17 train sets, 2 seeds, 3 benchmarks): over 300 shuffles the
+    accuracy averages 0.5 and the interval covers 0.5 in 90-99.5% of them, never [0, 1]."""
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=(17, 3))
+    hits, values = 0, []
+    for _ in range(300):
+        target = losses(truth, 0.3, 2, rng)
+        units = target["train"].unique()
+        score = dict(zip(units, rng.normal(size=len(units)), strict=True))
+        shuffled = target.assign(alignment=target["train"].map(score))
+        row = frontier_table(target, {"s": ("alignment", shuffled)}, costs(s=1.0), {})
+        row = row[(row["predictor"] == "s") & (row["eval"] == "humaneval")].iloc[0]
+        values.append(row["decision_accuracy"])
+        hits += row["decision_ci_low"] <= 0.5 <= row["decision_ci_high"]
+        assert row["decision_ci_high"] - row["decision_ci_low"] < 1
+    assert abs(np.mean(values) - 0.5) < 0.02
+    assert 0.90 <= hits / 300 <= 0.995
+
+
+def test_the_ceiling_is_one_without_seed_noise_and_one_half_when_seeds_are_all_noise():
+    rng = np.random.default_rng(2)
+    exact = losses(rng.normal(size=(12, 3)), 0.0, 2, rng)
+    assert ceiling_accuracy(exact, {})["decision_accuracy"] == 1
+    coin = [
+        ceiling_accuracy(losses(np.zeros((12, 3)), 1.0, 2, rng), {})["decision_accuracy"]
+        for _ in range(100)
+    ]
+    assert abs(np.mean(coin) - 0.5) < 0.03
+    one_seed = losses(rng.normal(size=(12, 3)), 0.1, 1, rng)
+    assert np.isnan(ceiling_accuracy(one_seed, {})["decision_accuracy"])
+
+
+def test_signal_to_noise_is_the_spread_of_train_sets_over_the_seed_sd():
+    rng = np.random.default_rng(3)
+    truth = 2.0 * rng.normal(size=(400, 3))
+    snr = signal_to_noise(losses(truth, 1.0, 2, rng))
+    # the seed-mean of two draws keeps noise 1/sqrt(2): SD sqrt(4 + 0.5) over 1
+    assert snr.to_numpy() == pytest.approx(np.sqrt(4.5), rel=0.08)
+
+
+def test_proxies_rank_by_their_own_loss_and_costs_are_shares_of_the_target():
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=(8, 3))
+    target = losses(truth, 0.01, 2, rng)
+    proxy = losses(truth, 0.01, 2, rng)  # a proxy that sees the same truth
+    table = frontier_table(
+        target,
+        {"early": ("proxy", proxy_score(proxy))},
+        {"early": {"wall_s": 10.0, "cpu_s": 12.0, "flops": 1e11}} | costs(),
+        {},
+    )
+    early = table[(table["predictor"] == "early") & (table["eval"] == POOLED)].iloc[0]
+    assert early["decision_accuracy"] > 0.95
+    assert early["cost_share"] == pytest.approx(0.1) and early["flops_share"] == pytest.approx(0.1)
+    ceiling = table[table["kind"] == CEILING]
+    assert len(ceiling) == 4 and (ceiling["cost_share"] == 1).all()
+    text = frontier_markdown(table, "exp")
+    assert "best proxy early" in text and "ceiling" in text
+
+
+def test_units_that_read_the_same_rows_count_once():
+    rng = np.random.default_rng(5)
+    target = losses(rng.normal(size=(6, 3)), 0.01, 2, rng)
+    perfect = target.assign(alignment=-target["ce"])
+    units = {"t0": "t0+t1", "t1": "t0+t1"}
+    table = frontier_table(target, {"p": ("alignment", perfect)}, costs(p=1.0), units)
+    assert table.set_index(["predictor", "eval"]).loc[("p", "gsm8k"), "decision_pairs"] == 10
+
+
+def test_training_flops_are_6_n_d():
+    assert training_flops([1000, 2000], [10, 5], 64) == 6 * (1000 * 10 + 2000 * 5) * 64
+
+
+def test_the_unigram_baseline_has_known_answers():
+    log_probs = unigram_log_probs(np.array([0, 0, 1, 3]), vocab_size=4)
+    # counts + 1/2: 2.5, 1.5, 0.5, 1.5 over 6
+    assert np.exp(log_probs) == pytest.approx([2.5 / 6, 1.5 / 6, 0.5 / 6, 1.5 / 6])
+    # the separator (eos = 3) is not scored
+    assert unigram_ce(log_probs, np.array([0, 1, 3, 0]), eos=3) == pytest.approx(
+        -(2 * np.log(2.5 / 6) + np.log(1.5 / 6)) / 3
+    )
+    model = pd.DataFrame([{"train": "a", "seed": 0, "eval": "b", "ce": 0.5}])
+    table = unigram_table({("a", 0): np.array([0, 1])}, {"b": np.array([0, 0])}, model, 4, 3)
+    assert table.loc[0, "unigram_ce"] == pytest.approx(-np.log(1.5 / 4))
+    assert table.loc[0, "margin"] == pytest.approx(-np.log(1.5 / 4) - 0.5)
