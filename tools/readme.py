@@ -225,6 +225,7 @@ KEY_TABLES = {
     "`experiments:`": "#/$defs/training_experiment",
     "`experiments.*.training`": "#/$defs/training",
     "`experiments.*.evaluation`": "#/$defs/evaluation",
+    "`experiments.*.proxies`": "#/$defs/proxy",
     "Align experiments": "#/$defs/align_experiment",
     "Panel experiments": "#/$defs/panel_experiment",
     "Selection experiments": "#/$defs/select_experiment",

@@ -94,21 +94,26 @@ def test_the_blogs_panel_is_one_scoring_and_one_lm_eval_job_per_member(tmp_path)
 def distinct_models_and_evaluations(config: dict) -> tuple[set, set]:
     """What decides each model and evaluation, read off the config without the pipeline's code."""
     models, evaluations = set(), set()
-    for experiment in config["experiments"].values():
-        if experiment["kind"] == "panel":
+    for spec in config["experiments"].values():
+        if spec["kind"] == "panel":
             continue
-        model = config["models"][experiment["model"]]
-        tokenizer = model.get("tokenizer", experiment["model"])
-        options = repr(sorted(experiment["training"].items()))
-        for train in experiment["train"]:
-            budget = experiment["budgets"].get(train, experiment["budget"])
-            for seed in experiment["seeds"]:
-                key = (experiment["model"], options, tokenizer, train, budget, seed)
-                models.add(key)
-                evaluations |= {(key, e, experiment["eval_budget"]) for e in experiment["eval"]}
-        if experiment["kind"] == "finetune":
-            base = (experiment["model"], "base")
-            evaluations |= {(base, e, experiment["eval_budget"]) for e in experiment["eval"]}
+        runs = [(spec["model"], spec["training"], None)]  # the experiment's own, then proxies'
+        for proxy in spec["proxies"].values():
+            training = {**spec["training"], **proxy.get("training", {})}
+            training |= {"stop_at": proxy["checkpoint"]} if "checkpoint" in proxy else {}
+            runs.append((proxy.get("model", spec["model"]), training, proxy.get("budget")))
+        for name, training, budget in runs:
+            tokenizer = config["models"][name].get("tokenizer", name)
+            options = repr(sorted(training.items()))
+            for train in spec["train"]:
+                tokens = budget or spec["budgets"].get(train, spec["budget"])
+                for seed in spec["seeds"]:
+                    key = (name, options, tokenizer, train, tokens, seed)
+                    models.add(key)
+                    evaluations |= {(key, e, spec["eval_budget"]) for e in spec["eval"]}
+        if spec["kind"] == "finetune":
+            base = (spec["model"], "base")
+            evaluations |= {(base, e, spec["eval_budget"]) for e in spec["eval"]}
     return models, evaluations
 
 
@@ -120,8 +125,9 @@ def test_paper_config_trains_each_distinct_model_once_and_scores_each_once(tmp_p
     models, evaluations = distinct_models_and_evaluations(config)
     trainings = [j.output[0] for j in jobs if j.rule in TRAINING]
     scorings = [j.output[0] for j in jobs if j.rule == "evaluate"]
-    assert len(trainings) == len(set(trainings)) == len(models) == 18  # 15 fine-tunes, 3 pre-trains
-    assert len(scorings) == len(set(scorings)) == len(evaluations) == 54
+    # 15 fine-tunes, 3 pre-trains; decide's 24 pre-trains and its four proxies' 96
+    assert len(trainings) == len(set(trainings)) == len(models) == 18 + 24 + 96
+    assert len(scorings) == len(set(scorings)) == len(evaluations) == 54 + 3 * (24 + 96)
     assert sum(j.rule == "finetune" for j in jobs) == 15
     # the checkpoint folder of every training job is its own
     assert len({j.wildcards["run"] for j in jobs if j.rule in TRAINING}) == len(trainings)
@@ -145,7 +151,7 @@ def test_editing_one_experiments_training_retrains_only_its_models(tmp_path):
     # uspto_pubmed@4100 is only in this experiment; af_test@1400 too: both are new folders, and
     # every other experiment's models keep their names (so an existing run would not retrain)
     unchanged = {j.output[0] for j in jobs if j.rule in TRAINING} - new
-    assert unchanged <= before and len(unchanged) == 16
+    assert unchanged <= before and len(unchanged) == 16 + 24 + 96  # decide and its proxies too
 
 
 def test_offline_demo_config_dry_run(tmp_path):
