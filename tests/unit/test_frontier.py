@@ -152,3 +152,22 @@ def test_the_unigram_baseline_has_known_answers():
     table = unigram_table({("a", 0): np.array([0, 1])}, {"b": np.array([0, 0])}, model, 4, 3)
     assert table.loc[0, "unigram_ce"] == pytest.approx(-np.log(1.5 / 4))
     assert table.loc[0, "margin"] == pytest.approx(-np.log(1.5 / 4) - 0.5)
+
+
+def test_task2vec_flops_count_the_probes_passes_over_every_subset():
+    """decide_local: Task2Vec fine-tunes SmolLM2 on 3 batches of 8 x 64 tokens for one epoch
+    and passes over them once more, on 17 x 2 train subsets and 3 benchmarks; the other metrics
+    give CPU time only."""
+    from helpers import REPO
+
+    from dataalign.plan.checks import validate_config
+    from dataalign.plan.checks.files import read_config_file
+    from dataalign.plan.params import frontier_params
+    from dataalign.resources import parameter_estimate
+
+    config = read_config_file(REPO / "config" / "local.yaml")
+    validate_config(config)
+    flops = frontier_params(config, "decide_local")["metric_flops"]
+    probe = parameter_estimate(config["models"]["smollm2"])
+    assert flops["task2vec"] == pytest.approx(6 * probe * 3 * 8 * 64 * 2 * (17 * 2 + 3))
+    assert flops["gzip"] is flops["ngram"] is flops["sbert"] is None

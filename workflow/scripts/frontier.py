@@ -39,10 +39,10 @@ with job_logging(snakemake.log[0]):
         m: ("alignment", read_parquet(snakemake.input[f"scores_{m}"][0])) for m in params["metrics"]
     }
     costs = {name: trained_cost(name) for name in [TARGET, *params["proxies"]]}
-    costs |= {
-        m: measured_cost(snakemake.input[f"records_{m}"]) | {"flops": np.nan}
-        for m in params["metrics"]
-    }
+    for metric in params["metrics"]:  # CPU time only where a metric gives no FLOPs estimate
+        flops = params["metric_flops"][metric]
+        costs[metric] = measured_cost(snakemake.input[f"records_{metric}"])
+        costs[metric]["flops"] = np.nan if flops is None else flops
     table = frontier_table(losses(TARGET), predictors, costs, params["units"])
     write_text(table.to_csv(index=False), snakemake.output.csv)
     write_text(frontier_markdown(table, snakemake.wildcards.exp), snakemake.output.markdown)

@@ -124,6 +124,7 @@ class FrontierParams(TypedDict):
     metrics: list[str]
     units: dict[str, str]
     tokens_per_step: dict[str, int]  # the experiment's own models under TARGET, each proxy's
+    metric_flops: dict[str, float | None]  # a metric's estimated FLOPs for all its embeddings
 
 
 class UnigramParams(TypedDict):
@@ -182,7 +183,21 @@ def frontier_params(config: Config, experiment: str) -> FrontierParams:
         "tokens_per_step": {
             name: tokens_per_step(view, experiment) for name, view in views.items()
         },
+        "metric_flops": {
+            metric: metric_flops(config, experiment, metric) for metric in spec["metrics"]
+        },
     }
+
+
+def metric_flops(config: Config, experiment: str, metric: str) -> float | None:
+    """A model-based metric's estimated FLOPs over every subset of an experiment (its train
+    subsets' draws and its benchmarks); None where the metric gives no estimate."""
+    estimate = registered_metric(metric).flops
+    if estimate is None:
+        return None
+    spec = config["experiments"][experiment]
+    subsets = len(spec["train"]) * len(spec["seeds"]) + len(spec["eval"])
+    return estimate(embed_settings(config, metric)) * subsets
 
 
 def unigram_params(config: Config, experiment: str) -> UnigramParams:

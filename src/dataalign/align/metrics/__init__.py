@@ -53,7 +53,8 @@ class Metric:
     those each stage depends on (the bootstrap's resamples and the metric's `seed` are added to
     alignment's); `model_key` names a model under `models:`, inlined into the embed settings as
     {name, entry}; with `nested_options` every other key of the section goes to embed under
-    `options` (Task2Vec's options dataclass takes them whole).
+    `options` (Task2Vec's options dataclass takes them whole). `flops(embed settings)` estimates
+    a model-based metric's FLOPs per embedded subset, where its work does not grow with the data.
     """
 
     name: str
@@ -65,6 +66,7 @@ class Metric:
     model_key: str | None = None
     nested_options: bool = False
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    flops: Callable[[Settings], float] | None = None  # embedding one subset, from its settings
 
     def embed_settings(self, section: Settings, model: Callable[[str], dict]) -> dict[str, Any]:
         """The slice of its config section (model spec inlined) that decides an embedding."""

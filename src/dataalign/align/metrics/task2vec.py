@@ -50,6 +50,17 @@ def align(a: pd.DataFrame, b: pd.DataFrame, settings: Settings, workers: int):
     )
 
 
+def probe_flops(settings: Settings) -> float:
+    """6 N D of one subset: the probe's N parameters fine-tuned on its batches for `epochs`
+    and passed over them once more for the Fisher (D = batches x batch_size x seq_len tokens)."""
+    from dataalign.align.task2vec import Task2VecOptions
+    from dataalign.resources import parameter_estimate
+
+    options = Task2VecOptions(**settings["options"])
+    tokens = options.batches * options.batch_size * options.seq_len * (options.epochs + 1)
+    return 6.0 * (parameter_estimate(settings["probe"]["entry"]) or np.nan) * tokens
+
+
 METRIC = Metric(
     "task2vec",
     on_gpu=True,
@@ -59,4 +70,5 @@ METRIC = Metric(
     model_key="probe",
     nested_options=True,
     options=OPTIONS,
+    flops=probe_flops,
 )
