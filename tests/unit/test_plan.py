@@ -178,3 +178,28 @@ def test_proxies_train_every_train_set_and_seed_with_only_what_they_change():
     assert inputs["records_gzip"][-1].startswith("results/benchmarks/align/decide_local/gzip/")
     frontiers = [t for t in plan.all_targets() if t.endswith("frontier.csv")]
     assert frontiers == [paths.fill(paths.table("frontier"), exp=name)]
+
+
+def test_a_control_under_prompts_is_scored_in_the_targets_format():
+    """skill_panel_12's controls: WikiText as running text by bits per byte (general quality),
+    PubMedQA in GSM8K's question/answer format with the panel's score (format without skill);
+    a format control's prompt naming a field it lacks is refused."""
+    from dataalign.errors import ConfigError
+    from dataalign.plan.checks import validate_config
+    from dataalign.plan.checks.files import read_config_file
+    from dataalign.plan.params import dataset_requests, score_kinds
+
+    config = read_config_file(REPO / "config" / "local.yaml")
+    validate_config(config)
+    requests = {r["dataset"]: r["prompt"] for r in dataset_requests(config, "skill_panel_12")}
+    assert requests["wikitext"]["question"] == "" and requests["wikitext"]["answer"] == "{text}"
+    assert requests["pubmed_qa"]["question"] == "Question: {question}\nAnswer:"
+    assert requests["pubmed_qa"]["shots"] == 1  # the panel's prompt defaults, as the target's
+    kinds = score_kinds(config, "skill_panel_12")
+    assert kinds["wikitext"] == "bits_per_byte" == kinds["pubmed_qa"] == kinds["gsm8k_test"]
+    config["experiments"]["skill_panel_12"]["score"] = "loglik"
+    assert score_kinds(config, "skill_panel_12")["pubmed_qa"] == "loglik"
+    assert score_kinds(config, "skill_panel_12")["wikitext"] == "bits_per_byte"
+    config["experiments"]["skill_panel_12"]["prompts"]["pubmed_qa"]["answer"] = " {abstract}"
+    with pytest.raises(ConfigError, match=r"prompts.pubmed_qa: placeholder\(s\) \['abstract'\]"):
+        validate_config(config)

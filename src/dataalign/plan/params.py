@@ -237,7 +237,7 @@ def dataset_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
             dataset,
             (
                 control_prompt(config["datasets"][dataset]["fields"])
-                if dataset in spec["controls"]
+                if running_text_control(spec, dataset)
                 else panel_prompt(spec, dataset)
             ),
             spec["examples"],
@@ -274,11 +274,18 @@ def panel_requests(config: Config, experiment: str) -> list[dict[str, Any]]:
     return [*dataset_requests(config, experiment), *(r for pair in support for r in pair)]
 
 
+def running_text_control(panel: Config, dataset: str) -> bool:
+    """A control without a prompt of its own is general text, scored as running text; one under
+    `prompts:` is scored in that question/answer format (a format control)."""
+    return dataset in panel["controls"] and dataset not in panel["prompts"]
+
+
 def score_kinds(config: Config, experiment: str) -> dict[str, str]:
-    """The score each dataset of a panel is summarised by: the panel's; controls: bits per byte."""
+    """The score each dataset of a panel is summarised by: the panel's; a running-text control
+    bits per byte."""
     spec = config["experiments"][experiment]
     return {
-        dataset: "bits_per_byte" if dataset in spec["controls"] else spec["score"]
+        dataset: "bits_per_byte" if running_text_control(spec, dataset) else spec["score"]
         for dataset in panel_datasets(config, experiment)
     }
 

@@ -16,10 +16,10 @@ def check_panel(name: str, panel: Config, models: Config, datasets: Config) -> N
                 f"(known: {sorted(models)})."
             )
     for dataset in panel["prompts"]:
-        if dataset not in [panel["candidate"], *panel["benchmarks"]]:
+        if dataset not in [panel["candidate"], *panel["benchmarks"], *panel["controls"]]:
             raise ConfigError(
-                f"config key {key}.prompts.{dataset}: not the candidate or a benchmark of this "
-                "panel; remove it or fix the name."
+                f"config key {key}.prompts.{dataset}: not the candidate, a benchmark or a "
+                "control of this panel; remove it or fix the name."
             )
     roles = [("candidate", panel["candidate"])] + [("benchmarks", b) for b in panel["benchmarks"]]
     for role, dataset in roles + [("controls", c) for c in panel["controls"]]:
@@ -41,7 +41,8 @@ def check_panel(name: str, panel: Config, models: Config, datasets: Config) -> N
             f"panel's benchmark datasets {panel['benchmarks']}; name one whose answers are "
             "right (or false for no support flags)."
         )
-    for _, dataset in roles:
+    formatted = [c for c in panel["controls"] if c in panel["prompts"]]  # format controls
+    for dataset in [d for _, d in roles] + formatted:
         prompt = panel_prompt(panel, dataset)
         where = f"prompts.{dataset}" if dataset in panel["prompts"] else "prompt"
         try:
