@@ -60,7 +60,7 @@ def test_a_planted_perfect_predictor_reaches_1_and_a_shuffled_one_sits_at_one_ha
     assert (best["decision_pairs"].drop(POOLED) == 17 * 16 / 2).all()
     assert best.loc[POOLED, "decision_pairs"] == 3 * 136
     assert (best["decision_ci_low"] < 1).all() and (best["decision_ci_high"] == 1).all()
-    assert best["cost_share"].iloc[0] == pytest.approx(0.03)
+    assert best["cost_share"].iloc[0] == pytest.approx(0.03)  # of CPU seconds
     noise = table[table["predictor"] == "shuffled"].set_index("eval").loc[POOLED]
     assert noise["decision_ci_low"] < 0.5 < noise["decision_ci_high"]
     assert noise["decision_ci_high"] - noise["decision_ci_low"] < 0.5
@@ -115,7 +115,7 @@ def test_proxies_rank_by_their_own_loss_and_costs_are_shares_of_the_target():
     table = frontier_table(
         target,
         {"early": ("proxy", proxy_score(proxy))},
-        {"early": {"wall_s": 10.0, "cpu_s": 12.0, "flops": 1e11}} | costs(),
+        {"early": {"wall_s": 30.0, "cpu_s": 10.0, "flops": 1e11}} | costs(),
         {},
     )
     early = table[(table["predictor"] == "early") & (table["eval"] == POOLED)].iloc[0]

@@ -132,6 +132,7 @@ def frontier_table(
     `target`: the experiment's losses per (train, eval, seed); `predictors`: name -> (kind,
     scores per (train, eval, seed), higher picks the train set: an alignment, or a proxy's
     `proxy_score`); `costs`: name -> wall_s, cpu_s, flops (the target's under `TARGET`).
+    The cost share is of CPU seconds: wall time grows with whatever else the machine runs.
     """
     snr = signal_to_noise(target)
     base = costs[TARGET]
@@ -151,7 +152,7 @@ def frontier_table(
             | dict(base)
         )
     table = pd.DataFrame(rows)
-    table["cost_share"] = table["wall_s"] / base["wall_s"]
+    table["cost_share"] = table["cpu_s"] / base["cpu_s"]
     table["flops_share"] = table["flops"] / base["flops"]
     table["snr"] = table["eval"].map(snr)
     return table.reindex(columns=COLUMNS).reset_index(drop=True)
@@ -165,7 +166,7 @@ def frontier_markdown(table: pd.DataFrame, experiment: str) -> str:
         "",
         "Decision accuracy: over every pair of train sets on a benchmark, the share where the "
         "predictor ranks them as the target model's seed-averaged loss does (ties 1/2; 0.5 is "
-        "chance), with its 95% interval. Cost: the predictor's jobs' wall seconds as a share of "
+        "chance), with its 95% interval. Cost: the predictor's jobs' CPU seconds as a share of "
         "training and evaluating the target on every train set. Ceiling: one seed's target "
         "ranking against the other seeds'. SNR: spread of the train sets' losses over the "
         "seed-to-seed SD.",
@@ -240,7 +241,7 @@ def plot_frontier(table: pd.DataFrame, paths: Sequence[str]) -> None:
             )
         axes.set_xscale("log")
         axes.set_title(benchmark)
-        axes.set_xlabel("cost (share of the target's wall time)")
+        axes.set_xlabel("cost (share of the target's CPU time)")
     panels[0][0].set_ylabel("decision accuracy")
     panels[0][0].legend(fontsize=7, loc="lower right")
     save_figure(plt, figure, paths)
