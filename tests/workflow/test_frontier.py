@@ -56,13 +56,13 @@ def test_the_frontier_scores_the_proxy_and_the_metric_and_reads_their_costs(fron
     workdir, _, inputs = frontier_run
     table = pd.read_csv(workdir / FRONTIER)
     assert set(table["eval"]) == {"table", "pooled"}
-    assert set(table["predictor"]) == {"early", "gzip", "ceiling"}
+    assert set(table["predictor"]) == {"early", "gzip", "ceiling", "noise_free"}
     row = table[(table["predictor"] == "early") & (table["eval"] == "table")].iloc[0]
     assert row["decision_pairs"] == 3  # pairs, prose, mix: 3 train sets
     assert 0 <= row["decision_accuracy"] <= 1 and row["kind"] == "proxy"
     assert len(inputs["records_early"]) == 6 + 6  # its trainings and evaluations
     assert row["wall_s"] == pytest.approx(summed_wall(workdir, inputs["records_early"]))
-    target = table[table["predictor"] == "ceiling"].iloc[0]  # the target's own cost
+    target = table[table["predictor"] == "ceiling"].iloc[0]  # the target's own run and cost
     assert target["wall_s"] == pytest.approx(summed_wall(workdir, inputs["records_target"]))
     assert row["cost_share"] == pytest.approx(row["cpu_s"] / target["cpu_s"])
     assert row["flops_share"] == pytest.approx(2 / 3)  # 2 of 3 steps of the same model

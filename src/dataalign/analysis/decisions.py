@@ -136,7 +136,8 @@ def decision_accuracy(
     """
     x, y = unit_matrices(points, target)
     upper = np.triu(np.ones((len(y), len(y)), dtype=bool), k=1)[..., None]
-    counted = upper & ~np.isnan(y)[:, None] & ~np.isnan(y)[None, :]
+    known = ~np.isnan(y) & ~np.isnan(x)  # a train set without a score is left out, not wrong
+    counted = upper & known[:, None] & known[None, :]
     decided = decided_pairs(points, target) & counted
     result = {
         "decision_pairs": float(counted.sum()),

@@ -4,11 +4,12 @@ A researcher with K candidate train sets can rank them by alignment (no training
 proxy run on each (a smaller model, fewer tokens, a low learning rate, the target's own early
 checkpoint: DataDecide's approach), or train the target on each. `frontier_table` scores every
 predictor the same way — DataDecide's decision accuracy over every pair of train sets against the
-target's seed-averaged loss (`decisions.decision_accuracy`, with its interval) — and puts its
-measured cost beside it as a share of the target's. The ceiling is how often one seed's target
-ranking agrees with the others' (seed noise bounds any predictor); the signal-to-noise ratio is the
-spread of the train sets' seed-mean losses over the seed-to-seed SD (AI2's Signal and Noise: it
-predicts decision accuracy).
+target's loss (`decisions.decision_accuracy`, with its interval), each seed's predictor against
+the target's other seeds — and puts its measured cost beside it as a share of the target's. The
+ceiling is the target itself scored so: how often one more target run ranks the train sets as the
+others do; `noise_free` is the most a predictor without the target's seed noise could reach. The
+signal-to-noise ratio is the spread of the train sets' true losses over the seed-to-seed SD
+(AI2's Signal and Noise found such a ratio predicts decision accuracy).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataalign.analysis.decisions import decision_accuracy
 
 TARGET = "target"  # the experiment's own models: what every predictor is scored against
 CEILING = "ceiling"  # one seed's target ranking against the other seeds'
+NOISE_FREE = "noise_free"  # the most a predictor without the target's seed noise can reach
+ACCURACY = ["decision_accuracy", "decision_ci_low", "decision_ci_high", "decision_pairs"]
 POOLED = "pooled"  # every benchmark's pairs together
 KEYS = ["train", "eval", "seed"]
 COLUMNS = [
@@ -49,11 +52,22 @@ def seed_losses(evaluations: pd.DataFrame) -> pd.DataFrame:
 
 def predictor_points(
     score: pd.DataFrame, target: pd.DataFrame, units: Mapping[str, str]
-) -> pd.DataFrame:
-    """`decision_accuracy`'s points: `alignment` is the predictor's score (higher picks the train
-    set), `ce` the target's loss of the same train set, benchmark and seed."""
-    points = score[[*KEYS, "alignment"]].merge(target[[*KEYS, "ce"]], on=KEYS)
-    points["unit"] = points["train"].map(lambda train: units.get(train, train))
+) -> list[pd.DataFrame]:
+    """`decision_accuracy`'s points, one set per seed s: `alignment` is the predictor's score of
+    draw s (higher picks the train set), `ce` the target's loss averaged over its *other*
+    seeds. Scoring across seeds keeps a predictor that shares draw s with the target (its own
+    early checkpoint, a metric of the same subset) from being credited for predicting that
+    draw's noise. Every target cell is kept; a cell the predictor lacks has no alignment and
+    its pairs are left out. With one seed: the same seed (and the credit it gives)."""
+    seeds = sorted(target["seed"].unique())
+    points = []
+    for seed in seeds:
+        others = target[target["seed"] != seed] if len(seeds) > 1 else target
+        reference = others.groupby(["train", "eval"], as_index=False, sort=False)["ce"].mean()
+        mine = score.loc[score["seed"] == seed, ["train", "eval", "alignment"]]
+        joined = reference.merge(mine, on=["train", "eval"], how="left").assign(seed=seed)
+        joined["unit"] = joined["train"].map(lambda train: units.get(train, train))
+        points.append(joined)
     return points
 
 
@@ -62,48 +76,43 @@ def proxy_score(proxy: pd.DataFrame) -> pd.DataFrame:
     return proxy.assign(alignment=-proxy["ce"])[[*KEYS, "alignment"]]
 
 
-def by_benchmark(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Each benchmark's points, then every benchmark's together (`POOLED`, pairs within each)."""
-    return {
-        **{str(e): group for e, group in points.groupby("eval", sort=False)},
-        POOLED: points,
-    }
-
-
-def accuracy(points: pd.DataFrame) -> dict[str, float]:
-    """Decision accuracy over every pair of train sets, with its 95% interval."""
-    result = decision_accuracy(points, "ce", permutations=0, seed=0)
-    keep = ["decision_accuracy", "decision_ci_low", "decision_ci_high", "decision_pairs"]
-    return {key: result[key] for key in keep}
-
-
-def ceiling_accuracy(target: pd.DataFrame, units: Mapping[str, str]) -> dict[str, float]:
-    """How often one seed's ranking of the train sets agrees with the mean of the other seeds':
-    decision accuracy with seed s's loss as the predictor, averaged over seeds (interval too).
-    With two seeds both directions count the same pairs the same way."""
-    seeds = sorted(target["seed"].unique())
-    if len(seeds) < 2:
-        return dict.fromkeys(
-            ["decision_accuracy", "decision_ci_low", "decision_ci_high", "decision_pairs"], np.nan
-        )
+def accuracy(points: list[pd.DataFrame], benchmark: str) -> dict[str, float]:
+    """Decision accuracy over every pair of train sets on `benchmark` (or `POOLED`: pairs within
+    each benchmark), with its 95% interval: each seed's, averaged over seeds."""
     rows = []
-    for seed in seeds:
-        one = target[target["seed"] == seed].drop(columns="seed")
-        rest = target[target["seed"] != seed].groupby(["train", "eval"], as_index=False)["ce"]
-        points = predictor_points(
-            proxy_score(one.assign(seed=0)), rest.mean().assign(seed=0), units
+    for seed_points in points:
+        chosen = (
+            seed_points if benchmark == POOLED else seed_points[seed_points["eval"] == benchmark]
         )
-        rows.append(accuracy(points))
+        result = decision_accuracy(chosen, "ce", permutations=0, seed=0)
+        rows.append({key: result[key] for key in ACCURACY})
     return pd.DataFrame(rows).mean().to_dict()
 
 
+def noise_free(ceiling: Mapping[str, float]) -> dict[str, float]:
+    """The most a predictor without the target's seed noise can reach against one seed, from
+    the seed-to-seed agreement c: under normal noise c = 1/2 + asin(rho)/pi with rho the
+    reliability of one seed's ranking, and a noise-free predictor reaches 1/2 + asin(sqrt
+    rho)/pi (applied to the interval's ends too: it is monotone)."""
+
+    def lift(c: float) -> float:
+        rho = np.clip(np.sin(np.pi * (c - 0.5)), 0.0, 1.0)
+        return float(0.5 + np.arcsin(np.sqrt(rho)) / np.pi)
+
+    keys = ["decision_accuracy", "decision_ci_low", "decision_ci_high"]
+    return {**ceiling, **{key: lift(ceiling[key]) for key in keys}}
+
+
 def signal_to_noise(target: pd.DataFrame) -> pd.Series:
-    """Per benchmark: the SD of the train sets' seed-mean losses over the seed-to-seed SD
-    (pooled within train sets); NaN with one seed."""
+    """Per benchmark: the SD of the train sets' true losses over the seed-to-seed SD, by moments:
+    the variance of the seed means less the noise they keep (pooled within-train-set variance
+    over the seeds), floored at 0; NaN with one seed. (AI2's Signal and Noise divides a range
+    of means by checkpoint-to-checkpoint noise instead: not the same number.)"""
     cells = target.groupby(["eval", "train"])["ce"]
-    signal = cells.mean().groupby("eval").std(ddof=1)
-    noise = np.sqrt(cells.var(ddof=1).groupby("eval").mean())
-    return signal / noise
+    noise = cells.var(ddof=1).groupby("eval").mean()
+    seeds = cells.count().groupby("eval").mean()
+    spread = cells.mean().groupby("eval").var(ddof=1) - noise / seeds
+    return np.sqrt(spread.clip(lower=0)) / np.sqrt(noise)
 
 
 def training_flops(
@@ -125,51 +134,55 @@ def frontier_table(
     costs: Mapping[str, Mapping[str, float]],
     units: Mapping[str, str],
 ) -> pd.DataFrame:
-    """Per benchmark (and pooled), each predictor's decision accuracy against the target's
-    seed-averaged loss and its cost as a share of the target's; the ceiling and the target's
-    signal-to-noise ratio beside them.
+    """Per benchmark (and pooled), each predictor's decision accuracy against the target's loss
+    on the other seeds (`predictor_points`) and its cost as a share of the target's; the
+    ceiling, the noise-free bound and the target's signal-to-noise ratio beside them.
 
     `target`: the experiment's losses per (train, eval, seed); `predictors`: name -> (kind,
     scores per (train, eval, seed), higher picks the train set: an alignment, or a proxy's
     `proxy_score`); `costs`: name -> wall_s, cpu_s, flops (the target's under `TARGET`).
-    The cost share is of CPU seconds: wall time grows with whatever else the machine runs.
+    The ceiling is the target itself scored the same way: another seed's ranking, what one
+    more target run agrees to. The cost share is of CPU seconds: wall time grows with whatever
+    else the machine runs.
     """
-    snr = signal_to_noise(target)
-    base = costs[TARGET]
     scored = {
-        name: (kind, by_benchmark(predictor_points(score, target, units)))
+        name: (kind, predictor_points(score, target, units), dict(costs[name]))
         for name, (kind, score) in predictors.items()
     }
+    one_seed = target["seed"].nunique() < 2  # no other seed: no ceiling
+    scored[CEILING] = (CEILING, predictor_points(proxy_score(target), target, units), costs[TARGET])
     rows = []
-    for benchmark, group in by_benchmark(target).items():
-        for name, (kind, points) in scored.items():
-            found = points.get(benchmark, points[POOLED].iloc[:0])
-            rows.append({"eval": benchmark, "predictor": name, "kind": kind, **accuracy(found)})
-            rows[-1] |= dict(costs[name])
-        rows.append(
-            {"eval": benchmark, "predictor": CEILING, "kind": CEILING}
-            | ceiling_accuracy(group, units)
-            | dict(base)
-        )
+    for benchmark in [*dict.fromkeys(target["eval"]), POOLED]:
+        for name, (kind, points, cost) in scored.items():
+            rows.append({"eval": benchmark, "predictor": name, "kind": kind})
+            found = accuracy(points, benchmark)
+            if name == CEILING and one_seed:
+                found = dict.fromkeys(ACCURACY, np.nan)
+            rows[-1] |= found | cost
+        bound = noise_free(rows[-1]) | {"predictor": NOISE_FREE, "wall_s": np.nan, "cpu_s": np.nan}
+        rows.append(bound | {"flops": np.nan})
     table = pd.DataFrame(rows)
-    table["cost_share"] = table["cpu_s"] / base["cpu_s"]
-    table["flops_share"] = table["flops"] / base["flops"]
-    table["snr"] = table["eval"].map(snr)
+    table["cost_share"] = table["cpu_s"] / costs[TARGET]["cpu_s"]
+    table["flops_share"] = table["flops"] / costs[TARGET]["flops"]
+    table["snr"] = table["eval"].map(signal_to_noise(target))
     return table.reindex(columns=COLUMNS).reset_index(drop=True)
 
 
 def frontier_markdown(table: pd.DataFrame, experiment: str) -> str:
-    """The table, a sentence per benchmark: the best alignment metric and the best proxy, each
-    with its decision accuracy and cost share, and the ceiling."""
+    """The table, a sentence per benchmark: the best alignment metric and the best proxy (the
+    best of several, picked after the fact, so a little optimistic), each with its decision
+    accuracy and cost share; the ceiling and the noise-free bound."""
     lines = [
         f"# Which predictor picks the better train set? ({experiment})",
         "",
         "Decision accuracy: over every pair of train sets on a benchmark, the share where the "
-        "predictor ranks them as the target model's seed-averaged loss does (ties 1/2; 0.5 is "
-        "chance), with its 95% interval. Cost: the predictor's jobs' CPU seconds as a share of "
-        "training and evaluating the target on every train set. Ceiling: one seed's target "
-        "ranking against the other seeds'. SNR: spread of the train sets' losses over the "
-        "seed-to-seed SD.",
+        "predictor (each seed's) ranks them as the target model's loss on its other seeds does "
+        "(ties 1/2; 0.5 is chance), with its 95% interval. Cost: the predictor's jobs' CPU "
+        "seconds as a share of training and evaluating the target on every train set. "
+        "Ceiling: the target's own run scored the same way (one more target seed); noise_free: "
+        "the most a predictor without the target's seed noise could reach. SNR: spread of the "
+        'train sets\' true losses over the seed-to-seed SD. "Best" is the best of several '
+        "predictors, picked after the fact.",
         "",
     ]
     for benchmark, group in table.groupby("eval", sort=False):
@@ -179,13 +192,14 @@ def frontier_markdown(table: pd.DataFrame, experiment: str) -> str:
             if len(rows):
                 best = rows.loc[rows["decision_accuracy"].idxmax()]
                 pieces.append(
-                    f"best {kind} {best['predictor']} {best['decision_accuracy']:.2f} "
+                    f"best {kind} (of {len(rows)}) {best['predictor']} "
+                    f"{best['decision_accuracy']:.2f} "
                     f"({best['decision_ci_low']:.2f}-{best['decision_ci_high']:.2f}) at "
                     f"{best['cost_share']:.1%} of the target's cost"
                 )
-        ceiling = group[group["kind"] == CEILING]["decision_accuracy"]
-        if len(ceiling) and ceiling.notna().all():
-            pieces.append(f"ceiling {ceiling.iloc[0]:.2f}")
+        bounds = group.set_index("predictor")["decision_accuracy"]
+        if pd.notna(bounds.get(CEILING)):
+            pieces.append(f"ceiling {bounds[CEILING]:.2f}, noise-free {bounds[NOISE_FREE]:.2f}")
         lines.append(f"- **{benchmark}**: " + "; ".join(pieces) + ".")
     shown = table.assign(
         decision_ci=table["decision_ci_low"].map("{:.2f}".format)
@@ -212,10 +226,12 @@ def plot_frontier(table: pd.DataFrame, paths: Sequence[str]) -> None:
     colours = dict(zip(["alignment", "proxy"], sns.color_palette(n_colors=2), strict=True))
     for axes, benchmark in zip(panels[0], benchmarks, strict=True):
         group = table[table["eval"] == benchmark]
-        ceiling = group[group["kind"] == CEILING].iloc[0]
+        ceiling = group.set_index("predictor").loc[CEILING]
         if pd.notna(ceiling["decision_accuracy"]):
             axes.axhspan(ceiling["decision_ci_low"], ceiling["decision_ci_high"], alpha=0.12)
             axes.axhline(ceiling["decision_accuracy"], linestyle="--", linewidth=1, label=CEILING)
+            bound = group.set_index("predictor").loc[NOISE_FREE, "decision_accuracy"]
+            axes.axhline(bound, color="black", linestyle="-.", linewidth=0.8, label="noise-free")
         axes.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="chance")
         for _, row in group[group["kind"] != CEILING].iterrows():
             if pd.isna(row["decision_accuracy"]) or not row["cost_share"] > 0:
