@@ -203,3 +203,43 @@ def test_a_control_under_prompts_is_scored_in_the_targets_format():
     config["experiments"]["skill_panel_12"]["prompts"]["pubmed_qa"]["answer"] = " {abstract}"
     with pytest.raises(ConfigError, match=r"prompts.pubmed_qa: placeholder\(s\) \['abstract'\]"):
         validate_config(config)
+
+
+def test_experiments_sharing_a_pool_train_and_evaluate_the_whole_pool_once():
+    """select_proofnet and select_proofnet_small differ only in their budget: one `full` model
+    per seed (on the whole pool, with no budget) and one evaluation of it, chosen from the first
+    experiment's scan; every budgeted strategy keeps a model per experiment. A whole pool held
+    out from another target is another choice."""
+    from dataalign.plan import Plan
+    from dataalign.plan.checks import validate_config
+    from dataalign.plan.checks.files import read_config_file
+    from dataalign.plan.jobs import trained_evaluations, trained_model
+    from dataalign.plan.lookup import selection_name
+
+    config = read_config_file(REPO / "config" / "local.yaml")
+    validate_config(config)
+    plan = Plan(config)
+    large, small = "select_proofnet", "select_proofnet_small"
+    full = selection_name(config, large, "full")
+    assert re.fullmatch(r"pool-[0-9a-f]{10}\.full", full) and full in plan.choices
+    assert (
+        full
+        == selection_name(config, small, "full")
+        != selection_name(config, "select_gsm8k", "full")
+    )
+    for seed in config["experiments"][large]["seeds"]:
+        run = trained_model(config, large, full, seed)
+        assert run == trained_model(config, small, full, seed) and run.name in plan.trainings
+        assert run.subset == SubsetKey("smollm2", full, paths.ALL, seed)
+        random = [trained_model(config, e, f"{e}.random", seed).name for e in (large, small)]
+        assert random[0] != random[1]
+    evaluations = [
+        {e.name for e in trained_evaluations(config, name) if e.params["labels"]["train"] == full}
+        for name in (large, small)
+    ]
+    assert evaluations[0] == evaluations[1] and len(evaluations[0]) == 5
+    wildcards = {"exp": full.split(".")[0], "strategy": "full"}  # the select job's
+    assert plan.chosen(wildcards).experiment == large
+    assert plan.choice_inputs(wildcards)["index"] == [
+        paths.fill(paths.POOL_INDEX, exp=large, shard=0)
+    ]

@@ -17,7 +17,6 @@ from dataalign.plan import Plan, paths
 from dataalign.plan.checks import validate_config
 from dataalign.plan.checks.files import check_writable, read_config_file
 from dataalign.plan.jobs import shared_row_warnings
-from dataalign.plan import lookup
 from dataalign.plan import params as slices
 from dataalign.resources import gpu_count, job_resources, job_threads, parameter_estimate
 from dataalign.data.hub import hub_offline

@@ -101,10 +101,12 @@ rule select:
         tokens=paths.fill(paths.SUBSET_TOKENS, ds=paths.SELECTED),
         report=paths.fill(paths.CHOICE, ds=paths.SELECTED),
     wildcard_constraints:
-        exp=one_of(lookup.experiments_of_kind(config, "select")),
+        exp=one_of(sorted({s.owner for s in PLAN.selections.values()})),
         strategy=one_of(sorted({s.strategy for s in PLAN.selections.values()})),
     params:
-        choice=lambda wildcards: slices.choice_params(config, wildcards.exp, wildcards.strategy),
+        choice=lambda wildcards: slices.choice_params(
+            config, PLAN.chosen(wildcards).experiment, wildcards.strategy
+        ),
     log:
         paths.log("select", paths.fill(paths.SUBSET_KEY, ds=paths.SELECTED)),
     resources:

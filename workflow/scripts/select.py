@@ -5,6 +5,7 @@ import json
 
 from dataalign.io import write_text
 from dataalign.jobs import ROWS_INPUTS, job_logging, prefixed
+from dataalign.plan.records import budget_tokens
 from dataalign.select.steps import ShardFiles, choose_subset
 
 with job_logging(snakemake.log[0]):
@@ -13,7 +14,7 @@ with job_logging(snakemake.log[0]):
         snakemake.params.choice,
         ShardFiles(list(inputs.index), list(inputs.scores)),
         prefixed(inputs, ROWS_INPUTS),
-        int(wildcards.budget),
+        budget_tokens(wildcards.budget),  # None: a whole-pool choice has no budget
         int(wildcards.seed),
         output.subset,
         output.tokens,

@@ -128,8 +128,8 @@ class InputFunctions(JobSet):
     def choice_inputs(self, wildcards: Any) -> dict[str, Any]:
         """Every pool shard's scan and the strategy's scores of it, and the pool's rows (the
         chosen ones are written out)."""
-        rows = self.rows(pool_parts(self.config, wildcards.exp))
-        selection = self.selection(wildcards)
+        selection = self.chosen(wildcards)
+        rows = self.rows(pool_parts(self.config, selection.experiment))
         return {"index": selection.per_shard(paths.POOL_INDEX), "scores": selection.scores} | rows
 
     def unigram_inputs(self, wildcards: Any) -> dict[str, list[str]]:

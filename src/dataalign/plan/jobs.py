@@ -16,7 +16,7 @@ from dataalign.plan.lookup import (
     named_model,
     proxies,
     proxy_view,
-    selection_name,
+    selection_owner,
     strategy_method,
     tokenizer_owner,
     train_sets,
@@ -189,17 +189,19 @@ def panel_scorings(config: Config) -> dict[str, PanelScoring]:
 
 
 def selections(config: Config) -> dict[str, Selection]:
-    """Every strategy of every selection experiment, by the train-set name its choice gets."""
-    return {
-        selection_name(name, strategy): Selection(
+    """Every strategy of every selection experiment, by its name (`{exp}.{strategy}`)."""
+    found = [
+        Selection(
             name,
             strategy,
             strategy_method(config, name, strategy),
             config["experiments"][name]["shards"],
+            selection_owner(config, name, strategy),
         )
         for name in experiments_of_kind(config, "select")
         for strategy in config["experiments"][name]["strategies"]
-    }
+    ]
+    return {selection.name: selection for selection in found}
 
 
 def selection_panels(config: Config) -> dict[str, list[str]]:

@@ -29,6 +29,11 @@ class JobSet:
         self.evaluations = {e.name: e for e in evaluation_runs(config).values()}
         self.panel_scorings = panel_scorings(config)
         self.selections = selections(config)
+        # Each chosen train set's selection: the first experiment's that asks (a whole-pool
+        # choice is shared by every experiment with that pool, and made from the first's scan).
+        self.choices: dict[str, Selection] = {}
+        for selection in self.selections.values():
+            self.choices.setdefault(selection.train_set, selection)
         self.harness_runs = {
             (run.model, run.digest): run
             for name in experiments_of_kind(config, "panel")
@@ -43,7 +48,12 @@ class JobSet:
         return self.evaluations[wildcards.evaluation]
 
     def selection(self, wildcards: Any) -> Selection:
+        """An experiment's strategy, by its scoring jobs' wildcards."""
         return self.selections[paths.fill(paths.SELECTED, **wildcards)]
+
+    def chosen(self, wildcards: Any) -> Selection:
+        """The selection a select job's train set (`{exp}.{strategy}` wildcards) is chosen by."""
+        return self.choices[paths.fill(paths.SELECTED, **wildcards)]
 
     def evaluations_of(self, experiment: str) -> list[str]:
         """The shared evaluation files an experiment's tables gather."""

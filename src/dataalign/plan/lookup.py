@@ -10,8 +10,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from dataalign.digest import content_digest
 from dataalign.plan import paths
 from dataalign.plan.records import SubsetKey
+from dataalign.select.strategies import strategy as registered_strategy
 
 Config = Mapping[str, Any]
 SOURCES = ("local", "installed", "hub")  # by precedence
@@ -62,7 +64,7 @@ def train_sets(config: Config, experiment: str) -> list[str]:
     """An experiment's train sets: its datasets, or a selection's chosen subset per strategy."""
     spec = config["experiments"][experiment]
     if spec["kind"] == "select":
-        return [selection_name(experiment, strategy) for strategy in spec["strategies"]]
+        return [selection_name(config, experiment, strategy) for strategy in spec["strategies"]]
     return list(spec["train"])
 
 
@@ -119,10 +121,12 @@ def proxy_view(config: Config, experiment: str, proxy: str) -> Config:
 
 
 def train_subsets(config: Config, experiment: str, dataset: str) -> list[SubsetKey]:
-    """One subset per seed of a train set, at its budget (the experiment's or its override)."""
+    """One subset per seed of a train set, at its budget (the experiment's or its override;
+    `all` for a whole-pool choice, which has none)."""
     spec = config["experiments"][experiment]
     tokenizer = budget_tokenizer(config, experiment)
-    budget, _ = train_budget(spec, dataset)
+    whole = dataset in whole_pool_sets(config, experiment)
+    budget = paths.ALL if whole else train_budget(spec, dataset)[0]
     return [SubsetKey(tokenizer, dataset, budget, seed) for seed in spec["seeds"]]
 
 
@@ -181,9 +185,44 @@ def running_text_prompt(entry: Config) -> dict[str, Any]:
     return {**control_prompt(entry["fields"]), "answer": answer}
 
 
-def selection_name(experiment: str, strategy: str) -> str:
+def selection_name(config: Config, experiment: str, strategy: str) -> str:
     """The train set a strategy's choice becomes (its subsets are named like any dataset's)."""
-    return paths.fill(paths.SELECTED, exp=experiment, strategy=strategy)
+    owner = selection_owner(config, experiment, strategy)
+    return paths.fill(paths.SELECTED, exp=owner, strategy=strategy)
+
+
+def selection_owner(config: Config, experiment: str, strategy: str) -> str:
+    """What names a strategy's choice: its experiment, or for a strategy that takes the whole
+    pool, the pool (`pool-{digest}` of what decides those examples: the pool's datasets as they
+    are read, the target's and benchmarks' that are held out of it, the tokenizer counting
+    them, the strategy's entry), so experiments that differ only in what a whole pool ignores
+    (the budget, other strategies) share its subsets, models and evaluations."""
+    if not takes_whole_pool(config, experiment, strategy):
+        return experiment
+    spec = config["experiments"][experiment]
+    decides = {
+        "pool": pool_parts(config, experiment),
+        "held_out": {d: subset_parts(config, d) for d in [spec["target"], *spec["eval"]]},
+        "tokenizer": named_model(config, budget_tokenizer(config, experiment)),
+        "strategy": spec["strategies"][strategy],
+    }
+    return paths.fill(paths.WHOLE_POOL, digest=content_digest(decides))
+
+
+def takes_whole_pool(config: Config, experiment: str, strategy: str) -> bool:
+    """Whether a strategy takes every eligible pool example (it has no budget)."""
+    return registered_strategy(strategy_method(config, experiment, strategy)).everything
+
+
+def whole_pool_sets(config: Config, experiment: str) -> list[str]:
+    """The train sets of an experiment that are whole-pool choices."""
+    spec = config["experiments"][experiment]
+    strategies = spec["strategies"] if spec["kind"] == "select" else {}
+    return [
+        selection_name(config, experiment, strategy)
+        for strategy in strategies
+        if takes_whole_pool(config, experiment, strategy)
+    ]
 
 
 def strategy_method(config: Config, experiment: str, strategy: str) -> str:

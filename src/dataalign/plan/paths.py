@@ -18,6 +18,7 @@ SUBSET = f"results/subsets/{SUBSET_KEY}.parquet"
 SUBSET_TOKENS = f"results/subsets/{SUBSET_KEY}.tokens.npy"
 CHOICE = f"results/subsets/{SUBSET_KEY}.choice.json"  # a selected subset's report
 SELECTED = "{exp}.{strategy}"  # the dataset name a strategy's choice gets
+WHOLE_POOL = "pool-{digest}"  # stands for {exp} in a whole-pool choice's name: its pool's digest
 
 EMBEDDING_KEY = "{metric}/" + SUBSET_KEY
 EMBEDDING = f"results/embeddings/{EMBEDDING_KEY}.parquet"

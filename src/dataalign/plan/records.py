@@ -136,17 +136,23 @@ class PanelScoring(NamedTuple):
 
 class Selection(NamedTuple):
     """One strategy of a selection experiment: its pool scores, one file per pool shard
-    (computed once for every seed)."""
+    (computed once for every seed), and the train set its choice becomes."""
 
     experiment: str
     strategy: str
     method: str
-    shards: int = 1
+    shards: int
+    owner: str  # what names its choice: the experiment, or a whole pool's `pool-{digest}`
 
     @property
     def name(self) -> str:
-        """The train set its choice becomes."""
+        """The experiment's strategy, `{exp}.{strategy}`: what its scoring jobs are found by."""
         return paths.fill(paths.SELECTED, exp=self.experiment, strategy=self.strategy)
+
+    @property
+    def train_set(self) -> str:
+        """The train set its choice becomes: its name, or a whole pool's shared one."""
+        return paths.fill(paths.SELECTED, exp=self.owner, strategy=self.strategy)
 
     def per_shard(self, pattern: str) -> list[str]:
         """`pattern` (a strategy's or the pool's file) for every shard, in pool order."""

@@ -6,6 +6,14 @@ would overflow the budget. Streaming keeps, after each shard, the greedy choice 
 seen plus the example that stopped it: the whole pool's choice restricted to any part of the
 pool is a prefix of that part's order within the budget, so it survives every cut, and so does
 the example that stops it; the last cut is then the whole pool's choice, however it is sharded.
+
+A strategy with equal shares ranks by priority within each pool source (a part) instead, and
+the choice takes the examples in order of their source's running total of tokens (ties: pool
+order) until the next would overflow: every source gets the same share of the budget to within
+one example, and a source that runs out leaves the rest of its share to the others. A running
+total only grows as the pool streams in, so streaming keeps each source's examples while the
+tokens ranked before them fit the budget (the last of them stops its source): no other example
+can be chosen, and each kept total is the whole pool's.
 """
 
 from __future__ import annotations
@@ -30,9 +38,10 @@ class ScoredShard(NamedTuple):
     excluded: np.ndarray
     score: np.ndarray
 
-    def eligible(self, budget: int) -> np.ndarray:
-        """Not held out, not longer than the budget, and scored."""
-        return ~self.excluded & (self.n_tokens <= budget) & np.isfinite(self.score)
+    def eligible(self, budget: int | None) -> np.ndarray:
+        """Not held out, scored, and not longer than the budget (None: no budget)."""
+        eligible = ~self.excluded & np.isfinite(self.score)
+        return eligible if budget is None else eligible & (self.n_tokens <= budget)
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,33 @@ class Candidates:
         order = order[: taken + 1 if stopper else taken]
         return Candidates(*(values[order] for values in self))
 
+    def source_totals(self) -> np.ndarray:
+        """Each example's running total of its source's tokens, the source's examples in
+        priority order (ties: pool order): the tokens its source holds once it is taken."""
+        order = np.lexsort((self.positions, -self.priority, self.part))
+        tokens, part = self.n_tokens[order], self.part[order]
+        running = np.cumsum(tokens)
+        first = np.ones(len(order), bool)
+        first[1:] = part[1:] != part[:-1]
+        before = np.maximum.accumulate(np.where(first, running - tokens, 0))  # earlier sources'
+        totals = np.empty_like(running)
+        totals[order] = running - before
+        return totals
 
-def moments(shards: Iterable[ScoredShard], budget: int) -> tuple[float, float]:
+    def in_shares(self, budget: int) -> Candidates:
+        """The examples whose source's tokens ranked before them fit the budget: all that equal
+        shares can choose, however many more examples stream in, and what stops each source."""
+        kept = self.source_totals() - self.n_tokens <= budget
+        return Candidates(*(values[kept] for values in self))
+
+    def by_shares(self) -> Candidates:
+        """The same examples ranked for equal shares: their source's running total, lowest
+        first."""
+        totals = self.source_totals().astype(np.float64)
+        return Candidates(-totals, self.positions, self.n_tokens, self.part)
+
+
+def moments(shards: Iterable[ScoredShard], budget: int | None) -> tuple[float, float]:
     """Mean and standard deviation of the eligible scores, each sum exactly rounded (math.fsum)
     so they are the same however the pool is sharded; a constant score has deviation 1."""
     eligible = [s.score[s.eligible(budget)] for s in shards]
@@ -89,13 +123,15 @@ def moments(shards: Iterable[ScoredShard], budget: int) -> tuple[float, float]:
 def choose(
     shards: Iterable[ScoredShard],
     method: str,
-    budget: int,
+    budget: int | None,
     seed: int,
     temperature: float | None = None,
 ) -> Choice:
     """One seed's choice of at most `budget` tokens from a pool's scored shards, in pool order
-    (an iterable read twice when a temperature needs the scores' moments)."""
+    (an iterable read twice when a temperature needs the scores' moments). A strategy that
+    takes every eligible example has no budget: it ignores `budget`, which may be None."""
     chosen = strategy(method)
+    budget = None if chosen.everything else budget
     draws = Draws(seed, temperature)
     if chosen.ranks and temperature:
         draws.mean, draws.std = moments(shards, budget)
@@ -111,17 +147,21 @@ def choose(
             shard.n_tokens[eligible].astype(np.int64),
             shard.part[eligible].astype(np.int64),
         )
-        kept = kept.add(mine) if chosen.everything else kept.add(mine).greedy(budget, stopper=True)
+        kept = kept.add(mine)
+        if chosen.equal_shares:
+            kept = kept.in_shares(budget)
+        elif not chosen.everything:
+            kept = kept.greedy(budget, stopper=True)
         sizes = np.bincount(shard.part.astype(np.int64))
         part_sizes = np.pad(part_sizes, (0, max(len(sizes) - len(part_sizes), 0)))
         part_sizes[: len(sizes)] += sizes
         offset += len(shard.score)
-    if eligible_tokens < budget:
-        raise DatasetError(
-            f"the pool holds {eligible_tokens} eligible tokens, fewer than the budget "
-            f"{budget}. Fix: lower the budget or add datasets (or max_rows) to the pool."
-        )
     if not chosen.everything:
-        kept = kept.greedy(budget, stopper=False)
+        if eligible_tokens < budget:
+            raise DatasetError(
+                f"the pool holds {eligible_tokens} eligible tokens, fewer than the budget "
+                f"{budget}. Fix: lower the budget or add datasets (or max_rows) to the pool."
+            )
+        kept = (kept.by_shares() if chosen.equal_shares else kept).greedy(budget, stopper=False)
     order = np.argsort(kept.positions)
     return Choice(kept.positions[order], kept.part[order], kept.n_tokens[order], part_sizes)

@@ -133,13 +133,14 @@ def choose_subset(
     params: Mapping[str, Any],
     shards: ShardFiles,
     rows: Mapping[str, str],
-    budget: int,
+    budget: int | None,
     seed: int,
     subset: str,
     tokens: str,
 ) -> dict[str, Any]:
     """One seed's choice from the pool's scored shards, written as an ordinary subset (`subset`
-    Parquet, `tokens` .npy); returns its size, make-up by pool dataset and cost."""
+    Parquet, `tokens` .npy); returns its size, make-up by pool dataset and cost. `budget`: None
+    for a strategy that takes the whole pool."""
     with measured() as usage:
         chosen = choose(shards, params["method"], budget, seed, params["temperature"])
     pool = pool_of(params["pool"], rows)

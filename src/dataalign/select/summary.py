@@ -96,8 +96,9 @@ def selection_table(
 ) -> pd.DataFrame:
     """One row per strategy and benchmark.
 
-    `scores`: evaluations (train, eval, seed, ce, ppl; train is `{experiment}.{strategy}`, or
-    `base` for the untrained model); `alignments`: (train, eval, seed, metric, alignment);
+    `scores`: evaluations (train, eval, seed, ce, ppl; train is `{experiment}.{strategy}`,
+    `pool-{digest}.full` for the whole pool, or `base` for the untrained model);
+    `alignments`: (train, eval, seed, metric, alignment);
     `choices`: per strategy and seed, tokens, examples, composition and choose wall time;
     `costs`: per strategy, its scoring's wall time and peak memory (`selection_costs`). With a
     `rows` column in `choices` (each seed's `chosen_rows`), the table counts the distinct rows

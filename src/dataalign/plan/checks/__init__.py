@@ -62,8 +62,7 @@ def check_config(config: Config) -> None:
     """
     models, datasets = config["models"], config["datasets"]
     for name, entry in models.items():
-        if "trained" in entry:
-            check_trained(name, entry, config["experiments"])
+        if "trained" in entry:  # checked after the experiments: it names one of their runs
             continue
         try:
             spec = ModelSpec.from_config(name, entry)
@@ -92,6 +91,9 @@ def check_config(config: Config) -> None:
         check_proxies(name, config)
         for proxy in experiment.get("proxies", {}):
             check_sizes(name, proxy_view(config, name, proxy)["experiments"][name], config)
+    for name, entry in models.items():
+        if "trained" in entry:
+            check_trained(name, entry, config)
     check_strategy_names(config)
     check_studies(config)
     for warning in [

@@ -49,8 +49,8 @@ def check_experiment(name: str, experiment: Config, models: Config, datasets: Co
             )
 
 
-def check_trained(name: str, entry: Config, experiments: Config) -> None:
-    key, trained = f"models.{name}.trained", entry["trained"]
+def check_trained(name: str, entry: Config, config: Config) -> None:
+    key, trained, experiments = f"models.{name}.trained", entry["trained"], config["experiments"]
     others = [k for k in ("hub", "path", "gguf", "architecture", "tokenizer") if k in entry]
     if others:
         raise ConfigError(
@@ -63,7 +63,7 @@ def check_trained(name: str, entry: Config, experiments: Config) -> None:
             f"config key {key}.experiment: {trained['experiment']!r} is not a fine-tuning or "
             "pre-training experiment of this config; name one that trains models."
         )
-    trains = train_sets({"experiments": experiments}, trained["experiment"])
+    trains = train_sets(config, trained["experiment"])
     if trained["train"] not in trains or trained["seed"] not in experiment["seeds"]:
         raise ConfigError(
             f"config key {key}: experiment {trained['experiment']!r} trains "

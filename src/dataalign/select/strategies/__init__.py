@@ -87,8 +87,11 @@ class Strategy:
     (DSIR's pool n-gram counts) and saves to the path `features` what the scoring pass reuses
     (the examples' n-gram counts); `score` gets the shards' sum as `settings["statistic"]` and
     its shard's path as `settings["features"]`. `everything`: it takes every eligible example
-    whatever the budget. `panel`: it reads panel members' scores of the pool (config keys
-    `models`, `batch_size`). `check(key, entry, scored, config)` refuses a config it cannot run.
+    and has no budget (its subsets are named by the pool, not the experiment). `equal_shares`:
+    its priority ranks the examples within each pool source (a pool part), and the budget is
+    split evenly across the sources (`dataalign.select.choice`). `panel`: it reads panel
+    members' scores of the pool (config keys `models`, `batch_size`). `check(key, entry,
+    scored, config)` refuses a config it cannot run.
     """
 
     name: str
@@ -100,6 +103,7 @@ class Strategy:
     priority: Priority = ranked_priority
     statistic: Callable[[Any, Settings, str], np.ndarray] | None = None
     everything: bool = False
+    equal_shares: bool = False
     panel: bool = False
     check: Callable[[str, Settings, list[str], Mapping[str, Any]], None] | None = None
 
