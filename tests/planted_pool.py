@@ -12,7 +12,7 @@ import pandas as pd
 from helpers import PROSE, WORDS, sentence
 
 from dataalign.data.subsets import Part
-from dataalign.select import Pool, ScoredShard, choose
+from dataalign.select import Pool, ScoredShard, choose, scan_pool, score_pool
 from dataalign.select.strategies import strategy
 
 DSIR = {"n": 2, "buckets": 4096, "min_example_length": 2}
@@ -40,14 +40,42 @@ def recovered(index: pd.DataFrame, positions: np.ndarray) -> float:
     return float((dataset(index)[positions] == "planted").sum() / 40)
 
 
+def planted_precision(index: pd.DataFrame, scores: np.ndarray) -> float:
+    """Share of planted rows among the best-scored eligible examples, as many as were planted;
+    chance is `planted_share`."""
+    eligible = ~index["excluded"].to_numpy()
+    top = np.argsort(-np.where(eligible, scores, -np.inf), kind="stable")[:40]
+    return float((dataset(index)[top] == "planted").mean())
+
+
+def planted_share(index: pd.DataFrame) -> float:
+    """The planted rows' share of the eligible pool: a ranking's precision by chance."""
+    return float((dataset(index)[~index["excluded"].to_numpy()] == "planted").mean())
+
+
 def with_statistic(method: str, pool: Pool, settings: dict, folder: Path) -> dict:
     """`settings` with the strategy's statistic over the whole pool and the features its pass
     saved (in `folder`), where it has one."""
-    statistic = strategy(method).statistic
-    if statistic is None:
+    chosen = strategy(method)
+    if chosen.statistic is None:
         return settings
     features = str(folder / f"{method}-features.bin")
-    return {**settings, "statistic": statistic(pool, settings, features), "features": features}
+    statistic = chosen.combine([chosen.statistic(pool, settings, features)])
+    return {**settings, "statistic": statistic, "features": features}
+
+
+def sharded_scores(method, pool: Pool, target, settings, count, tokenizer, folder) -> np.ndarray:
+    """Every example's score with the pool in `count` shards, as the workflow's jobs make them:
+    each shard's statistic pass, the statistics combined, each shard scored."""
+    chosen, shards = strategy(method), [pool.shard(k, count) for k in range(count)]
+    features = [str(folder / f"{method}-{count}-{k}.bin") for k in range(count)]
+    passes = zip(shards, features, strict=True)
+    statistic = chosen.combine([chosen.statistic(shard, settings, f) for shard, f in passes])
+    scores = []
+    for shard, path in zip(shards, features, strict=True):
+        mine = {**settings, "statistic": statistic, "features": path}
+        scores.append(score_pool(method, shard, scan_pool(shard, tokenizer, set()), target, mine))
+    return np.concatenate(scores)
 
 
 def scored(index: pd.DataFrame, scores: np.ndarray) -> list[ScoredShard]:

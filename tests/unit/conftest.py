@@ -1,4 +1,5 @@
-"""Fixtures of the library's tests: the planted selection pool, scanned (`planted_pool`)."""
+"""Fixtures of the library's tests: the planted selection pool, scanned (`planted_pool`), and
+small batches to shard it."""
 
 from __future__ import annotations
 
@@ -18,3 +19,11 @@ def planted():
 def index(planted, tokenizer):
     pool, target, benchmark = planted
     return scan_pool(pool, tokenizer, held_out_keys("target", target, {"bench": benchmark}))
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of 32 source rows, so the 350-row planted pool has 13 to shard."""
+    from dataalign.data import subsets
+
+    monkeypatch.setattr(subsets, "ROWS_PER_BATCH", 32)

@@ -44,6 +44,7 @@ ALIGNED = [
     ("gzip", {"level": 9}, 0.3),
     ("ngram", {"n": 2, "buckets": 10_000}, None),
     ("ngram", {"n": 2, "buckets": 10_000}, 0.3),
+    ("classifier", {"n": 2, "buckets": 4096, "sample": 200, "seed": 0}, None),
     ("task2vec", "probe", None),
 ]
 
@@ -335,14 +336,6 @@ def test_a_study_verdict_needs_its_holm_p_below_five_percent():
     assert study_table({"target": table})["vs_dsir"].tolist()[:2] == ["better", "tie"]
 
 
-@pytest.fixture
-def small_batches(monkeypatch):
-    """Batches of 32 source rows, so the 350-row planted pool has 13 to shard."""
-    from dataalign.data import subsets
-
-    monkeypatch.setattr(subsets, "ROWS_PER_BATCH", 32)
-
-
 def parquet_pool(pool: Pool, folder: Path) -> Pool:
     """The pool with each part as a Parquet file in row groups of 50 rows (not a multiple of a
     batch, so shard ranges start inside row groups)."""
@@ -383,10 +376,11 @@ def test_sharded_scoring_chooses_exactly_the_whole_pools_rows(
     for count in (1, 4, 20):
         shards = [pool.shard(k, count) for k in range(count)]
         indexes = [scan_pool(shard, tokenizer, held_out) for shard in shards]
-        statistic, features = strategy(method).statistic, []
-        if statistic:
+        chosen, features = strategy(method), []
+        if chosen.statistic:
             features = [str(tmp_path / f"features-{count}-{k}.bin") for k in range(count)]
-            total = sum(statistic(s, settings, f) for s, f in zip(shards, features, strict=True))
+            pairs = zip(shards, features, strict=True)
+            total = chosen.combine([chosen.statistic(s, settings, f) for s, f in pairs])
         scored_shards = []
         for k, (shard, i) in enumerate(zip(shards, indexes, strict=True)):
             mine = (

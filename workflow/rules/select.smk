@@ -2,7 +2,8 @@
 # The pool is read in shards (consecutive runs of its rows, `shards:` jobs): each shard is scanned
 # once (token counts, held-out examples), then scored once per strategy (the costly, seed-free
 # step; random, DSIR, GZIP, n-gram and perplexity correlations on CPUs, SBERT, Task2Vec and
-# gradients with a model); DSIR and n-gram first sum the pool's n-gram counts shard by shard.
+# gradients with a model); DSIR and n-gram first sum the pool's n-gram counts shard by shard,
+# classifier and BETR draw their pool sample.
 # Each seed's choice streams the shards' scores into an ordinary subset, which the training,
 # evaluation and alignment rules take like any other train set.
 

@@ -1,5 +1,6 @@
-"""Rule pool_statistic: a strategy's sum over a pool shard that scoring needs over the whole pool
-(DSIR's and n-gram's pool n-gram counts), and what the shard's scoring reuses; timed."""
+"""Rule pool_statistic: what a strategy's scoring needs of a pool shard over the whole pool
+(DSIR's and n-gram's pool n-gram counts, a classifier's share of the pool sample), and what the
+shard's scoring reuses; timed."""
 
 import json
 

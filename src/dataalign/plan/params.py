@@ -81,7 +81,7 @@ class ScanParams(PoolShard):
 
 
 class StatisticParams(PoolShard):
-    """Rule pool_statistic (`dataalign.select.steps`): a strategy's sum over one pool shard."""
+    """Rule pool_statistic (`dataalign.select.steps`): a strategy's statistic of one pool shard."""
 
     method: str
     settings: Slice

@@ -57,7 +57,7 @@ class Plan(InputFunctions, StageCosts, Workloads):
         return sorted({s.strategy for s in methods if strategy(s.method).on_gpu == gpu})
 
     def strategies_with_statistic(self) -> list[str]:
-        """The strategies that sum a pool statistic over each shard before scoring."""
+        """The strategies that take a pool statistic over each shard before scoring."""
         return sorted(
             {s.strategy for s in self.selections.values() if strategy(s.method).statistic}
         )

@@ -73,8 +73,9 @@ def scan_shard(
 def shard_statistic(
     params: Mapping[str, Any], rows: Mapping[str, str], features: str
 ) -> np.ndarray:
-    """A strategy's pool statistic (e.g. n-gram counts) summed over the job's shard; what its
-    scoring reuses (the examples' counts) saved to `features`."""
+    """A strategy's pool statistic over the job's shard (e.g. its n-gram counts summed, or its
+    share of a pool sample); what its scoring reuses (the examples' counts) saved to
+    `features`."""
     shard = pool_shard(params, rows)
     return strategy(params["method"]).statistic(shard, params["settings"], features)
 
@@ -88,14 +89,14 @@ def score_shard(
     panel: Mapping[str, str],
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The score of every example of the job's shard under its strategy, timed with the job's
-    peak memory. `statistics`: every shard's statistic and `features` what this shard's
-    statistic pass saved, for a strategy that has one; `panel`: each member's scores file, for
-    a strategy that reads a panel."""
-    settings = dict(params["settings"])
-    if strategy(params["method"]).panel:
+    peak memory. `statistics`: every shard's statistic (in pool order) and `features` what this
+    shard's statistic pass saved, for a strategy that has one; `panel`: each member's scores
+    file, for a strategy that reads a panel."""
+    settings, method = dict(params["settings"]), strategy(params["method"])
+    if method.panel:
         settings["scores"] = {model: panel[model] for model in settings["models"]}
     if statistics:
-        settings["statistic"], settings["features"] = np.sum(statistics, axis=0), features
+        settings["statistic"], settings["features"] = method.combine(statistics), features
     target = target_texts(params, rows)
     with measured() as usage:
         scores = score_pool(params["method"], pool_shard(params, rows), index, target, settings)

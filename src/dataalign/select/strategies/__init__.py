@@ -61,6 +61,11 @@ def ranked_priority(scores: np.ndarray, draws: Draws) -> np.ndarray:
     return z / draws.temperature + draws.generator.gumbel(size=len(scores))
 
 
+def summed(statistics: Sequence[np.ndarray]) -> np.ndarray:
+    """The shards' statistics added up: a pool statistic that is a sum over its examples."""
+    return np.sum(statistics, axis=0)
+
+
 @dataclass(frozen=True)
 class StrategyView:
     """What a strategy's settings may read beyond its own entry, resolved by the plan
@@ -83,15 +88,16 @@ class Strategy:
     number, higher chosen first; `priority(scores, draws)` orders one seed's choice, a shard at
     a time (a ranking's by default); `ranks` says whether a temperature applies.
     `statistic(pool, settings, features)`, where given, is a first pass over a shard in its own
-    job: it returns a sum over the shard's examples that scoring needs over the whole pool
-    (DSIR's pool n-gram counts) and saves to the path `features` what the scoring pass reuses
-    (the examples' n-gram counts); `score` gets the shards' sum as `settings["statistic"]` and
-    its shard's path as `settings["features"]`. `everything`: it takes every eligible example
-    and has no budget (its subsets are named by the pool, not the experiment). `equal_shares`:
-    its priority ranks the examples within each pool source (a pool part), and the budget is
-    split evenly across the sources (`dataalign.select.choice`). `panel`: it reads panel
-    members' scores of the pool (config keys `models`, `batch_size`). `check(key, entry,
-    scored, config)` refuses a config it cannot run.
+    job: it returns what scoring needs of the shard over the whole pool (DSIR's pool n-gram
+    counts; a classifier's share of the pool sample), a flat array, and saves to the path
+    `features` what the scoring pass reuses (the examples' n-gram counts); `score` gets every
+    shard's array, in pool order, merged by `combine` (by default their sum) as
+    `settings["statistic"]` and its shard's path as `settings["features"]`. `everything`: it
+    takes every eligible example and has no budget (its subsets are named by the pool, not the
+    experiment). `equal_shares`: its priority ranks the examples within each pool source (a pool
+    part), and the budget is split evenly across the sources (`dataalign.select.choice`).
+    `panel`: it reads panel members' scores of the pool (config keys `models`, `batch_size`).
+    `check(key, entry, scored, config)` refuses a config it cannot run.
     """
 
     name: str
@@ -102,6 +108,7 @@ class Strategy:
     ranks: bool = True
     priority: Priority = ranked_priority
     statistic: Callable[[Any, Settings, str], np.ndarray] | None = None
+    combine: Callable[[Sequence[np.ndarray]], Any] = summed
     everything: bool = False
     equal_shares: bool = False
     panel: bool = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from typing import BinaryIO
 
 import numpy as np
 from scipy import sparse
@@ -36,9 +37,14 @@ def pool_counts(pool, settings, features: str | os.PathLike) -> np.ndarray:
         for texts in tqdm(pool.texts(), desc="n-gram counts", unit="batch"):
             matrix = hasher.counts(texts)
             counts += np.asarray(matrix.sum(axis=0), np.int64).ravel()
-            for array in (matrix.indptr, matrix.indices, matrix.data.astype(np.int32)):
-                np.save(out, array, allow_pickle=False)
+            write_counts(out, matrix)
     return counts
+
+
+def write_counts(out: BinaryIO, matrix: sparse.csr_matrix) -> None:
+    """One batch's examples x buckets counts appended to an open features file."""
+    for array in (matrix.indptr, matrix.indices, matrix.data.astype(np.int32)):
+        np.save(out, array, allow_pickle=False)
 
 
 def saved_features(path: str | os.PathLike, buckets: int) -> Iterator[sparse.csr_matrix]:
