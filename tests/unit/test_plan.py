@@ -167,8 +167,9 @@ def test_proxies_train_every_train_set_and_seed_with_only_what_they_change():
     assert early.params["options"] == {**options, "stop_at": 0.1}
     small, low = run("small"), run("small_low_lr")
     assert small.model == low.model == "gpt2_bytes_small"
-    assert small.subset == SubsetKey("bytes", "c4", 125000, 1) == low.subset
-    assert small.params["options"] == options and low.params["options"] == {**options, "lr": 3e-4}
+    assert small.subset == target.subset == low.subset  # half of each of the target's draws
+    assert small.params["options"] == {**options, "max_tokens": 125000}
+    assert low.params["options"] == {**options, "max_tokens": 125000, "lr": 3e-4}
     assert {r.name for r in (target, early, small, low)} <= set(plan.trainings)
     assert "stop_at" not in config["experiments"][name]["training"]  # the view is a copy
     inputs = plan.frontier_inputs(SimpleNamespace(exp=name))

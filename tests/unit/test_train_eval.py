@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -22,6 +23,7 @@ from dataalign.errors import ModelSpecError
 from dataalign.models import ModelSpec, load_causal_lm, load_model_and_tokenizer
 from dataalign.train.evaluate import perplexity, windows
 from dataalign.train.trainer import (
+    PackedBlocks,
     TrainingDiverged,
     TrainOptions,
     clamp_seq_len,
@@ -595,3 +597,18 @@ def test_a_checkpoint_proxy_is_the_whole_run_stopped_early(tiny_lm_dir, tmp_path
     assert len(early) == math.ceil(0.2 * len(whole)) and len(whole) >= 15
     pd.testing.assert_frame_equal(early, whole.iloc[: len(early)])
     assert early["learning_rate"].iloc[-1] > 0.5 * OPTIONS.lr  # mid-schedule, not decayed to 0
+
+
+def test_a_budget_proxy_trains_on_a_seeded_sample_of_the_draws_blocks():
+    """`max_tokens` keeps whole blocks of the subset, a seeded sample in file order, so a
+    proxy reads part of its seed's draw (and nothing of another seed's)."""
+    tokens = np.arange(1000)
+    whole = PackedBlocks(tokens, 32, 0)
+    half = PackedBlocks(tokens, 32, 0, max_tokens=500, seed=1)
+    assert len(whole) == 32 and whole.n_tokens == 1000
+    assert len(half) == 16 and half.n_tokens == 16 * 32 - (32 * 32 - 1000) * (31 in half.blocks)
+    assert list(half.blocks) == sorted(half.blocks) and len(set(half.blocks)) == 16
+    assert list(PackedBlocks(tokens, 32, 0, max_tokens=500, seed=2).blocks) != list(half.blocks)
+    first = int(half.blocks[0])
+    assert half[0]["input_ids"][:3].tolist() == [32 * first, 32 * first + 1, 32 * first + 2]
+    assert len(PackedBlocks(tokens, 32, 0, max_tokens=5000)) == 32  # more than it holds: all

@@ -263,9 +263,19 @@ CASES = {
         r"minimum of 0",
     ),
     "proxy that changes nothing": (
-        lambda c: c["experiments"]["demo"].update(proxies={"same": {"budget": 120}}),
+        lambda c: c["experiments"]["demo"].update(proxies={"same": {"training": {"lr": 1e-3}}}),
         r"config key experiments.demo.proxies.same: trains the experiment's own models \(nothing "
         r"differs\). Fix: change its model, budget or training",
+    ),
+    "proxy budget not below the experiment's": (
+        lambda c: c["experiments"]["demo"].update(proxies={"big": {"budget": 120}}),
+        r"config key experiments.demo.proxies.big.budget: 120 tokens is not below the "
+        r"experiment's budget 120; a proxy trains on part of each draw",
+    ),
+    "proxies with one seed": (
+        lambda c: c["experiments"]["demo"].update(seeds=[0], proxies={"half": {"budget": 60}}),
+        r"config key experiments.demo.seeds: proxies are scored against the target's other "
+        r"seeds .* give seeds: \[0, 1\]",
     ),
     "proxy named like a metric": (
         lambda c: c["experiments"]["demo"].update(proxies={"gzip": {"budget": 60}}),

@@ -98,10 +98,11 @@ def distinct_models_and_evaluations(config: dict) -> tuple[set, set]:
         if spec["kind"] == "panel":
             continue
         runs = [(spec["model"], spec["training"], None)]  # the experiment's own, then proxies'
-        for proxy in spec["proxies"].values():
+        for proxy in spec["proxies"].values():  # a budget: that many tokens of each draw
             training = {**spec["training"], **proxy.get("training", {})}
             training |= {"stop_at": proxy["checkpoint"]} if "checkpoint" in proxy else {}
-            runs.append((proxy.get("model", spec["model"]), training, proxy.get("budget")))
+            training |= {"max_tokens": proxy["budget"]} if "budget" in proxy else {}
+            runs.append((proxy.get("model", spec["model"]), training, None))
         for name, training, budget in runs:
             tokenizer = config["models"][name].get("tokenizer", name)
             options = repr(sorted(training.items()))

@@ -106,9 +106,11 @@ def proxies(config: Config, experiment: str) -> list[str]:
 
 
 def proxy_view(config: Config, experiment: str, proxy: str) -> Config:
-    """The config as the proxy's runs see it: the experiment with the proxy's model, budget and
-    training options in place (a `checkpoint` proxy: the run stopped at that share of its steps),
-    so its models and evaluations are planned by the same functions as the experiment's."""
+    """The config as the proxy's runs see it: the experiment with the proxy's model and training
+    options in place, so its models and evaluations are planned by the same functions as the
+    experiment's. A `checkpoint` proxy is the run stopped at that share of its steps; a `budget`
+    proxy trains on that many tokens of each of the experiment's own draws (`max_tokens`), so
+    a seed's proxy and target read the same data and another seed's target none of it."""
     spec = config["experiments"][experiment]
     entry = spec["proxies"][proxy]
     view = {**spec, "model": entry.get("model", spec["model"]), "proxies": {}}
@@ -116,7 +118,7 @@ def proxy_view(config: Config, experiment: str, proxy: str) -> Config:
     if "checkpoint" in entry:
         view["training"]["stop_at"] = entry["checkpoint"]
     if "budget" in entry:
-        view |= {"budget": entry["budget"], "budgets": {}}
+        view["training"]["max_tokens"] = entry["budget"]
     return {**config, "experiments": {**config["experiments"], experiment: view}}
 
 

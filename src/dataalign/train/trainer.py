@@ -119,6 +119,7 @@ class TrainOptions:
     seed: int = 0
     precision: str = defaults()["precision"]
     stop_at: float = 1.0  # a checkpoint proxy's share of the steps: the same run, stopped early
+    max_tokens: int = 0  # a budget proxy's tokens: a seeded sample of the subset's blocks (0: all)
 
     def total_steps(self, n_blocks: int) -> int:
         """Optimiser steps the run takes: `max_steps`, else every epoch's accumulated batches."""
@@ -152,17 +153,24 @@ class PackedBlocks(Dataset):
     Padding is masked out of the loss, so every token is trained on exactly once per epoch.
     """
 
-    def __init__(self, tokens: np.ndarray, seq_len: int, pad_id: int) -> None:
+    def __init__(
+        self, tokens: np.ndarray, seq_len: int, pad_id: int, max_tokens: int = 0, seed: int = 0
+    ) -> None:
         self.tokens, self.seq_len, self.pad = tokens, seq_len, pad_id
-        self.n_tokens = len(tokens)
+        self.blocks = np.arange(math.ceil(len(tokens) / seq_len))
+        if 0 < max_tokens < len(tokens):  # a seeded sample of whole blocks, in file order
+            keep = math.ceil(max_tokens / seq_len)
+            chosen = np.random.default_rng(seed).permutation(len(self.blocks))[:keep]
+            self.blocks = np.sort(chosen)
+        ends = np.minimum((self.blocks + 1) * seq_len, len(tokens))
+        self.n_tokens = int((ends - self.blocks * seq_len).sum())
 
     def __len__(self) -> int:
-        return math.ceil(self.n_tokens / self.seq_len)
+        return len(self.blocks)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        block = torch.from_numpy(
-            np.asarray(self.tokens[index * self.seq_len : (index + 1) * self.seq_len], np.int64)
-        )
+        start = int(self.blocks[index]) * self.seq_len
+        block = torch.from_numpy(np.asarray(self.tokens[start : start + self.seq_len], np.int64))
         padding = self.seq_len - len(block)
         ids = torch.cat([block, torch.full((padding,), self.pad, dtype=torch.int64)])
         mask = (torch.arange(self.seq_len) < len(block)).long()
@@ -302,7 +310,7 @@ def train_causal_lm(
     `output_dir`/runs unless TENSORBOARD_LOGGING_DIR says otherwise).
     """
     seq_len = clamp_seq_len(model, options.seq_len)
-    blocks = PackedBlocks(tokens, seq_len, tokenizer.pad_token_id)
+    blocks = PackedBlocks(tokens, seq_len, tokenizer.pad_token_id, options.max_tokens, options.seed)
     check_master_weights(model)
     cuda = torch.cuda.is_available() and next(model.parameters()).is_cuda
     autocast = compute_dtype(options.precision, "cuda" if cuda else "cpu")

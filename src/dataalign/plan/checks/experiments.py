@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataalign.align.metrics import metric as registered_metric
 from dataalign.align.metrics import registry as metric_registry
 from dataalign.align.task2vec import MIN_GROUPS
-from dataalign.analysis.frontier import CEILING, POOLED, TARGET
+from dataalign.analysis.frontier import CEILING, NOISE_FREE, POOLED, TARGET
 from dataalign.errors import ConfigError
 from dataalign.plan.lookup import Config, proxy_view, train_budget, train_sets
 from dataalign.resources import parameter_estimate
@@ -142,7 +142,13 @@ def check_proxies(name: str, config: Config) -> None:
 
     experiment, models = config["experiments"][name], config["models"]
     training = schema_file()["$defs"]["training"]
-    taken = sorted({TARGET, CEILING, POOLED, *metric_registry()})
+    taken = sorted({TARGET, CEILING, NOISE_FREE, POOLED, *metric_registry()})
+    if experiment.get("proxies") and len(experiment["seeds"]) < 2:
+        raise ConfigError(
+            f"config key experiments.{name}.seeds: proxies are scored against the target's "
+            "other seeds (a shared draw would earn them credit), so they need at least 2 seeds; "
+            "give seeds: [0, 1]."
+        )
     for proxy, entry in experiment.get("proxies", {}).items():
         key = f"config key experiments.{name}.proxies.{proxy}"
         if proxy in taken:
@@ -164,13 +170,19 @@ def check_proxies(name: str, config: Config) -> None:
                 f"{key}.training: unknown option(s) {unknown}; a proxy changes the experiment's "
                 f"training options ({sorted(training['properties'])})."
             )
+        if entry.get("budget", 0) >= experiment["budget"]:
+            raise ConfigError(
+                f"{key}.budget: {entry['budget']} tokens is not below the experiment's budget "
+                f"{experiment['budget']}; a proxy trains on part of each draw. Fix: a smaller "
+                "budget, or leave it out."
+            )
         view = proxy_view(config, name, proxy)["experiments"][name]
         try:
             validate(view["training"], training | {"additionalProperties": True})
         except ValidationError as error:
             where = ".".join(map(str, error.absolute_path))
             raise ConfigError(f"{key}.training.{where}: {error.message}.") from None
-        if all(view[k] == experiment[k] for k in ("model", "budget", "budgets", "training")):
+        if all(view[k] == experiment[k] for k in ("model", "training")):
             raise ConfigError(
                 f"{key}: trains the experiment's own models (nothing differs). Fix: change its "
                 "model, budget or training, or give checkpoint: a share of the steps."
@@ -183,7 +195,9 @@ def small_proxy_warnings(config: Config) -> list[str]:
     warnings = []
     for name, spec in config["experiments"].items():
         for proxy, entry in spec.get("proxies", {}).items():
-            model = entry.get("model", spec.get("model"))
+            if "model" not in entry:  # the experiment's own model: the target is what is small
+                continue
+            model = entry["model"]
             size = parameter_estimate(config["models"][model])
             if size is not None and size < SMALL_PROXY:
                 warnings.append(
