@@ -41,7 +41,13 @@ OPTIONS = {  # the classifier's features and its pool sample, shared by `classif
         type="integer",
         minimum=1,
     ),
-    "seed": option(0, "seed of the pool sample", type="integer", minimum=0),
+    "seed": option(
+        0,
+        "seed of the pool sample (not the experiment's `seeds`: without a `temperature` every "
+        "seed chooses the same rows)",
+        type="integer",
+        minimum=0,
+    ),
 }
 
 
