@@ -259,6 +259,10 @@ class Adversary:
                 stderr=subprocess.STDOUT,
                 env=ENV,
                 start_new_session=True,  # its own process group: one killpg ends it and its jobs
+                # A process started in the background (`&`, nohup, CI) inherits SIGINT ignored,
+                # and Python then never raises KeyboardInterrupt: so would Snakemake and every
+                # job. A terminal's Ctrl-C reaches processes that take it; restore that here.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
         root, attacked, killed_snakemake = psutil.Process(proc.pid), False, False
         kind, due = self.next_kind(), self.elapsed() + self.rng.uniform(*self.delay)
