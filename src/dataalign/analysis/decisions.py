@@ -110,7 +110,8 @@ def u_statistic_variance(agree: np.ndarray, counted: np.ndarray) -> float:
     Hoeffding projection), so train sets, not pairs, are the independent units."""
     both = counted | counted.transpose(1, 0, 2)
     mine = np.where(counted, agree, 0.0)
-    shares = (mine + mine.transpose(1, 0, 2)).sum(axis=(1, 2)) / both.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore"):  # a train set in no counted pair: 0/0, dropped below
+        shares = (mine + mine.transpose(1, 0, 2)).sum(axis=(1, 2)) / both.sum(axis=(1, 2))
     shares = shares[both.any(axis=(1, 2))]
     return float(4 * shares.var(ddof=1) / len(shares))
 
