@@ -236,3 +236,29 @@ def test_task2vec_flops_count_the_probes_passes_over_every_subset():
     probe = parameter_estimate(config["models"]["smollm2"])
     assert flops["task2vec"] == pytest.approx(6 * probe * 3 * 8 * 64 * 2 * (17 * 2 + 3))
     assert flops["gzip"] is flops["ngram"] is flops["sbert"] is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: the interval over-covers away from chance (2/3 covered in 200 of 200 "
+    "studies): its variance floor is an unrelated predictor's, and the two seeds' intervals are "
+    "averaged, not joint. Fix the estimator, then drop this mark.",
+)
+def test_a_related_predictors_interval_covers_its_concordance():
+    """Under an alternative at the study's size: a predictor with its own noise as large as the
+    target's seed noise and the train sets' spread (pair differences correlated 1/2, true
+    concordance 1/2 + asin(1/2)/pi = 2/3) reads 2/3 on average and its interval covers 2/3 in
+    90-99.5% of 200 studies, never [0, 1]."""
+    rng = np.random.default_rng(8)
+    truth_c = 0.5 + np.arcsin(0.5) / np.pi
+    hits, values = 0, []
+    for _ in range(200):
+        truth = rng.normal(size=(17, 3))
+        target = losses(truth, 1.0, 2, rng)
+        predictor = losses(truth, 1.0, 2, rng)
+        row = table_of(target, {"p": ("proxy", proxy_score(predictor))}).loc[("p", "humaneval")]
+        values.append(row["decision_accuracy"])
+        hits += row["decision_ci_low"] <= truth_c <= row["decision_ci_high"]
+        assert row["decision_ci_high"] - row["decision_ci_low"] < 1
+    assert abs(np.mean(values) - truth_c) < 0.03
+    assert 0.90 <= hits / 200 <= 0.995
