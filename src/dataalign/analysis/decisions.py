@@ -3,8 +3,6 @@ over train sets and a permutation p, exact up to 8 train sets (`decision_accurac
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -51,69 +49,71 @@ def agreements(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where((dx == 0) | (dy == 0), 0.5, (np.sign(dx) == -np.sign(dy)).astype(float))
 
 
-def null_variance(units: int) -> float:
-    """Variance of the share of concordant pairs of `units` independent draws of two unrelated
-    continuous quantities: Kendall's tau's 2(2n + 5) / 9n(n - 1), over 4."""
-    return (2 * units + 5) / (18 * units * (units - 1))
+def pair_kernel(agree: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """Each pair of train sets' agreement averaged over the benchmarks (columns) it is counted
+    on: a symmetric units x units matrix, NaN where a pair is counted nowhere; train sets in no
+    counted pair are dropped. Train sets are the independent units, so this is the kernel of a
+    U-statistic over them."""
+    both = counted | counted.transpose(1, 0, 2)
+    mine = np.where(counted, agree, 0.0)
+    with np.errstate(invalid="ignore"):
+        kernel = (mine + mine.transpose(1, 0, 2)).sum(axis=2) / both.sum(axis=2)
+    keep = both.any(axis=(1, 2))
+    return kernel[np.ix_(keep, keep)]
+
+
+def kernel_moments(kernel: np.ndarray) -> tuple[float, float]:
+    """Unbiased estimates of a U-statistic's two variance components from its pair kernel h
+    (NaN: a pair not counted): zeta1 = Cov(h(i, j), h(i, k)), what two pairs sharing a train set
+    have in common, and zeta2 = Var h(i, j). Each is a mean of products over pairs of pairs
+    (sharing one train set; the same pair) less the mean over disjoint pairs of pairs, whose
+    product estimates the squared mean without bias."""
+    n = len(kernel)
+    present = ~np.isnan(kernel) & ~np.eye(n, dtype=bool)
+    h = np.where(present, kernel, 0.0)
+    rows, squares, counts = h.sum(axis=1), (h**2).sum(axis=1), present.sum(axis=1)
+    shared, shared_count = (rows**2 - squares).sum(), (counts**2 - counts).sum()
+    total, total_squares, pairs = h.sum() / 2, (h**2).sum() / 2, present.sum() / 2
+    disjoint_count = pairs**2 - pairs - shared_count
+    if not disjoint_count or not shared_count:  # too few pairs to tell the components apart
+        return np.nan, np.nan
+    disjoint = (total**2 - total_squares - shared) / disjoint_count
+    return float(shared / shared_count - disjoint), float(total_squares / pairs - disjoint)
 
 
 def concordance_interval(
-    accuracy: float, variance: float, null_share: float, units: int, level: float = LEVEL
+    accuracy: float, kernel: np.ndarray, columns: int, level: float = LEVEL
 ) -> tuple[float, float]:
-    """The concordances c a normal test does not reject: |accuracy - c| <= z sqrt(V(c)), with
-    V(c) the estimated `variance` kept between two bounds evaluated at c: at least
-    4 c (1 - c) `null_share` (what an unrelated alignment's accuracy has at c = 1/2) and at
-    most 2 c (1 - c) / `units` (Hoeffding's bound for a mean over pairs of a [0, 1] kernel).
+    """The concordances c a t test on n - 1 degrees of freedom (n train sets) does not reject:
+    |accuracy - c| <= t sqrt(V(c)), with V the U-statistic's variance over train sets,
+    4 (n - 2) / n (n - 1) zeta1 + 2 / n (n - 1) zeta2 (`kernel_moments`), evaluated at the c
+    tested (a score interval, as Wilson's for a proportion).
 
-    The estimate alone collapses to zero width when every pair agrees (at 5 train sets and a
-    true 0.82, one fit in six) and spans [0, 1] when a few train sets disagree wildly; the
-    bounds, evaluated at the c tested rather than at the estimate (a score interval, as
-    Wilson's for a proportion), keep it open on the side the data cannot rule out and shut
-    where no population could put it.
+    Each component is estimated as a share of the 0/1 kernel's c (1 - c) at the accuracy and
+    applied at c: zeta1's share kept within [0, 1/2] (zeta1 <= zeta2 / 2), zeta2's within
+    [1 / `columns`, 1] (a kernel averaged over benchmarks or seeds varies less). So the
+    interval never has zero width, even when every pair agrees, and its width does not shrink
+    with an estimate that happens to be high (with zeta1 at the estimate, intervals lay above
+    the truth twice as often as below). Hoeffding's bound 2 c (1 - c) / n caps V: no
+    population of [0, 1] kernels varies more. The t rather than the normal quantile keeps
+    coverage at 5 train sets.
     """
+    n = len(kernel)
+    zeta1, zeta2 = kernel_moments(kernel)
+    if np.isnan(zeta1):
+        return np.nan, np.nan
+    spread_at_accuracy = accuracy * (1 - accuracy)
+    if spread_at_accuracy:
+        first = np.clip(zeta1 / spread_at_accuracy, 0, 0.5)
+        second = np.clip(zeta2 / spread_at_accuracy, 1 / columns, 1)
+    else:  # every pair agrees (or none): nothing to scale, the 0/1 kernel's own variance
+        first, second = 0.0, 1.0
+    pairs = n * (n - 1)
+    factor = min(4 * (n - 2) / pairs * first + 2 / pairs * second, 2 / n)
     grid = np.linspace(0.0, 1.0, 20001)
-    spread = grid * (1 - grid)
-    bounded = np.clip(variance, 4 * spread * null_share, 2 * spread / units)
-    inside = np.abs(accuracy - grid) <= stats.norm.ppf((1 + level) / 2) * np.sqrt(bounded)
+    critical = stats.t.ppf((1 + level) / 2, n - 1)
+    inside = np.abs(accuracy - grid) <= critical * np.sqrt(factor * grid * (1 - grid))
     return float(grid[inside].min()), float(grid[inside].max())
-
-
-def pooled_null_variance(agree: np.ndarray, counted: np.ndarray, units: np.ndarray) -> float:
-    """The variance an unrelated alignment's accuracy has at 1/2 when its pairs span several
-    benchmarks: each benchmark's (`null_variance`), pair-weighted, with the benchmarks
-    correlated as much as the train sets' own shares of agreeing pairs are across them (the
-    same train sets score every benchmark, so benchmarks are rarely independent)."""
-    pairs = counted.sum(axis=(0, 1))
-    weights = np.array(
-        [
-            m / pairs.sum() * math.sqrt(null_variance(n)) if m else 0.0
-            for m, n in zip(pairs, units, strict=True)
-        ]
-    )
-    both = counted | counted.transpose(1, 0, 2)
-    mine = np.where(counted, agree, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shares = (mine + mine.transpose(1, 0, 2)).sum(axis=1) / both.sum(axis=1)  # units x evals
-    used = weights > 0
-    correlation = np.eye(len(weights))
-    if used.sum() > 1:
-        frame = pd.DataFrame(shares[:, used])
-        estimated = frame.corr(min_periods=3).to_numpy()
-        fill = np.clip(np.nan_to_num(estimated, nan=1.0), 0.0, 1.0)
-        correlation[np.ix_(used, used)] = np.where(np.eye(used.sum(), dtype=bool), 1.0, fill)
-    return float(weights @ correlation @ weights)
-
-
-def u_statistic_variance(agree: np.ndarray, counted: np.ndarray) -> float:
-    """Sen's variance of a mean over pairs of train sets, 4 s² / n: s² is the sample variance
-    of each train set's mean agreement over the counted pairs it is in (the U-statistic's
-    Hoeffding projection), so train sets, not pairs, are the independent units."""
-    both = counted | counted.transpose(1, 0, 2)
-    mine = np.where(counted, agree, 0.0)
-    with np.errstate(invalid="ignore"):  # a train set in no counted pair: 0/0, dropped below
-        shares = (mine + mine.transpose(1, 0, 2)).sum(axis=(1, 2)) / both.sum(axis=(1, 2))
-    shares = shares[both.any(axis=(1, 2))]
-    return float(4 * shares.var(ddof=1) / len(shares))
 
 
 def decision_accuracy(
@@ -125,9 +125,8 @@ def decision_accuracy(
     over its draws (seeds): the share of pairs where the more aligned one has the lower target,
     a tie in alignment or in target counted 1/2, so an unrelated alignment scores 1/2 — a
     rescaled Kendall tau, (1 + tau) / 2, a U-statistic over train sets. The 95% interval
-    (`interval`, at least 3 train sets) inverts a normal test whose variance is Sen's over train
-    sets (`u_statistic_variance`), kept within bounds evaluated at the concordance tested
-    (`concordance_interval`). The one-sided permutation p of an accuracy
+    (`interval`, at least 4 train sets) inverts a t test with the U-statistic's unbiased
+    variance over train sets (`concordance_interval`). The one-sided permutation p of an accuracy
     this high with alignment shuffled across train sets enumerates all n! orders for up to 8
     train sets (exact), else `permutations` random ones (0: no p).
 
@@ -149,11 +148,9 @@ def decision_accuracy(
     agree = agreements(x, y)
     accuracy = float(agree[counted].mean())
     low = high = np.nan
-    if interval and len(y) >= 3:
-        units = (~np.isnan(y)).sum(axis=0)  # per benchmark
-        null_share = pooled_null_variance(agree, counted, units)
-        variance = u_statistic_variance(agree, counted)
-        low, high = concordance_interval(accuracy, variance, null_share, len(y))
+    kernel = pair_kernel(agree, counted)
+    if interval and len(kernel) >= 4:  # zeta1's estimate needs two disjoint pairs
+        low, high = concordance_interval(accuracy, kernel, y.shape[1])
     p = np.nan  # a train set lacking a benchmark breaks exchangeability
     if permutations and not np.isnan(x).any():
         orders = orders_of(len(x), permutations, seed, exact_up_to=EXACT_DECISIONS)

@@ -78,15 +78,18 @@ def proxy_score(proxy: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy(points: list[pd.DataFrame], benchmark: str) -> dict[str, float]:
     """Decision accuracy over every pair of train sets on `benchmark` (or `POOLED`: pairs within
-    each benchmark), with its 95% interval: each seed's, averaged over seeds."""
-    rows = []
-    for seed_points in points:
-        chosen = (
-            seed_points if benchmark == POOLED else seed_points[seed_points["eval"] == benchmark]
-        )
-        result = decision_accuracy(chosen, "ce", permutations=0, seed=0)
-        rows.append({key: result[key] for key in ACCURACY})
-    return pd.DataFrame(rows).mean().to_dict()
+    each benchmark) and every seed, with one 95% interval: each seed's ranking is a column of
+    the same train sets, as a benchmark is, so the seeds' shared and separate errors both reach
+    the interval. `decision_pairs` counts pairs of train sets, once (per seed)."""
+    chosen = [
+        frame if benchmark == POOLED else frame[frame["eval"] == benchmark] for frame in points
+    ]
+    columns = pd.concat(chosen, ignore_index=True)
+    columns["eval"] = columns["eval"] + "/seed " + columns["seed"].astype(str)
+    result = decision_accuracy(columns, "ce", permutations=0, seed=0)
+    return {key: result[key] for key in ACCURACY} | {
+        "decision_pairs": result["decision_pairs"] / len(points)
+    }
 
 
 def noise_free(ceiling: Mapping[str, float]) -> dict[str, float]:
