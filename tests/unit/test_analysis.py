@@ -385,6 +385,22 @@ def test_decision_accuracy_p_is_exact_over_every_order():
         assert got["p_decision"] == pytest.approx(np.mean(np.array(null) >= observed - 1e-12))
 
 
+def test_a_train_set_without_a_loss_is_left_out_quietly():
+    """A train set whose every draw lacks a loss counts in no pair and warns of nothing (its
+    zero draws once divided by zero)."""
+    import warnings
+
+    from dataalign.analysis.decisions import decision_accuracy
+
+    ce = [[np.nan, np.nan], [1.0, 1.1], [2.0, 2.1], [3.0, 3.1], [4.0, 4.1], [5.0, 5.1]]
+    points = decision_points([9.0, 0.5, 0.4, 0.3, 0.2, 0.1], ce, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = decision_accuracy(points, "ce", 0, 0)
+    assert result["decision_pairs"] == 10 and result["decision_accuracy"] == 1.0
+    assert 0.5 < result["decision_ci_low"] < 1 == result["decision_ci_high"]
+
+
 def test_pooled_decisions_compare_train_sets_within_each_benchmark():
     from dataalign.analysis.decisions import decision_accuracy
 

@@ -30,7 +30,8 @@ def decided_pairs(points: pd.DataFrame, target: str) -> np.ndarray:
     """
     cells = points.groupby(["unit", "eval"])[target].agg(["mean", "var", "count"])
     means = cells["mean"].unstack("eval")
-    draws = cells["count"].unstack("eval").loc[means.index, means.columns].to_numpy(float)
+    counts = cells["count"].unstack("eval").loc[means.index, means.columns].to_numpy(float)
+    draws = np.where(counts > 0, counts, np.nan)  # a missing target: no pair with it counts
     pooled = cells["var"].unstack("eval").loc[means.index, means.columns].mean(axis=0)
     variance = np.nan_to_num(pooled.to_numpy(float))  # one draw each: no noise estimate
     y = means.to_numpy(float)
