@@ -244,19 +244,20 @@ def test_the_selection_jobs_scan_score_and_write_a_choice_within_budget(
 
 
 def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
-    """Two targets, strategies paired by seed against random, DSIR and the whole pool: Holm runs
-    over strategies x targets, each strategy's verdicts are counted as wins, and the figure
-    draws every target. Each table is read back from the Parquet copy selection_study reads."""
+    """Two targets, strategies paired by seed against random, DSIR, betr and the whole pool:
+    Holm runs over strategies x targets, each strategy's verdicts are counted as wins, and the
+    figure draws every target. Each table is read back from the Parquet copy selection_study
+    reads."""
     from dataalign.io import read_parquet, write_table
     from dataalign.select.plots import plot_selection_study
     from dataalign.select.summary import selection_table, study_table, study_wins
 
     rng = np.random.default_rng(0)
-    strategies = ["random", "full", "dsir", "gzip"]
+    strategies = ["random", "full", "dsir", "betr", "gzip"]
     tables = {}
     for target, gzip_gain in (("proofs", -0.5), ("math", 0.0)):
         noise = rng.normal(0, 0.05, 5)  # a seed's training noise, shared by every strategy
-        level = {"random": 7.0, "full": 6.9, "dsir": 6.8, "gzip": 6.8 + gzip_gain}
+        level = {"random": 7.0, "full": 6.9, "dsir": 6.8, "betr": 7.3, "gzip": 6.8 + gzip_gain}
         jitter = {k: rng.normal(0, 0.01, 5) for k in strategies}
         if gzip_gain == 0.0:  # on this target gzip is DSIR's equal: differences straddle 0
             jitter["gzip"] = jitter["dsir"] + [0.02, -0.02, 0.02, -0.02, 0.0]
@@ -295,7 +296,7 @@ def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
         pd.testing.assert_frame_equal(tables[target], table)
     study = study_table(tables).set_index(["experiment", "strategy"])
     family = study["ce_vs_dsir_paired_p"].dropna()
-    assert len(family) == 6  # random, full, gzip x 2 targets
+    assert len(family) == 8  # random, full, betr, gzip x 2 targets
     assert study["ce_vs_dsir_paired_p_holm"].dropna().tolist() == pytest.approx(
         adjusted(family).tolist()
     )
@@ -305,6 +306,7 @@ def test_a_study_reads_several_targets_with_holm_over_all_of_them(tmp_path):
     wins = study_wins(study.reset_index())
     assert wins.loc["gzip", ("dsir", "better")] == 1 and wins.loc["gzip", ("dsir", "tie")] == 1
     assert wins.loc["gzip", ("full", "better")] >= 1
+    assert wins.loc["gzip", ("betr", "better")] == 2 and wins.loc["dsir", ("betr", "better")] == 2
     figure = tmp_path / "study.png"
     plot_selection_study(study.reset_index(), [figure])
     assert figure.stat().st_size > 0

@@ -1,5 +1,6 @@
 """Rule selection_study: several select experiments' tables read as one study, with Holm over
-strategies x targets, each strategy's wins against random, DSIR and the whole pool, and a figure
+strategies x targets, each strategy's wins against random, DSIR, betr and the whole pool, and a
+figure
 of every strategy's paired difference from random per target."""
 
 from dataalign.io import read_parquet, write_text

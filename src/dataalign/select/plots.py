@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from dataalign.analysis.plots import TARGET_LABELS, pyplot, save_figure
-from dataalign.select.summary import DSIR, FULL, RANDOM, UNTRAINED
+from dataalign.select.summary import BETR, DSIR, FULL, RANDOM, UNTRAINED
 
 
 def plot_selection(table: pd.DataFrame, target: str, paths: Sequence[str | Path]) -> None:
@@ -38,8 +38,9 @@ def plot_selection(table: pd.DataFrame, target: str, paths: Sequence[str | Path]
 
 def plot_selection_study(study: pd.DataFrame, paths: Sequence[str | Path]) -> None:
     """Each strategy's paired per-seed difference in benchmark loss from random (95% interval),
-    one panel per target; DSIR's and the whole pool's differences are drawn as reference lines
-    (left of one: a lower mean loss; whether beyond noise is the table's paired test)."""
+    one panel per target; DSIR's, `betr`'s and the whole pool's differences are drawn as
+    reference lines (left of one: a lower mean loss; whether beyond noise is the table's paired
+    test)."""
     plt, _ = pyplot()
     study = study.assign(target=study["experiment"] + ": " + study["eval"])
     targets = list(dict.fromkeys(study["target"]))
@@ -53,7 +54,7 @@ def plot_selection_study(study: pd.DataFrame, paths: Sequence[str | Path]) -> No
         shift = rows["ce_vs_random"]
         axes.errorbar(shift, rows.index, xerr=[shift - low, high - shift], fmt="o", capsize=3)
         axes.axvline(0, color="grey", linestyle="-", linewidth=0.8, label=RANDOM)
-        for reference, style in ((DSIR, "--"), (FULL, ":")):
+        for reference, style in ((DSIR, "--"), (BETR, "-."), (FULL, ":")):
             if reference in rows.index and not pd.isna(rows.loc[reference, "ce_vs_random"]):
                 level = rows.loc[reference, "ce_vs_random"]
                 axes.axvline(level, color="grey", linestyle=style, label=reference)

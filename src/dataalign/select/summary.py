@@ -23,8 +23,10 @@ from scipy import stats
 from dataalign.analysis import BASE
 from dataalign.analysis.multiple_testing import adjusted
 
-# The baselines every strategy is compared with, in an experiment (those it runs) and in a study.
-BASELINES = RANDOM, DSIR, FULL = ("random", "dsir", "full")
+# The baselines every strategy is compared with, in an experiment (those it runs) and in a study:
+# random, the field's standard (DSIR), today's best (BETR-style classifier extrapolation), and
+# the whole pool.
+BASELINES = RANDOM, DSIR, BETR, FULL = ("random", "dsir", "betr", "full")
 UNTRAINED = "base (untrained)"  # the table's row of the untrained model
 
 
@@ -180,9 +182,9 @@ def study_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Several select experiments' `selection_table`s read as one study (by experiment name).
 
     One row per experiment, benchmark and strategy: the paired per-seed difference in CE from
-    random, DSIR and the whole pool (`full`) where the experiment runs them, with Holm over the
-    whole study (every strategy x target against that baseline) replacing each table's own, and
-    the verdict against each from that Holm p (`verdict`): `better` or `worse`, else `tie`.
+    random, DSIR, `betr` and the whole pool (`full`) where the experiment runs them, with Holm
+    over the whole study (every strategy x target against that baseline) replacing each table's
+    own, and the verdict against each from that Holm p (`verdict`): `better` or `worse`, else `tie`.
     """
     rows = []
     for experiment, table in tables.items():
