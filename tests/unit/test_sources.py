@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,7 +145,6 @@ def test_streamed_hub_source_is_written_a_batch_at_a_time(monkeypatch, tmp_path)
 @pytest.mark.parametrize("compress", [False, True])
 def test_local_jsonl_is_read_a_batch_at_a_time(tmp_path, compress):
     import gzip
-    import json
 
     import pyarrow.parquet as pq
 
@@ -165,6 +165,26 @@ def test_local_jsonl_is_read_a_batch_at_a_time(tmp_path, compress):
     assert tail["text"].iloc[0] == "line 1500"
     with pytest.raises(DatasetError, match=r"'big' is empty \(0 rows after skip_rows 3000\)"):
         load_rows("big", ["text"], local=local, skip_rows=3_000)
+
+
+def test_max_chars_reads_long_documents_as_short_examples(tmp_path):
+    """Each field cut to its first `max_chars` characters (a pair's fields each); shorter text
+    and the row numbers untouched; the download spec carries the cap only where it is set, so
+    no other dataset's rows are read again."""
+    from dataalign.plan.lookup import download_spec
+
+    path = tmp_path / "docs.jsonl"
+    rows = [{"q": "x" * 50, "a": "short"}, {"q": "y" * 7, "a": "z" * 30}]
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    local = {"path": str(path), "format": None, "separator": "\n"}
+    cut = load_rows("docs", ["q", "a"], local=local, max_chars=10)
+    assert cut["q"].tolist() == ["x" * 10, "y" * 7] and cut["a"].tolist() == ["short", "z" * 10]
+    assert cut["row"].tolist() == [0, 1]
+    entry = {"fields": ["q", "a"], "max_rows": None, "max_missing": 0, "local": local}
+    config = {"datasets": {"docs": entry}}
+    assert "max_chars" not in download_spec(config, "docs")
+    entry["max_chars"] = 10
+    assert load_rows("docs", **download_spec(config, "docs")).equals(cut)
 
 
 def test_valid_text_containing_the_replacement_character_gets_no_warning(tmp_path, caplog):
@@ -275,7 +295,6 @@ def test_rows_missing_a_field_are_counted_and_fail_above_the_threshold(tmp_path,
 def test_a_shuffled_copy_moves_answers_between_a_seeded_share_of_rows(tmp_path, share):
     """A corrupted candidate: the chosen rows' answers move to other chosen rows (none keeps its
     own), the rest and the questions stay, and the same seed moves the same rows."""
-    import json
 
     from dataalign.data.sources import corrupted_rows, moved_rows
 

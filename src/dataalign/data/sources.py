@@ -42,6 +42,7 @@ def iter_rows(
     max_rows: int | None = None,
     max_missing: float = 0.0,
     skip_rows: int = 0,
+    max_chars: int | None = None,
     shuffle: Mapping[str, Any] | None = None,
     batch_rows: int = ROWS_PER_BATCH,
 ) -> Iterator[pd.DataFrame]:
@@ -54,10 +55,12 @@ def iter_rows(
     than `max_missing` (a share of all rows) of them fails the dataset, naming the first. A
     field holding a number, a list or a mapping fails it too: text is never guessed from them.
     With `shuffle` (fields, share, seed) the rows are gathered and corrupted by `moved_values`.
+    With `max_chars` each field's text is cut to its first `max_chars` characters.
     """
     if shuffle is not None:
         unshuffled = dict(hub=hub, local=local, installed=installed, max_rows=max_rows)
-        unshuffled.update(max_missing=max_missing, skip_rows=skip_rows, batch_rows=batch_rows)
+        unshuffled.update(max_missing=max_missing, skip_rows=skip_rows, max_chars=max_chars)
+        unshuffled.update(batch_rows=batch_rows)
         every = pd.concat(list(iter_rows(dataset, fields, **unshuffled)), ignore_index=True)
         yield moved_values(every, **shuffle)
         return
@@ -88,6 +91,8 @@ def iter_rows(
             missing += int(absent.sum())
             rows = rows[~absent].reset_index(drop=True)
         _require_text(dataset, rows, fields)
+        if max_chars:
+            rows[list(fields)] = rows[list(fields)].apply(lambda column: column.str[:max_chars])
         yield rows
     if start == skip_rows:
         raise DatasetError(_empty_message(dataset, skip_rows, local))

@@ -41,7 +41,7 @@ def download_spec(config: Config, dataset: str) -> dict[str, Any]:
     """
     entry = config["datasets"][dataset]
     kind = next(k for k in SOURCES if k in entry)
-    optional = {key: entry[key] for key in ("skip_rows", "shuffle") if entry.get(key)}
+    optional = {key: entry[key] for key in ("skip_rows", "max_chars", "shuffle") if entry.get(key)}
     return {kind: entry[kind], **pick(entry, "fields", "max_rows", "max_missing"), **optional}
 
 
