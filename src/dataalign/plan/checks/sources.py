@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dataalign.data.hub import hub_cached, hub_offline
-from dataalign.data.sources import is_gzip, suffix_format
+from dataalign.data.local_files import is_gzip, suffix_format
 from dataalign.data.subsets import pair_template
 from dataalign.errors import ConfigError
 from dataalign.io import find_installed
