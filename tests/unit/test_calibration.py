@@ -185,12 +185,12 @@ def test_decision_accuracy_interval_covers_the_all_pairs_concordance(
     """The chance that the more aligned of two train sets has the lower seed-averaged loss is
     1/2 + arcsin(rho')/pi, rho' the correlation of the draw-averaged alignment and loss (0.691
     here). Over 400 fits at 2 draws: the accuracy's mean is within 0.03 of it, the interval
-    covers it 90-99.5% of the time, and no interval has zero width or spans [0, 1]. When
-    written: 93-99% (99.3% at 5 train sets and one benchmark, 10 pairs: the t on 4 df is
-    conservative there). The accuracy over decided pairs only (landed before) read 0.76-0.79
-    and covered 58-84% with a zero-width interval in a quarter to half of fits; a floor at an
-    unrelated alignment's variance covered a related one's concordance in every fit at 17 train
-    sets (`test_frontier`)."""
+    covers it 90-99% of the time, and no interval has zero width or spans [0, 1]. When written:
+    91.5-98.5%, median width 0.33-0.56. The t-on-(n - 1)-df interval with zeta1 estimated alone
+    covered 99.3% at 5 train sets and one benchmark; the accuracy over decided pairs only
+    (landed before) read 0.76-0.79 and covered 58-84% with a zero-width interval in a quarter to
+    half of fits; a floor at an unrelated alignment's variance covered a related one's
+    concordance in every fit at 17 train sets (`test_frontier`)."""
     from dataalign.analysis.decisions import decision_accuracy
 
     effective = rho / np.sqrt((1 + 0.1**2 / 2) * (1 + 0.5**2 / 2))
@@ -207,7 +207,7 @@ def test_decision_accuracy_interval_covers_the_all_pairs_concordance(
     width = fits["decision_ci_high"] - fits["decision_ci_low"]
     covered = (fits["decision_ci_low"] <= truth) & (truth <= fits["decision_ci_high"])
     assert abs(fits["decision_accuracy"].mean() - truth) <= 0.03
-    assert 0.90 <= covered.mean() <= 0.995
+    assert 0.90 <= covered.mean() <= 0.99
     assert width.min() > 0.05 and width.max() < 1
 
 

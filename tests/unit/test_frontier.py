@@ -71,8 +71,8 @@ def test_a_planted_perfect_predictor_reaches_1_and_a_shuffled_one_sits_at_one_ha
 
 def test_a_shuffled_predictor_averages_one_half_and_its_interval_covers_it():
     """At the study's size (17 train sets, 2 seeds, 3 benchmarks): over 300 shuffles the
-    accuracy averages 0.5 and the interval covers 0.5 in 90-99.5% of them, never [0, 1] (93.0%
-    when written, median width 0.34)."""
+    accuracy averages 0.5 and the interval covers 0.5 in 90-99% of them, never [0, 1] (93.0%
+    when written, median width 0.31; pooled over the benchmarks 95.3%, 0.24)."""
     rng = np.random.default_rng(1)
     truth = rng.normal(size=(17, 3))
     hits, values = 0, []
@@ -88,7 +88,7 @@ def test_a_shuffled_predictor_averages_one_half_and_its_interval_covers_it():
         hits += row["decision_ci_low"] <= 0.5 <= row["decision_ci_high"]
         assert row["decision_ci_high"] - row["decision_ci_low"] < 1
     assert abs(np.mean(values) - 0.5) < 0.02
-    assert 0.90 <= hits / 300 <= 0.995
+    assert 0.90 <= hits / 300 <= 0.99
 
 
 def test_sharing_the_targets_draw_earns_no_credit():
@@ -243,7 +243,7 @@ def test_a_related_predictors_interval_covers_its_concordance():
     """Under an alternative at the study's size: a predictor with its own noise as large as the
     target's seed noise and the train sets' spread (pair differences correlated 1/2, true
     concordance 1/2 + asin(1/2)/pi = 2/3) reads 2/3 on average and its interval covers 2/3 in
-    90-99.5% of 200 studies, never [0, 1] (96.0% when written; the interval that averaged the
+    90-99% of 200 studies, never [0, 1] (97.0% when written; the interval that averaged the
     seeds' intervals and floored the variance at an unrelated predictor's covered 200 of 200)."""
     rng = np.random.default_rng(8)
     truth_c = 0.5 + np.arcsin(0.5) / np.pi
@@ -257,4 +257,4 @@ def test_a_related_predictors_interval_covers_its_concordance():
         hits += row["decision_ci_low"] <= truth_c <= row["decision_ci_high"]
         assert row["decision_ci_high"] - row["decision_ci_low"] < 1
     assert abs(np.mean(values) - truth_c) < 0.03
-    assert 0.90 <= hits / 200 <= 0.995
+    assert 0.90 <= hits / 200 <= 0.99

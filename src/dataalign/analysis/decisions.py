@@ -82,37 +82,54 @@ def kernel_moments(kernel: np.ndarray) -> tuple[float, float]:
     return float(shared / shared_count - disjoint), float(total_squares / pairs - disjoint)
 
 
+PRIOR_TRAIN_SETS = 6  # the weight, in train sets, of the Gaussian-copula zeta1 (calibrated)
+
+
+def gaussian_zeta1_share(c: np.ndarray) -> np.ndarray:
+    """zeta1 / c (1 - c) of the concordance kernel when alignment and target are bivariate
+    normal (Kendall's variance of tau, 1/9 - (4 / pi^2) asin(rho / 2)^2 over four, at the rho
+    whose concordance 1/2 + asin(rho) / pi is c): 1/9 at c = 1/2 for any continuous pair, as
+    under independence; 0 where c (1 - c) is."""
+    c = np.asarray(c, dtype=float)
+    spread = c * (1 - c)
+    rho = np.sin(np.pi * (c - 0.5))
+    zeta1 = (1 / 9 - 4 / np.pi**2 * np.arcsin(rho / 2) ** 2) / 4
+    return np.divide(zeta1, spread, out=np.zeros_like(c), where=spread > 0)
+
+
 def concordance_interval(
     accuracy: float, kernel: np.ndarray, columns: int, level: float = LEVEL
 ) -> tuple[float, float]:
-    """The concordances c a t test on n - 1 degrees of freedom (n train sets) does not reject:
-    |accuracy - c| <= t sqrt(V(c)), with V the U-statistic's variance over train sets,
-    4 (n - 2) / n (n - 1) zeta1 + 2 / n (n - 1) zeta2 (`kernel_moments`), evaluated at the c
-    tested (a score interval, as Wilson's for a proportion).
+    """The concordances c a normal score test does not reject: |accuracy - c| <= z sqrt(V(c)),
+    with V the U-statistic's variance over n train sets, 4 (n - 2) / n (n - 1) zeta1 +
+    2 / n (n - 1) zeta2 (`kernel_moments`), evaluated at the c tested (as Wilson's interval for
+    a proportion).
 
-    Each component is estimated as a share of the 0/1 kernel's c (1 - c) at the accuracy and
-    applied at c: zeta1's share kept within [0, 1/2] (zeta1 <= zeta2 / 2), zeta2's within
-    [1 / `columns`, 1] (a kernel averaged over benchmarks or seeds varies less). So the
-    interval never has zero width, even when every pair agrees, and its width does not shrink
-    with an estimate that happens to be high (with zeta1 at the estimate, intervals lay above
-    the truth twice as often as below). Hoeffding's bound 2 c (1 - c) / n caps V: no
-    population of [0, 1] kernels varies more. The t rather than the normal quantile keeps
-    coverage at 5 train sets.
+    Each component is a share of the 0/1 kernel's c (1 - c), applied at c: zeta2's estimated at
+    the accuracy and kept within [1 / `columns`, 1] (a kernel averaged over benchmarks or seeds
+    varies less); zeta1's, which five to eight train sets estimate poorly (an estimate near 0
+    gave intervals that missed a null one time in seven), the estimate (within [0, 1/2]) shrunk
+    toward the Gaussian-copula share at c (`gaussian_zeta1_share`, exact at c = 1/2) with the
+    weight of `PRIOR_TRAIN_SETS` train sets, so the estimate rules as train sets grow. So the
+    interval never has zero width, even when every pair agrees. Hoeffding's bound
+    2 c (1 - c) / n caps V: no population of [0, 1] kernels varies more.
     """
     n = len(kernel)
     zeta1, zeta2 = kernel_moments(kernel)
     if np.isnan(zeta1):
         return np.nan, np.nan
+    grid = np.linspace(0.0, 1.0, 20001)
     spread_at_accuracy = accuracy * (1 - accuracy)
     if spread_at_accuracy:
-        first = np.clip(zeta1 / spread_at_accuracy, 0, 0.5)
+        estimated = np.clip(zeta1 / spread_at_accuracy, 0, 0.5)
         second = np.clip(zeta2 / spread_at_accuracy, 1 / columns, 1)
-    else:  # every pair agrees (or none): nothing to scale, the 0/1 kernel's own variance
-        first, second = 0.0, 1.0
+    else:  # every pair agrees (or none): the Gaussian share alone, the 0/1 kernel's variance
+        estimated, second = gaussian_zeta1_share(grid), 1.0
+    prior = PRIOR_TRAIN_SETS / (PRIOR_TRAIN_SETS + n)
+    first = (1 - prior) * estimated + prior * gaussian_zeta1_share(grid)
     pairs = n * (n - 1)
-    factor = min(4 * (n - 2) / pairs * first + 2 / pairs * second, 2 / n)
-    grid = np.linspace(0.0, 1.0, 20001)
-    critical = stats.t.ppf((1 + level) / 2, n - 1)
+    factor = np.minimum(4 * (n - 2) / pairs * first + 2 / pairs * second, 2 / n)
+    critical = stats.norm.ppf((1 + level) / 2)
     inside = np.abs(accuracy - grid) <= critical * np.sqrt(factor * grid * (1 - grid))
     return float(grid[inside].min()), float(grid[inside].max())
 
@@ -126,8 +143,8 @@ def decision_accuracy(
     over its draws (seeds): the share of pairs where the more aligned one has the lower target,
     a tie in alignment or in target counted 1/2, so an unrelated alignment scores 1/2 — a
     rescaled Kendall tau, (1 + tau) / 2, a U-statistic over train sets. The 95% interval
-    (`interval`, at least 4 train sets) inverts a t test with the U-statistic's unbiased
-    variance over train sets (`concordance_interval`). The one-sided permutation p of an accuracy
+    (`interval`, at least 4 train sets) inverts a score test with the U-statistic's variance
+    over train sets (`concordance_interval`). The one-sided permutation p of an accuracy
     this high with alignment shuffled across train sets enumerates all n! orders for up to 8
     train sets (exact), else `permutations` random ones (0: no p).
 
