@@ -88,8 +88,8 @@ PRIOR_TRAIN_SETS = 6  # the weight, in train sets, of the Gaussian-copula zeta1 
 def gaussian_zeta1_share(c: np.ndarray) -> np.ndarray:
     """zeta1 / c (1 - c) of the concordance kernel when alignment and target are bivariate
     normal (Kendall's variance of tau, 1/9 - (4 / pi^2) asin(rho / 2)^2 over four, at the rho
-    whose concordance 1/2 + asin(rho) / pi is c): 1/9 at c = 1/2 for any continuous pair, as
-    under independence; 0 where c (1 - c) is."""
+    whose concordance 1/2 + asin(rho) / pi is c): 1/9 at c = 1/2, as for any independent
+    continuous pair (a U-shaped relation reaches twice that); 0 where c (1 - c) is."""
     c = np.asarray(c, dtype=float)
     spread = c * (1 - c)
     rho = np.sin(np.pi * (c - 0.5))
@@ -109,7 +109,7 @@ def concordance_interval(
     the accuracy and kept within [1 / `columns`, 1] (a kernel averaged over benchmarks or seeds
     varies less); zeta1's, which five to eight train sets estimate poorly (an estimate near 0
     gave intervals that missed a null one time in seven), the estimate (within [0, 1/2]) shrunk
-    toward the Gaussian-copula share at c (`gaussian_zeta1_share`, exact at c = 1/2) with the
+    toward the Gaussian-copula share at c (`gaussian_zeta1_share`) with the
     weight of `PRIOR_TRAIN_SETS` train sets, so the estimate rules as train sets grow. So the
     interval never has zero width, even when every pair agrees. Hoeffding's bound
     2 c (1 - c) / n caps V: no population of [0, 1] kernels varies more.
