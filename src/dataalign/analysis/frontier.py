@@ -218,6 +218,8 @@ def frontier_markdown(table: pd.DataFrame, experiment: str) -> str:
 def plot_frontier(table: pd.DataFrame, paths: Sequence[str]) -> None:
     """One panel per benchmark (and pooled): each predictor's decision accuracy with its 95%
     interval against its cost as a share of the target's (log axis); the ceiling as a band."""
+    from matplotlib.ticker import LogLocator, NullFormatter, PercentFormatter
+
     from dataalign.analysis.plots import pyplot, save_figure
 
     plt, sns = pyplot()
@@ -231,11 +233,17 @@ def plot_frontier(table: pd.DataFrame, paths: Sequence[str]) -> None:
         group = table[table["eval"] == benchmark]
         ceiling = group.set_index("predictor").loc[CEILING]
         if pd.notna(ceiling["decision_accuracy"]):
-            axes.axhspan(ceiling["decision_ci_low"], ceiling["decision_ci_high"], alpha=0.12)
+            axes.axhspan(
+                ceiling["decision_ci_low"],
+                ceiling["decision_ci_high"],
+                alpha=0.12,
+                label="ceiling's 95% interval",
+            )
             axes.axhline(ceiling["decision_accuracy"], linestyle="--", linewidth=1, label=CEILING)
             bound = group.set_index("predictor").loc[NOISE_FREE, "decision_accuracy"]
             axes.axhline(bound, color="black", linestyle="-.", linewidth=0.8, label="noise-free")
         axes.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="chance")
+        labelled = set()
         for _, row in group[group["kind"] != CEILING].iterrows():
             if pd.isna(row["decision_accuracy"]) or not row["cost_share"] > 0:
                 continue
@@ -250,7 +258,9 @@ def plot_frontier(table: pd.DataFrame, paths: Sequence[str]) -> None:
                 fmt=markers[row["kind"]],
                 color=colours[row["kind"]],
                 capsize=3,
+                label=None if row["kind"] in labelled else f"{row['kind']} (95% interval)",
             )
+            labelled.add(row["kind"])
             axes.annotate(
                 row["predictor"],
                 (row["cost_share"], row["decision_accuracy"]),
@@ -259,8 +269,11 @@ def plot_frontier(table: pd.DataFrame, paths: Sequence[str]) -> None:
                 textcoords="offset points",
             )
         axes.set_xscale("log")
+        axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_title(benchmark)
-        axes.set_xlabel("cost (share of the target's CPU time)")
+        axes.set_xlabel("cost: CPU time, % of the target's")
     panels[0][0].set_ylabel("decision accuracy")
     panels[0][0].legend(fontsize=7, loc="lower right")
     save_figure(plt, figure, paths)
