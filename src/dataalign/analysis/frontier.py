@@ -275,5 +275,5 @@ def plot_frontier(table: pd.DataFrame, paths: Sequence[str]) -> None:
         axes.set_title(benchmark)
         axes.set_xlabel("cost: CPU time, % of the target's")
     panels[0][0].set_ylabel("decision accuracy")
-    panels[0][0].legend(fontsize=7, loc="lower right")
-    save_figure(plt, figure, paths)
+    figure.legend(*panels[0][0].get_legend_handles_labels(), loc="lower center", ncol=6, fontsize=8)
+    save_figure(plt, figure, paths, rect=(0, 0.08, 1, 1))

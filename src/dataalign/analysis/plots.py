@@ -121,9 +121,15 @@ def _draw_panel(
     axes.set_ylabel(TARGET_LABELS.get(target, target))
 
 
-def save_figure(plt: Any, figure: Any, paths: Sequence[str | Path]) -> None:
-    """Write `figure` to every path (PNG, PDF: by suffix) and free it."""
-    figure.tight_layout()
+def save_figure(
+    plt: Any,
+    figure: Any,
+    paths: Sequence[str | Path],
+    rect: tuple[float, float, float, float] = (0, 0, 1, 1),
+) -> None:
+    """Write `figure` to every path (PNG, PDF: by suffix) and free it; the panels are laid out
+    within `rect` (a figure legend below them needs the bottom)."""
+    figure.tight_layout(rect=rect)
     for path in paths:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=150)
